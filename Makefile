@@ -1,0 +1,37 @@
+# The two set-up commands are `make demo` and `make test`; both create .venv and fetch jars on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint jars venv clean stack-down
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+jars: $(STAMP)
+	$(BIN)/meterlake stack fetch
+
+demo: jars
+	$(BIN)/meterlake demo
+
+test: jars
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: jars
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check meterlake infra jobs streaming tests benchmarks
+
+stack-down: $(STAMP)
+	$(BIN)/meterlake stack down
+
+clean:
+	-$(BIN)/meterlake stack down
+	rm -rf $(VENV) state lake build *.egg-info

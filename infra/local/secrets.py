@@ -1,0 +1,49 @@
+"""Credentials of the local stack: generated on first ``stack up``, never defaulted, kept 0600 in the state dir.
+
+Nothing in the stack accepts anonymous clients: Kafka listeners take SASL/PLAIN, Cassandra a password
+(the built-in ``cassandra`` superuser is disabled), WebHDFS refuses requests without a user, and the Spark
+standalone cluster shares an authentication secret.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+FILE = "secrets.json"
+
+
+def _new() -> dict[str, str]:
+    return {
+        "kafka_username": "meterlake",
+        "kafka_password": secrets.token_urlsafe(24),
+        "kafka_cluster_id": base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="),
+        "cassandra_username": "meterlake",
+        "cassandra_password": secrets.token_urlsafe(24),
+        "hdfs_user": "meterlake",
+        "spark_secret": secrets.token_urlsafe(32),
+    }
+
+
+def path(state_dir: Path) -> Path:
+    return state_dir / FILE
+
+
+def load(state_dir: Path, *, create: bool = False) -> dict[str, str] | None:
+    """The stack's secrets; created (atomically, 0600) when ``create`` and absent."""
+    file = path(state_dir)
+    if file.is_file():
+        return json.loads(file.read_text())
+    if not create:
+        return None
+    state_dir.mkdir(parents=True, exist_ok=True)
+    data = _new()
+    tmp = file.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, file)
+    return data

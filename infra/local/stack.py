@@ -1,0 +1,172 @@
+"""The local stack: Kafka, Cassandra, HDFS and Spark as JVM processes on loopback, under one state directory.
+
+``up`` is idempotent (running processes are left alone), waits until every process really answers, and fails
+naming the service and its log's tail. The topology chosen at ``up`` (brokers, nodes, workers) is remembered in
+``state/stack.json`` so later commands (``status``, ``down``, ``kill NAME``) act on the same processes.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+from infra.local import jars, process, secrets
+from infra.local.topology import StackContext
+from meterlake.config import Settings
+from meterlake.errors import MeterlakeError, ServiceError, UsageError
+
+SERVICES = ("kafka", "cassandra", "hdfs", "spark")
+TOPOLOGY_FILE = "stack.json"
+SIZE_KEYS = {"kafka_brokers": "kafka", "cassandra_nodes": "cassandra", "hdfs_datanodes": "hdfs",
+             "spark_workers": "spark"}
+TOPOLOGY_KEYS = ("kafka_brokers", "cassandra_nodes", "hdfs_datanodes", "spark_workers", "services", "port_offset")
+
+
+def module(service: str) -> ModuleType:
+    if service not in SERVICES:
+        raise UsageError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    return importlib.import_module(f"infra.local.{service}")
+
+
+def _topology_path(settings: Settings) -> Path:
+    return settings.state_dir / TOPOLOGY_FILE
+
+
+def remembered(settings: Settings) -> Settings:
+    """The settings with the topology of the stack last brought up in this state dir, if any."""
+    path = _topology_path(settings)
+    if not path.is_file():
+        return settings
+    saved = json.loads(path.read_text())
+    stack = settings.stack.model_copy(update={k: saved[k] for k in TOPOLOGY_KEYS if k in saved})
+    return settings.model_copy(update={"stack": stack})
+
+
+def _remember(settings: Settings) -> None:
+    """Record the topology; services already up in this state dir stay part of it (so `down` stops them too)."""
+    path = _topology_path(settings)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    data = {k: getattr(settings.stack, k) for k in TOPOLOGY_KEYS}
+    for key, service in SIZE_KEYS.items():  # sizes of services not being brought up now stay as they were
+        if service not in settings.stack.services and key in saved:
+            data[key] = saved[key]
+    data["services"] = [s for s in SERVICES if s in set(data["services"]) | set(saved.get("services", []))]
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def context(settings: Settings, *, create_secrets: bool = False) -> StackContext:
+    data = secrets.load(settings.state_dir, create=create_secrets)
+    if data is None:
+        raise MeterlakeError(
+            f"no local stack in {settings.state_dir} (run `meterlake stack up` first)", state_dir=str(settings.state_dir)
+        )
+    return StackContext(settings=settings, secrets=data)
+
+
+def processes(ctx: StackContext, services: Iterable[str] | None = None) -> list[process.JvmProcess]:
+    chosen = list(services if services is not None else ctx.settings.stack.services)
+    out: list[process.JvmProcess] = []
+    for service in SERVICES:  # fixed order: dependencies first
+        if service in chosen:
+            out.extend(module(service).processes(ctx))
+    return out
+
+
+def find(ctx: StackContext, name: str) -> process.JvmProcess:
+    for proc in processes(ctx, SERVICES):
+        if proc.name == name:
+            return proc
+    names = ", ".join(p.name for p in processes(ctx, SERVICES))
+    raise UsageError(f"no process named {name!r} in this stack; processes: {names}")
+
+
+def fetch(settings: Settings, services: Iterable[str] | None = None) -> dict[str, str]:
+    """Resolve the jars of the chosen services (Maven, cached)."""
+    chosen = list(services if services is not None else settings.stack.services)
+    return {s: str(jars.resolve(s, settings.jar_cache)) for s in SERVICES if s in chosen}
+
+
+def up(settings: Settings) -> list[dict]:
+    chosen = settings.stack.services
+    for s in chosen:
+        module(s)  # validates names early
+    fetch(settings, chosen)
+    ctx = context(settings, create_secrets=True)
+    _remember(settings)
+    timeout = settings.stack.start_timeout_s
+    for service in SERVICES:
+        if service not in chosen:
+            continue
+        mod = module(service)
+        procs = mod.processes(ctx)
+        for proc in procs:
+            if not process.is_running(proc):
+                for port_name, port in proc.ports.items():
+                    if process.port_in_use(proc.address, port):
+                        raise ServiceError(
+                            f"{proc.name}: {proc.address}:{port} ({port_name} port) is already in use by another "
+                            "program; stop it or set stack.port_offset",
+                            service=service, process=proc.name, port=port,
+                        )
+        if getattr(mod, "SEQUENTIAL_START", False):
+            for proc in procs:
+                process.launch(proc)
+                process.wait_ready([proc], timeout)
+        else:
+            for proc in procs:
+                process.launch(proc)
+            process.wait_ready(procs, timeout)
+        after_up = getattr(mod, "after_up", None)
+        if after_up is not None:
+            after_up(ctx)
+    return status(settings)
+
+
+def down(settings: Settings) -> list[dict]:
+    settings = remembered(settings)
+    data = secrets.load(settings.state_dir)
+    if data is None:
+        return []
+    ctx = StackContext(settings=settings, secrets=data)
+    stopped = []
+    for proc in reversed(processes(ctx)):
+        was = process.pid(proc)
+        process.stop(proc)
+        if was is not None:
+            stopped.append({"name": proc.name, "service": proc.service, "pid": was})
+    return stopped
+
+
+def status(settings: Settings, *, check_ready: bool = True) -> list[dict]:
+    settings = remembered(settings)
+    data = secrets.load(settings.state_dir)
+    if data is None:
+        return []
+    ctx = StackContext(settings=settings, secrets=data)
+    return [process.status(p, check_ready=check_ready) for p in processes(ctx)]
+
+
+def kill(settings: Settings, name: str) -> dict:
+    ctx = context(remembered(settings))
+    proc = find(ctx, name)
+    was = process.pid(proc)
+    process.kill(proc)
+    return {"name": name, "service": proc.service, "pid": was, "state": "killed" if was else "not running"}
+
+
+def start(settings: Settings, name: str) -> dict:
+    settings = remembered(settings)
+    ctx = context(settings)
+    proc = find(ctx, name)
+    process.launch(proc)
+    process.wait_ready([proc], settings.stack.start_timeout_s)
+    return process.status(proc)
+
+
+def logs(settings: Settings, name: str, tail: int) -> dict:
+    ctx = context(remembered(settings))
+    proc = find(ctx, name)
+    return {"name": name, "log": str(proc.log_file), "lines": process.log_tail(proc, tail).splitlines()}

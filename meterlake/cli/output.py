@@ -1,0 +1,83 @@
+"""The scripting contract: a readable summary by default, exactly one JSON object on stdout with ``--json``.
+
+Logs and progress go to stderr. Errors: exit code non-zero; with ``--json`` the one object is
+``{"error": {"type": ..., "message": ..., ...details}}``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from meterlake.errors import MeterlakeError
+
+log = logging.getLogger("meterlake")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime):
+        return o.isoformat().replace("+00:00", "Z")
+    if isinstance(o, date):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, set | frozenset):
+        return sorted(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps(obj: dict) -> str:
+    return json.dumps(obj, default=_default, sort_keys=False)
+
+
+def progress(message: str) -> None:
+    """Progress for people; stderr, so it never mixes with --json output."""
+    click.echo(message, err=True)
+
+
+def json_command(func: Callable[..., dict | tuple[dict, str]]) -> Callable:
+    """Decorate a click command body that returns ``result`` or ``(result, summary)``.
+
+    Adds ``--json``; prints the summary (or the result as ``key: value`` lines) or the JSON object; maps
+    :class:`MeterlakeError` to a clean message and exit code.
+    """
+
+    @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout.")
+    @functools.wraps(func)
+    def wrapper(*args, as_json: bool = False, **kwargs):
+        try:
+            out = func(*args, **kwargs)
+        except MeterlakeError as exc:
+            if as_json:
+                click.echo(dumps({"error": {"type": exc.type, "message": exc.message, **exc.details}}))
+            else:
+                click.echo(f"error: {exc.message}", err=True)
+                for key, value in exc.details.items():
+                    click.echo(f"  {key}: {value}", err=True)
+            sys.exit(exc.code)
+        result, summary = out if isinstance(out, tuple) else (out, None)
+        if as_json:
+            click.echo(dumps(result))
+        else:
+            click.echo(summary if summary is not None else _plain(result))
+
+    return wrapper
+
+
+def _plain(result: dict, indent: str = "") -> str:
+    lines = []
+    for key, value in result.items():
+        if isinstance(value, dict):
+            lines.append(f"{indent}{key}:")
+            lines.append(_plain(value, indent + "  "))
+        else:
+            text = _default(value) if isinstance(value, date | datetime | Path) else value
+            lines.append(f"{indent}{key}: {text}")
+    return "\n".join(lines)

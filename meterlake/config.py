@@ -1,0 +1,171 @@
+"""Effective configuration: one file (``meterlake.toml``) with environment-variable overrides.
+
+Precedence, highest first: environment (``METERLAKE_<SECTION>__<KEY>``, e.g. ``METERLAKE_KAFKA__BOOTSTRAP_SERVERS``),
+then the config file, then the defaults below. The file is ``--config PATH``, else ``$METERLAKE_CONFIG``, else
+``./meterlake.toml`` when present. Relative paths are taken relative to the config file's directory, or to the
+working directory when there is no file.
+
+Nothing here reads the environment at import time: :func:`load` is called once, by the CLI or a job's ``main``.
+Secrets have no defaults. The local stack generates its own credentials on first ``stack up`` and keeps them in its
+state directory (mode 0600); clients pointed at the local stack read them from there.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "METERLAKE_CONFIG"
+DEFAULT_CONFIG_NAME = "meterlake.toml"
+
+Consistency = Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL", "EACH_QUORUM"]
+
+
+class Paths(BaseModel):
+    state_dir: Path = Field(Path("state"), description="local stack: conf, data, logs, PIDs, generated secrets")
+    lake: str = Field("lake", description="lake root: a local path, hdfs://host:port/path or s3://bucket/path")
+    jar_cache: Path = Field(Path("~/.cache/meterlake/jars"), description="jars resolved from Maven Central")
+
+
+class Stack(BaseModel):
+    kafka_brokers: int = Field(1, ge=1, le=5)
+    cassandra_nodes: int = Field(1, ge=1, le=5)
+    hdfs_datanodes: int = Field(1, ge=1, le=5)
+    spark_workers: int = Field(0, ge=0, le=4, description="0: no standalone cluster, jobs run on local[*]")
+    services: list[str] = Field(["kafka", "cassandra", "hdfs", "spark"], description="what `stack up` starts")
+    port_offset: int = Field(0, ge=0, le=20000, description="added to every port, to run two stacks side by side")
+    start_timeout_s: int = Field(180, ge=10)
+
+
+class Kafka(BaseModel):
+    bootstrap_servers: str = Field("", description="empty: the local stack's brokers")
+    username: str | None = None
+    password: str | None = None
+    reads_topic: str = "meter-reads"
+    files_topic: str = "meter-files"
+    devices_topic: str = "device-reads"
+    quarantine_topic: str = "meter-quarantine"
+    partitions: int = Field(6, ge=1)
+    replication_factor: int = Field(1, ge=1)
+
+
+class Cassandra(BaseModel):
+    contact_points: list[str] = Field([], description="empty: the local stack's nodes")
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    keyspace: str = "meterlake"
+    replication_factor: int = Field(1, ge=1)
+    write_consistency: Consistency = "LOCAL_QUORUM"
+    read_consistency: Consistency = "LOCAL_QUORUM"
+
+
+class Spark(BaseModel):
+    master: str = Field("local[*]", description="local[*], or spark://host:port of a standalone master")
+    driver_memory: str = "1g"
+    executor_memory: str = "1g"
+    shuffle_partitions: int = Field(8, ge=1)
+    with_cassandra_connector: bool = True
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Sections mirror the TOML tables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="METERLAKE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    paths: Paths = Paths()
+    stack: Stack = Stack()
+    kafka: Kafka = Kafka()
+    cassandra: Cassandra = Cassandra()
+    spark: Spark = Spark()
+
+    # Set by load(); not a setting.
+    _source: Path | None = None
+    _base: Path = Path(".")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _TOML_FILE.get("path")
+        sources: list[PydanticBaseSettingsSource] = [env_settings, init_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def resolve(self, path: Path | str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base / p).resolve()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.resolve(self.paths.state_dir)
+
+    @property
+    def jar_cache(self) -> Path:
+        return self.resolve(self.paths.jar_cache)
+
+    @property
+    def lake_url(self) -> str:
+        lake = self.paths.lake
+        return lake if "://" in lake else str(self.resolve(lake))
+
+    def public_dict(self) -> dict[str, Any]:
+        """The effective configuration with secrets masked, for `config show`."""
+        data = self.model_dump(mode="json")
+        for section in ("kafka", "cassandra"):
+            if data[section].get("password"):
+                data[section]["password"] = "********"
+        data["paths"]["state_dir"] = str(self.state_dir)
+        data["paths"]["jar_cache"] = str(self.jar_cache)
+        data["paths"]["lake"] = self.lake_url
+        return data
+
+
+# pydantic-settings builds sources from class-level hooks; the file to read is passed through this holder.
+_TOML_FILE: dict[str, Path | None] = {"path": None}
+
+
+def find_config(explicit: str | Path | None = None, environ: dict[str, str] | None = None) -> Path | None:
+    environ = os.environ if environ is None else environ
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        return path.resolve()
+    if environ.get(CONFIG_ENV):
+        return find_config(environ[CONFIG_ENV], environ)
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local.resolve() if local.is_file() else None
+
+
+def load(explicit: str | Path | None = None) -> Settings:
+    """Build the effective settings: defaults < file < environment."""
+    path = find_config(explicit)
+    _TOML_FILE["path"] = path
+    try:
+        settings = Settings()
+    finally:
+        _TOML_FILE["path"] = None
+    settings._source = path
+    settings._base = path.parent if path is not None else Path.cwd()
+    return settings

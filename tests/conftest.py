@@ -1,0 +1,79 @@
+"""Session fixtures: the real local services, started once per test session and stopped at its end.
+
+The test stack lives in its own state directory (``build/test-stack``) and port range (``port_offset`` 1000 by
+default), so a developer's own stack on the default ports is left alone. Override with METERLAKE_TEST_STATE_DIR and
+METERLAKE_TEST_PORT_OFFSET. Each service fixture starts only that service; the session ends with ``stack down``,
+also on failure or Ctrl-C (pytest runs session finalizers then).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from meterlake import config
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+
+
+def _test_settings(state_dir: Path, port_offset: int, **stack) -> config.Settings:
+    settings = config.load(None)
+    settings = settings.model_copy(
+        update={
+            "paths": settings.paths.model_copy(update={"state_dir": state_dir, "lake": str(state_dir / "lake")}),
+            "stack": settings.stack.model_copy(update={"port_offset": port_offset, **stack}),
+        }
+    )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> config.Settings:
+    state = Path(os.environ.get("METERLAKE_TEST_STATE_DIR", ROOT / "build" / "test-stack"))
+    offset = int(os.environ.get("METERLAKE_TEST_PORT_OFFSET", "1000"))
+    return _test_settings(state, offset)
+
+
+@pytest.fixture(scope="session")
+def _stack_session(stack_settings):
+    from infra.local import stack
+
+    yield stack_settings
+    stack.down(stack_settings)
+
+
+def _service(settings: config.Settings, service: str, **stack_overrides) -> config.Settings:
+    from infra.local import stack
+
+    chosen = settings.model_copy(
+        update={"stack": settings.stack.model_copy(update={"services": [service], **stack_overrides})}
+    )
+    stack.up(chosen)
+    return stack.remembered(settings)
+
+
+@pytest.fixture(scope="session")
+def kafka_stack(_stack_session):
+    """Settings of a running single-broker Kafka."""
+    return _service(_stack_session, "kafka")
+
+
+@pytest.fixture(scope="session")
+def cassandra_stack(_stack_session):
+    """Settings of a running single-node Cassandra."""
+    return _service(_stack_session, "cassandra")
+
+
+@pytest.fixture(scope="session")
+def hdfs_stack(_stack_session):
+    """Settings of a running HDFS (one NameNode, one DataNode)."""
+    return _service(_stack_session, "hdfs")
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    if not REALDATA.is_dir():
+        pytest.skip("../shared/realdata is absent")
+    return REALDATA

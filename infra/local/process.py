@@ -182,7 +182,7 @@ def stop_all(procs: Sequence[JvmProcess], timeout_s: float = 30.0) -> list[JvmPr
     running = [(proc, pid(proc)) for proc in procs]
     running = [(proc, value) for proc, value in running if value is not None]
     handles = []
-    for proc, value in running:
+    for _, value in running:
         try:
             p = psutil.Process(value)
             p.terminate()

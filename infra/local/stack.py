@@ -61,7 +61,8 @@ def context(settings: Settings, *, create_secrets: bool = False) -> StackContext
     data = secrets.load(settings.state_dir, create=create_secrets)
     if data is None:
         raise MeterlakeError(
-            f"no local stack in {settings.state_dir} (run `meterlake stack up` first)", state_dir=str(settings.state_dir)
+            f"no local stack in {settings.state_dir} (run `meterlake stack up` first)",
+            state_dir=str(settings.state_dir),
         )
     return StackContext(settings=settings, secrets=data)
 

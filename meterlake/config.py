@@ -80,7 +80,7 @@ class Spark(_Section):
     with_cassandra_connector: bool = True
 
 
-class Lake(BaseModel):
+class Lake(_Section):
     """How Python reaches the lake named by ``paths.lake`` (see ``meterlake.lakefs``).
 
     Spark speaks HDFS RPC (``hdfs://host:port/path``); Python speaks WebHDFS (HTTP) to the same NameNode, at

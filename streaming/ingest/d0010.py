@@ -79,6 +79,8 @@ def _header(text: str, info: FileInfo) -> str:
     if flow[:5] != FLOW:
         raise FileRejected("unknown_flow", f"the ZHV header names flow {flow!r}, not {FLOW}")
     try:
+        if len(fields[7]) != 14 or not fields[7].isdigit():
+            raise ValueError("not CCYYMMDDHHMMSS")
         created = cal.from_local_clock(datetime.strptime(fields[7], "%Y%m%d%H%M%S"))
     except ValueError as exc:
         raise FileRejected("bad_header", f"ZHV file creation date-time {fields[7]!r}: {exc}") from None

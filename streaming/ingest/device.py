@@ -41,7 +41,7 @@ MEASURES = (("power_w", "W"), ("energy_wh", "Wh"))
 
 
 def sniff(first: str) -> bool:
-    return first.lstrip().startswith("{")
+    return first.lstrip().startswith(("{", "["))
 
 
 def _text(event: dict, name: str, required: bool = True) -> str | None:

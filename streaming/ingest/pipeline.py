@@ -31,7 +31,9 @@ from meterlake import schema
 from streaming.ingest import d0010, device, hh_csv, lcl
 from streaming.ingest.common import (
     DEFAULT_BATCH_ROWS,
+    DEFAULT_DUPLICATE_WINDOW,
     Collector,
+    DuplicateWindow,
     FileInfo,
     FileRejected,
     epoch_us,
@@ -142,16 +144,20 @@ def _accepted(path: Path, fmt: str, collector: Collector, info: FileInfo, digest
 
 
 def ingest_file(path: str | Path, format: str | None = None, *, now: datetime,
-                batch_rows: int = DEFAULT_BATCH_ROWS, source_name: str | None = None) -> FileResult:
+                batch_rows: int = DEFAULT_BATCH_ROWS, source_name: str | None = None,
+                duplicate_window: int = DEFAULT_DUPLICATE_WINDOW) -> FileResult:
     """Parse and validate ``path`` without publishing (a dry run); a rejected file is a result, not an error.
 
     ``format`` is one of :data:`FORMATS` or None (detect). ``now`` (timezone-aware) is the validation instant
-    for the future-timestamp check only.
+    for the future-timestamp check only. ``duplicate_window`` bounds the read keys remembered for duplicate
+    detection (see :mod:`streaming.ingest.common`).
     """
     path = Path(path)
     try:
         fmt, collector, info, digest, lines = _parse(
-            path, format, now, lambda name: Collector(name, batch_rows=batch_rows), source_name)
+            path, format, now,
+            lambda name: Collector(name, batch_rows=batch_rows, window=DuplicateWindow(duplicate_window)),
+            source_name)
     except FileRejected as exc:
         return _rejected(path, exc)
     return _accepted(path, fmt, collector, info, digest, lines)
@@ -223,7 +229,8 @@ class ValidatedFile:
 @contextmanager
 def validated_file(path: str | Path, format: str | None = None, *, now: datetime,
                    batch_rows: int = DEFAULT_BATCH_ROWS, spool_dir: str | Path | None = None,
-                   source_name: str | None = None) -> Iterator[ValidatedFile]:
+                   source_name: str | None = None,
+                   duplicate_window: int = DEFAULT_DUPLICATE_WINDOW) -> Iterator[ValidatedFile]:
     """Parse ``path`` into a spool; yield a :class:`ValidatedFile` if it is accepted, else raise
     :class:`FileRejected` (with ``.result``, the :class:`FileResult`) before anything is handed out.
 
@@ -235,7 +242,8 @@ def validated_file(path: str | Path, format: str | None = None, *, now: datetime
         quarantine = _Spool(Path(tmp) / "quarantine.arrows", schema.QUARANTINE_SCHEMA)
 
         def collector_for(name: str) -> Collector:
-            return Collector(name, reads_sink=reads, quarantine_sink=quarantine, batch_rows=batch_rows)
+            return Collector(name, reads_sink=reads, quarantine_sink=quarantine, batch_rows=batch_rows,
+                             window=DuplicateWindow(duplicate_window))
 
         try:
             fmt, collector, info, digest, lines = _parse(path, format, now, collector_for, source_name)

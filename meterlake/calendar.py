@@ -24,7 +24,8 @@ One settlement period is one half-hour of one settlement date, keyed by
 API
 ---
 Scalar: :func:`periods_in_day`, :func:`day_bounds`, :func:`locate`, :func:`period_start`, :func:`period_end`,
-:func:`periods`, :func:`clock_change_days`.
+:func:`periods`, :func:`clock_change_days`; local clock time (for flows such as D0010 that write it, and for
+shapes by time of day): :func:`from_local_clock`, :func:`to_local_clock`.
 Vectorised (no Python loop per row; only one per distinct day): :func:`locate_arrow`, :func:`locate_pandas`,
 :func:`period_start_arrow`.
 
@@ -136,6 +137,34 @@ def clock_change_days(year: int) -> list[tuple[date, int]]:
             out.append((day, n))
         day += timedelta(days=1)
     return out
+
+
+def from_local_clock(wall: datetime, *, fold: int = 0) -> datetime:
+    """The UTC instant of a naive UK clock time ``wall`` (as written by flows such as D0010).
+
+    In the repeated autumn hour, ``fold=0`` picks the first (BST) occurrence and ``fold=1`` the second (GMT).
+    Raises ValueError for an aware datetime (it is an instant already) and for a clock time that does not
+    exist (inside the skipped spring hour, 01:00-02:00).
+    """
+    if not isinstance(wall, datetime):
+        raise TypeError(f"expected a datetime, got {type(wall).__name__}")
+    if wall.tzinfo is not None:
+        raise ValueError(f"{wall.isoformat()} already has a time zone: it is an instant, not a clock time")
+    local = wall.replace(tzinfo=LONDON, fold=fold)
+    utc = local.astimezone(UTC)
+    if utc.astimezone(LONDON).replace(tzinfo=None) != wall:
+        raise ValueError(f"{wall.isoformat()} does not exist in UK local time (clocks went forward)")
+    return utc
+
+
+def to_local_clock(instant: datetime) -> datetime:
+    """The naive UK clock time showing at a timezone-aware ``instant`` (the inverse of
+    :func:`from_local_clock`)."""
+    if not isinstance(instant, datetime):
+        raise TypeError(f"expected a datetime, got {type(instant).__name__}")
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError(f"naive datetime {instant.isoformat()}: give a timezone (e.g. UTC, '...Z')")
+    return instant.astimezone(LONDON).replace(tzinfo=None)
 
 
 # ------------------------------------------------------------------------------------------------- vectorised

@@ -74,6 +74,10 @@ def hdfs_stack(_stack_session):
 
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    if not REALDATA.is_dir():
-        pytest.skip("../shared/realdata is absent")
-    return REALDATA
+    # a git worktree sits one level deeper (e.g. /work/wt/<name>) than the main checkout (/work/main)
+    candidates = [Path(os.environ["METERLAKE_REALDATA"])] if os.environ.get("METERLAKE_REALDATA") else []
+    candidates += [REALDATA, ROOT.parent.parent / "shared" / "realdata"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    pytest.skip("../shared/realdata is absent (set METERLAKE_REALDATA to its path)")

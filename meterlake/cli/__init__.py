@@ -67,10 +67,11 @@ def config_show(ctx: Context):
 
 
 def _register() -> None:
-    from meterlake.cli import calendar_cmd, stack_cmd
+    from meterlake.cli import calendar_cmd, ingest_cmd, stack_cmd
 
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(stack_cmd.stack)
+    cli.add_command(ingest_cmd.ingest)
 
 
 _register()

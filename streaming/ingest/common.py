@@ -1,0 +1,380 @@
+"""What every format parser shares: reading lines safely, checking fields, collecting reads in batches.
+
+A parser reads ``(line_no, text, terminated)`` from :func:`iter_lines`, checks each record with the helpers
+here, and hands each good read to :meth:`Collector.read` and each bad record to :meth:`Collector.quarantine`.
+A problem with the whole file raises :class:`FileRejected`. The collector drops exact duplicates, quarantines
+conflicting ones, and cuts Arrow batches of at most ``batch_rows`` reads that do not split a meter's
+settlement day when the file lists each meter-day's reads together.
+
+Memory is bounded whatever the file's size: one batch of reads, one of quarantine records, and a window of the
+most recent :data:`DEFAULT_DUPLICATE_WINDOW` distinct read keys for duplicate detection. Duplicates further
+apart than the window are not seen here; the store writes them idempotently (same key, same version).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import math
+import re
+import zlib
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+
+from meterlake import calendar as cal
+from meterlake import schema
+from meterlake.errors import MeterlakeError
+
+DEFAULT_BATCH_ROWS = 50_000
+DEFAULT_DUPLICATE_WINDOW = 200_000
+PERIOD_US = 1_800_000_000
+# Device clocks drift: a device event up to this far ahead of "now" is not yet "in the future".
+DEVICE_CLOCK_TOLERANCE_US = 5 * 60 * 1_000_000
+
+REGISTER_RE = re.compile(r"[A-Z0-9]{1,2}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+class FileRejected(MeterlakeError):
+    """The whole file is refused (``reason`` is one of :data:`meterlake.schema.REJECTION_REASONS`)."""
+
+    type = "file_rejected"
+
+    def __init__(self, reason: str, detail: str):
+        if reason not in schema.REJECTION_REASONS:
+            raise ValueError(f"unknown rejection reason {reason!r}")
+        super().__init__(f"{reason}: {detail}", reason=reason, detail=detail)
+        self.reason = reason
+        self.detail = detail
+        self.lines = 0
+
+
+class RecordProblem(Exception):
+    """Raised by the field checks; the parser turns it into a quarantine record."""
+
+    def __init__(self, field: str | None, reason: str, detail: str):
+        super().__init__(detail)
+        self.field, self.reason, self.detail = field, reason, detail
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+class _HashingReader(io.RawIOBase):
+    """Passes a binary file through, feeding every byte read to a SHA-256 (the file's digest)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self.sha256.update(memoryview(buffer)[:n])
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+@dataclass
+class Source:
+    """An open file: its lines, and (once read to the end) the SHA-256 of its bytes as stored."""
+
+    path: Path
+    _hasher: _HashingReader
+    text: io.TextIOWrapper
+
+    @property
+    def digest(self) -> bytes:
+        return self._hasher.sha256.digest()
+
+    def close(self) -> None:
+        self.text.close()
+
+
+def open_source(path: Path) -> Source:
+    """Open ``path`` as UTF-8 text (a BOM is skipped), gunzipping it when it starts with the gzip magic."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    hasher = _HashingReader(raw)
+    buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
+    binary = gzip.GzipFile(fileobj=buffered, mode="rb") if head == b"\x1f\x8b" else buffered
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+    return Source(path, hasher, text)
+
+
+def iter_lines(source: Source) -> Iterator[tuple[int, str, bool]]:
+    """``(line_no, text_without_line_end, terminated)`` for every line; undecodable or cut input raises
+    :class:`FileRejected` (which the caller sees before anything from the file is published)."""
+    line_no = 0
+    try:
+        for line in source.text:
+            line_no += 1
+            if "\x00" in line:
+                raise FileRejected("unreadable_encoding", f"line {line_no}: NUL byte (binary data)")
+            stripped = line.rstrip("\r\n")
+            yield line_no, stripped, len(stripped) != len(line)
+    except UnicodeDecodeError as exc:
+        raise FileRejected("unreadable_encoding", f"line {line_no + 1}: not UTF-8 ({exc.reason} at byte "
+                                                  f"{exc.start} of a read chunk)") from None
+    except EOFError:
+        raise FileRejected("truncated_file", f"the gzip stream ends early, after line {line_no}") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        detail = f"damaged gzip stream after line {line_no}: {exc}"
+        raise FileRejected("unreadable_encoding", detail) from None
+
+
+def first_line(path: Path) -> str | None:
+    """The first non-blank line of ``path`` (decoded as :func:`open_source` does), or None (no such line)."""
+    source = open_source(path)
+    try:
+        for _, text, _ in iter_lines(source):
+            if text.strip():
+                return text
+        return None
+    finally:
+        source.close()
+
+
+# --------------------------------------------------------------------------------------------- field checks
+
+
+def epoch_us(instant: datetime) -> int:
+    return (instant - _EPOCH) // _US
+
+
+class TimestampParser:
+    """ISO 8601 text -> microseconds since the epoch, remembering recent answers (files repeat timestamps)."""
+
+    def __init__(self, naive_is_utc: bool = False, limit: int = 100_000):
+        self._cache: dict[str, int] = {}
+        self._naive_is_utc = naive_is_utc
+        self._limit = limit
+
+    def __call__(self, text: str, field: str) -> int:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        try:
+            instant = datetime.fromisoformat(text)
+        except ValueError:
+            raise RecordProblem(field, "bad_timestamp", f"{text!r} is not an ISO 8601 timestamp") from None
+        if instant.tzinfo is None:
+            if not self._naive_is_utc:
+                raise RecordProblem(field, "bad_timestamp", f"{text!r} has no UTC offset (add Z)")
+            instant = instant.replace(tzinfo=UTC)
+        us = epoch_us(instant)
+        if len(self._cache) >= self._limit:
+            self._cache.clear()
+        self._cache[text] = us
+        return us
+
+
+def local_clock_us(text: str, field: str) -> int:
+    """A D0010 date-time ``CCYYMMDDHHMMSS`` in UK clock time -> UTC microseconds (via the calendar)."""
+    if len(text) != 14 or not text.isdigit():
+        raise RecordProblem(field, "bad_timestamp", f"{text!r} is not CCYYMMDDHHMMSS")
+    try:
+        wall = datetime.strptime(text, "%Y%m%d%H%M%S")
+        return epoch_us(cal.from_local_clock(wall))
+    except ValueError as exc:
+        raise RecordProblem(field, "bad_timestamp", f"{text!r}: {exc}") from None
+
+
+def number(text: str, field: str) -> float:
+    """A finite float from ``text``; empty is ``missing_value``, anything else ``non_numeric_value``."""
+    text = text.strip()
+    if not text or text.lower() == "null":
+        raise RecordProblem(field, "missing_value", f"{field} is empty" if not text else f"{field} is {text}")
+    try:
+        value = float(text)
+    except ValueError:
+        raise RecordProblem(field, "non_numeric_value", f"{field} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise RecordProblem(field, "non_numeric_value", f"{field} {text!r} is not a finite number")
+    return value
+
+
+def register(text: str, field: str = "register_id") -> str:
+    if not REGISTER_RE.fullmatch(text):
+        detail = f"register {text!r} is not 1-2 upper-case letters or digits"
+        raise RecordProblem(field, "unknown_register", detail)
+    return text
+
+
+def check_grid(start_us: int, field: str) -> None:
+    if start_us % PERIOD_US:
+        shown = (_EPOCH + start_us * _US).isoformat().replace("+00:00", "Z")
+        raise RecordProblem(field, "off_grid_timestamp", f"{shown} is not on the half-hour grid")
+
+
+def check_not_future(end_us: int, now_us: int, field: str, tolerance_us: int = 0) -> None:
+    if end_us > now_us + tolerance_us:
+        shown = (_EPOCH + end_us * _US).isoformat().replace("+00:00", "Z")
+        raise RecordProblem(field, "future_timestamp", f"the read ends at {shown}, after the validation time")
+
+
+# ------------------------------------------------------------------------------------------------ collecting
+
+
+@dataclass
+class FileInfo:
+    """What a parser learns about the file as a whole (for its version and ids)."""
+
+    path: Path
+    source_name: str
+    format: str
+    created_us: int | None = None  # the creation instant given by the data (or the latest instant in it)
+    sequence: int = 0  # orders sources created within one second (e.g. the D0010 file identifier)
+
+    def saw_instant(self, us: int) -> None:
+        """For formats without a header: the file is as recent as the latest instant in it."""
+        if self.created_us is None or us > self.created_us:
+            self.created_us = us
+
+    @property
+    def version(self) -> int:
+        return (self.created_us or 0) + self.sequence
+
+
+class DuplicateWindow:
+    """The most recent ``capacity`` distinct read keys, each with the signature and line of its first read."""
+
+    def __init__(self, capacity: int = DEFAULT_DUPLICATE_WINDOW):
+        self._seen: OrderedDict[tuple, tuple] = OrderedDict()
+        self._capacity = capacity
+
+    def check(self, key: tuple, signature: tuple, line: int | None) -> tuple | None:
+        """None for a new key (now remembered), else the earlier ``(signature, line)``."""
+        earlier = self._seen.get(key)
+        if earlier is not None:
+            return earlier
+        self._seen[key] = (signature, line)
+        if len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return None
+
+
+BatchSink = Callable[[pa.RecordBatch], None]
+
+
+@dataclass
+class Collector:
+    """Collects one file's reads and quarantine records into bounded Arrow batches for ``reads_sink`` and
+    ``quarantine_sink`` (either may be None: counted only, as in a dry run)."""
+
+    source_name: str
+    reads_sink: BatchSink | None = None
+    quarantine_sink: BatchSink | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    window: DuplicateWindow = field(default_factory=DuplicateWindow)
+    reads: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def __post_init__(self):
+        self._cols: dict[str, list] = {name: [] for name in _BUFFER_COLUMNS}
+        self._quarantine: list[dict] = []
+
+    def read(self, line: int | None, raw: str | None, *, meter_point: str, meter_serial: str | None,
+             fuel: str, register_id: str | None, read_kind: str, start_us: int, value: float, unit: str,
+             quality: str, device_id: str | None = None, version: int | None = None) -> bool:
+        """Take one good read; returns False when it was an exact duplicate (dropped) or a conflicting one
+        (quarantined)."""
+        key = (meter_point, meter_serial, register_id, read_kind, start_us, device_id, unit)
+        earlier = self.window.check(key, (value, quality), line)
+        if earlier is not None:
+            if earlier[0] == (value, quality):
+                self.duplicates += 1
+                return False
+            where = f"line {earlier[1]}" if earlier[1] is not None else "an earlier record"
+            self.quarantine(line, "value", "conflicting_duplicate",
+                            f"{where} has the same read with value {earlier[0][0]} ({earlier[0][1]}), "
+                            f"this one {value} ({quality})", raw)
+            return False
+        self.reads += 1
+        if self.reads_sink is None:
+            return True
+        c = self._cols
+        c["meter_point"].append(meter_point)
+        c["meter_serial"].append(meter_serial)
+        c["fuel"].append(fuel)
+        c["register_id"].append(register_id)
+        c["read_kind"].append(read_kind)
+        c["interval_start_utc"].append(start_us)
+        c["value"].append(value)
+        c["unit"].append(unit)
+        c["quality"].append(quality)
+        c["source_line"].append(line)
+        c["device_id"].append(device_id)
+        c["source_version"].append(version)
+        if len(c["meter_point"]) >= self.batch_rows:
+            self._flush_reads(final=False)
+        return True
+
+    def quarantine(self, line: int | None, field: str | None, reason: str, detail: str,
+                   raw: str | None) -> None:
+        if reason not in schema.QUARANTINE_REASONS:
+            raise ValueError(f"unknown quarantine reason {reason!r}")
+        self.quarantined += 1
+        self.reasons[reason] += 1
+        if self.quarantine_sink is None:
+            return
+        self._quarantine.append({"source_file": self.source_name, "source_line": line, "field": field,
+                                 "reason": reason, "detail": detail, "raw": raw})
+        if len(self._quarantine) >= self.batch_rows:
+            self._flush_quarantine()
+
+    def problem(self, line: int | None, problem: RecordProblem, raw: str | None) -> None:
+        self.quarantine(line, problem.field, problem.reason, problem.detail, raw)
+
+    def finish(self) -> None:
+        if self.reads_sink is not None:
+            self._flush_reads(final=True)
+        if self.quarantine_sink is not None:
+            self._flush_quarantine()
+
+    def _flush_quarantine(self) -> None:
+        if self._quarantine:
+            self.quarantine_sink(schema.quarantine_batch(self._quarantine))
+            self._quarantine = []
+
+    def _flush_reads(self, final: bool) -> None:
+        c = self._cols
+        n = len(c["meter_point"])
+        if n == 0:
+            return
+        batch = schema.build_reads(source_file=self.source_name, **c)
+        cut = n if final else _meter_day_cut(batch)
+        self.reads_sink(batch.slice(0, cut))
+        self._cols = {name: values[cut:] for name, values in c.items()}
+
+
+_BUFFER_COLUMNS = ("meter_point", "meter_serial", "fuel", "register_id", "read_kind", "interval_start_utc",
+                   "value", "unit", "quality", "source_line", "device_id", "source_version")
+
+
+def _meter_day_cut(batch: pa.RecordBatch) -> int:
+    """Where to cut a full buffer so the last meter's settlement day stays whole: before the trailing run of
+    rows with the last row's (meter_point, settlement_date). The whole buffer when it is one run."""
+    meters = batch.column("meter_point")
+    days = batch.column("settlement_date")
+    n = batch.num_rows
+    last = (meters[n - 1], days[n - 1])
+    i = n - 1
+    while i > 0 and (meters[i - 1], days[i - 1]) == last:
+        i -= 1
+    return i if i > 0 else n
+

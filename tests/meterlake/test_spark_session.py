@@ -1,6 +1,8 @@
 """The session factory: what a session built by build_spark is, and the configuration it derives."""
 from __future__ import annotations
 
+import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,24 @@ def test_cassandra_connector_classes_load(spark):
 
     assert connector.getName() == "com.datastax.spark.connector.cql.CassandraConnector"
     assert source.getName() == "org.apache.spark.sql.cassandra.DefaultSource"
+
+
+def test_connector_reads_connection_settings_from_the_session(spark):
+    # GIVEN a port where nothing listens, set on the running session as a test against Cassandra would
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = {"spark.cassandra.connection.host": "127.0.0.1", "spark.cassandra.connection.port": str(port)}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        # WHEN a Cassandra table is read THEN the connector itself (driver, shaded netty) reports that address
+        expected = re.escape(f"Failed to open native connection to Cassandra at {{127.0.0.1:{port}}}")
+        with pytest.raises(Exception, match=expected):
+            spark.read.format("org.apache.spark.sql.cassandra").options(keyspace="k", table="t").load()
+    finally:
+        for key in conf:
+            spark.conf.unset(key)
 
 
 def test_asking_for_another_master_while_a_session_runs_fails(spark, tmp_path):

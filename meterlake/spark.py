@@ -135,6 +135,9 @@ def session_conf(settings: config.Settings, master: str, ctx: StackContext | Non
     lake = urlsplit(settings.lake_url)
     if lake.scheme == "hdfs":
         conf["spark.hadoop.fs.defaultFS"] = f"hdfs://{lake.netloc}"
+    hdfs_user = settings.lake.hdfs_user or (ctx.secrets.get("hdfs_user") if ctx is not None else None)
+    if hdfs_user:  # simple auth: HDFS trusts the stated user; the driver's is set from it at launch
+        conf["spark.executorEnv.HADOOP_USER_NAME"] = hdfs_user
     return conf
 
 
@@ -189,6 +192,8 @@ def build_spark(app: str, settings: config.Settings | None = None, master: str |
         )
     # Executors run Python with the driver's interpreter, so they see the same packages.
     os.environ["PYSPARK_PYTHON"] = sys.executable
+    if "spark.executorEnv.HADOOP_USER_NAME" in options and SparkContext._gateway is None:
+        os.environ["HADOOP_USER_NAME"] = options["spark.executorEnv.HADOOP_USER_NAME"]
 
     builder = SparkSession.builder.appName(app)
     jvm_running = SparkContext._gateway is not None

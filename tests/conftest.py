@@ -95,6 +95,7 @@ def spark(stack_settings, tmp_path_factory):
 
     settings = stack_settings.model_copy(update={
         "paths": stack_settings.paths.model_copy(update={"state_dir": tmp_path_factory.mktemp("no-stack")}),
+        "lake": stack_settings.lake.model_copy(update={"hdfs_user": "meterlake"}),  # the stack's HDFS user
         "spark": stack_settings.spark.model_copy(update={"shuffle_partitions": 2,
                                                           "with_cassandra_connector": True}),
     })

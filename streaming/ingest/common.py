@@ -89,45 +89,49 @@ class _HashingReader(io.RawIOBase):
 
 @dataclass
 class Source:
-    """An open file: its lines, and (once read to the end) the SHA-256 of its bytes as stored."""
+    """An open file: its lines (bytes), and (once read to the end) the SHA-256 of its bytes as stored."""
 
     path: Path
     _hasher: _HashingReader
-    text: io.TextIOWrapper
+    binary: io.BufferedIOBase
 
     @property
     def digest(self) -> bytes:
         return self._hasher.sha256.digest()
 
     def close(self) -> None:
-        self.text.close()
+        self.binary.close()
 
 
 def open_source(path: Path) -> Source:
-    """Open ``path`` as UTF-8 text (a BOM is skipped), gunzipping it when it starts with the gzip magic."""
+    """Open ``path`` for reading, gunzipping it when it starts with the gzip magic."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    head = raw.peek(2)[:2]
     hasher = _HashingReader(raw)
     buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
     binary = gzip.GzipFile(fileobj=buffered, mode="rb") if head == b"\x1f\x8b" else buffered
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
-    return Source(path, hasher, text)
+    return Source(path, hasher, binary)
 
 
 def iter_lines(source: Source) -> Iterator[tuple[int, str, bool]]:
-    """``(line_no, text_without_line_end, terminated)`` for every line; undecodable or cut input raises
-    :class:`FileRejected` (which the caller sees before anything from the file is published)."""
+    """``(line_no, text_without_line_end, terminated)`` for every line, decoded as UTF-8 (a BOM on the first
+    line is dropped; lines end with LF or CRLF). Undecodable or cut input raises :class:`FileRejected` (which
+    the caller sees before anything from the file is published)."""
     line_no = 0
     try:
-        for line in source.text:
+        for raw in source.binary:
             line_no += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FileRejected("unreadable_encoding", f"line {line_no}: not UTF-8 ({exc.reason} at "
+                                                          f"byte {exc.start + 1} of the line)") from None
+            if line_no == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             if "\x00" in line:
                 raise FileRejected("unreadable_encoding", f"line {line_no}: NUL byte (binary data)")
             stripped = line.rstrip("\r\n")
             yield line_no, stripped, len(stripped) != len(line)
-    except UnicodeDecodeError as exc:
-        raise FileRejected("unreadable_encoding", f"line {line_no + 1}: not UTF-8 ({exc.reason} at byte "
-                                                  f"{exc.start} of a read chunk)") from None
     except EOFError:
         raise FileRejected("truncated_file", f"the gzip stream ends early, after line {line_no}") from None
     except (gzip.BadGzipFile, zlib.error) as exc:

@@ -229,3 +229,15 @@ def test_cli_generate_then_dry_run_ingest(tmp_path):
     assert all(f["quarantined"] == 0 for f in files)
     bad = runner.invoke(cli, ["generate", "--out", str(out), "--defect", "nonsense=1"])
     assert bad.exit_code == 2
+
+
+def test_a_days_interval_reads_pack_into_sets_of_the_days_length(ingested):
+    from meterlake import schema
+
+    reads = ingested["hh/HH_20241028_0000_v1.csv"]["reads"]
+    sets = schema.pack(reads.filter(pc.equal(reads["read_kind"], "interval")))
+    assert sets and {s["periods"] for s in sets} == {48}
+    single = [s for s in sets if s["register_id"] == "S"]
+    assert single and all(None not in s["values"] for s in single)
+    economy7 = [s for s in sets if s["register_id"] in ("DY", "NT")]
+    assert economy7 and all(s["values"].count(None) in (34, 14) for s in economy7)  # NT: 14, DY: 34 periods

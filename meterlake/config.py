@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -29,13 +29,17 @@ DEFAULT_CONFIG_NAME = "meterlake.toml"
 Consistency = Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL", "EACH_QUORUM"]
 
 
-class Paths(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+class Paths(_Section):
     state_dir: Path = Field(Path("state"), description="local stack: conf, data, logs, PIDs, generated secrets")
     lake: str = Field("lake", description="lake root: a local path, hdfs://host:port/path or s3://bucket/path")
     jar_cache: Path = Field(Path("~/.cache/meterlake/jars"), description="jars resolved from Maven Central")
 
 
-class Stack(BaseModel):
+class Stack(_Section):
     kafka_brokers: int = Field(1, ge=1, le=5)
     cassandra_nodes: int = Field(1, ge=1, le=5)
     hdfs_datanodes: int = Field(1, ge=1, le=5)
@@ -45,7 +49,7 @@ class Stack(BaseModel):
     start_timeout_s: int = Field(180, ge=10)
 
 
-class Kafka(BaseModel):
+class Kafka(_Section):
     bootstrap_servers: str = Field("", description="empty: the local stack's brokers")
     username: str | None = None
     password: str | None = None
@@ -57,7 +61,7 @@ class Kafka(BaseModel):
     replication_factor: int = Field(1, ge=1)
 
 
-class Cassandra(BaseModel):
+class Cassandra(_Section):
     contact_points: list[str] = Field([], description="empty: the local stack's nodes")
     port: int | None = None
     username: str | None = None
@@ -68,7 +72,7 @@ class Cassandra(BaseModel):
     read_consistency: Consistency = "LOCAL_QUORUM"
 
 
-class Spark(BaseModel):
+class Spark(_Section):
     master: str = Field("local[*]", description="local[*], or spark://host:port of a standalone master")
     driver_memory: str = "1g"
     executor_memory: str = "1g"

@@ -177,6 +177,27 @@ def stop(proc: JvmProcess, timeout_s: float = 30.0) -> None:
     proc.pid_file.unlink(missing_ok=True)
 
 
+def stop_all(procs: Sequence[JvmProcess], timeout_s: float = 30.0) -> list[JvmProcess]:
+    """Stop several processes at once: SIGTERM to all, then wait (SIGKILL stragglers). Returns those that ran."""
+    running = [(proc, pid(proc)) for proc in procs]
+    running = [(proc, value) for proc, value in running if value is not None]
+    handles = []
+    for _, value in running:
+        try:
+            p = psutil.Process(value)
+            p.terminate()
+            handles.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(handles, timeout=timeout_s)
+    for p in alive:
+        p.kill()
+    psutil.wait_procs(alive, timeout=10)
+    for proc in procs:
+        proc.pid_file.unlink(missing_ok=True)
+    return [proc for proc, _ in running]
+
+
 def kill(proc: JvmProcess) -> None:
     """SIGKILL, as a crash would (failure tests); the data directory stays for ``start``."""
     signal_and_wait(proc, signal.SIGKILL, 10.0)

@@ -61,7 +61,8 @@ def context(settings: Settings, *, create_secrets: bool = False) -> StackContext
     data = secrets.load(settings.state_dir, create=create_secrets)
     if data is None:
         raise MeterlakeError(
-            f"no local stack in {settings.state_dir} (run `meterlake stack up` first)", state_dir=str(settings.state_dir)
+            f"no local stack in {settings.state_dir} (run `meterlake stack up` first)",
+            state_dir=str(settings.state_dir),
         )
     return StackContext(settings=settings, secrets=data)
 
@@ -76,10 +77,11 @@ def processes(ctx: StackContext, services: Iterable[str] | None = None) -> list[
 
 
 def find(ctx: StackContext, name: str) -> process.JvmProcess:
-    for proc in processes(ctx, SERVICES):
+    procs = processes(ctx)
+    for proc in procs:
         if proc.name == name:
             return proc
-    names = ", ".join(p.name for p in processes(ctx, SERVICES))
+    names = ", ".join(p.name for p in procs)
     raise UsageError(f"no process named {name!r} in this stack; processes: {names}")
 
 
@@ -132,11 +134,12 @@ def down(settings: Settings) -> list[dict]:
         return []
     ctx = StackContext(settings=settings, secrets=data)
     stopped = []
-    for proc in reversed(processes(ctx)):
-        was = process.pid(proc)
-        process.stop(proc)
-        if was is not None:
-            stopped.append({"name": proc.name, "service": proc.service, "pid": was})
+    # Clients before servers: Spark, then HDFS, Cassandra, Kafka; the nodes of one service together.
+    for service in reversed(SERVICES):
+        procs = [p for p in processes(ctx) if p.service == service]
+        pids = {p.name: process.pid(p) for p in procs}
+        for proc in process.stop_all(procs):
+            stopped.append({"name": proc.name, "service": proc.service, "pid": pids[proc.name]})
     return stopped
 
 

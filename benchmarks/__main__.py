@@ -1,0 +1,37 @@
+"""Run every benchmark stage (or those named): ``python -m benchmarks [STAGE …] [--scale small|full]``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import benchmarks
+from benchmarks.harness import Report, write
+
+
+def stages() -> list[str]:
+    return sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules(benchmarks.__path__)
+                  if m.name.startswith("bench_"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("stage", nargs="*", help=f"stages to run (default all): {', '.join(stages())}")
+    parser.add_argument("--scale", choices=["small", "full"], default="full",
+                        help="small: a quick look; full: the sizes the issues set goals at")
+    args = parser.parse_args(argv)
+    report = Report()
+    for name in args.stage or stages():
+        if name not in stages():
+            parser.error(f"unknown stage {name!r}")
+        print(f"== {name}", flush=True)
+        report.stage = name
+        importlib.import_module(f"benchmarks.bench_{name}").run(report, args.scale)
+    path = write(report)
+    print(f"figures written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

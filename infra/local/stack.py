@@ -76,10 +76,11 @@ def processes(ctx: StackContext, services: Iterable[str] | None = None) -> list[
 
 
 def find(ctx: StackContext, name: str) -> process.JvmProcess:
-    for proc in processes(ctx, SERVICES):
+    """A process of this stack's topology (the services brought up in its state dir) by name."""
+    for proc in processes(ctx):
         if proc.name == name:
             return proc
-    names = ", ".join(p.name for p in processes(ctx, SERVICES))
+    names = ", ".join(p.name for p in processes(ctx))
     raise UsageError(f"no process named {name!r} in this stack; processes: {names}")
 
 

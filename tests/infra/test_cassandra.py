@@ -9,7 +9,7 @@ import yaml
 from cassandra import AuthenticationFailed
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
-from conftest import _test_settings
+from tests.conftest import _test_settings
 
 from infra.local import cassandra, process, stack
 from infra.local.topology import StackContext

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _test_settings
+from tests.conftest import _test_settings
 
 from infra.local import cassandra, stack
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import NOW
+from tests.conftest import NOW
 
 from streaming.ingest import ingest_file, validated_file
 

@@ -5,7 +5,7 @@ import gzip
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import HH_HEADER, NOW
+from tests.conftest import HH_HEADER, NOW
 
 from streaming.ingest import ingest_file, validated_file
 

@@ -7,7 +7,7 @@ import tracemalloc
 import uuid
 
 import pytest
-from conftest import HH_HEADER, NOW
+from tests.conftest import HH_HEADER, NOW
 
 from meterlake import schema
 from meterlake.ids import make_mpan_core

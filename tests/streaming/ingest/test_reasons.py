@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HH_HEADER, NOW
+from tests.conftest import HH_HEADER, NOW
 
 from meterlake import schema
 from streaming.ingest import FileRejected, ingest_file, validated_file

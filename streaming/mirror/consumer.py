@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -107,14 +107,17 @@ class SinkError(Exception):
     """Writing to the lake failed; the batch stays buffered and is retried."""
 
 
-class _Listener(ConsumerRebalanceListener):
+class _Listener(AsyncConsumerRebalanceListener):
+    """kafka-python 3 runs rebalance callbacks on its IO thread (the main thread waits in ``poll``); blocking
+    client calls are refused there, so the revocation flush awaits the coordinator's commit coroutine."""
+
     def __init__(self, mirror: Mirror):
         self.mirror = mirror
 
-    def on_partitions_revoked(self, revoked):
-        self.mirror._revoked(list(revoked))
+    async def on_partitions_revoked(self, revoked):
+        await self.mirror._revoked(list(revoked))
 
-    def on_partitions_assigned(self, assigned):
+    async def on_partitions_assigned(self, assigned):
         self.mirror._assigned(list(assigned))
 
 
@@ -136,6 +139,7 @@ class Mirror:
         self._paused: set[TopicPartition] = set()
         self._retry_at: float | None = None
         self._backoff = 0.5
+        self._closing = False
 
     # ------------------------------------------------------------------------------------------------ run
 
@@ -169,10 +173,11 @@ class Mirror:
                     break
                 if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
                     break
-            self._flush(list(self._buffers))
+            self._flush([tp for tp in self._buffers if self._complete(tp)])
             clean = True
         finally:
             self.stats.seconds = round(self.clock() - started, 3)
+            self._closing = True
             try:
                 consumer.close(autocommit=False)
             finally:
@@ -200,17 +205,36 @@ class Mirror:
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
         self._to_recover.update(assigned)
 
-    def _revoked(self, revoked: list[TopicPartition]) -> None:
+    async def _revoked(self, revoked: list[TopicPartition]) -> None:
+        """Flush and commit the revoked partitions' batches, unless the consumer is closing (a clean stop has
+        flushed already; after a failure the batches are left to the next owner, like a crash)."""
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
-        try:
-            self._flush([tp for tp in revoked if tp in self._buffers])
-        except SinkError:
-            pass  # nothing committed past the intent: the next owner rewrites the batch
+        commit = getattr(getattr(self._consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
+        batches = [(tp, self._buffers[tp]) for tp in revoked
+                   if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)]
+        if batches and not self._closing and commit is not None:
+            try:
+                intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
+                           for tp, b in batches if tp not in self._forced and b.rows}
+                if intents:
+                    await commit(intents)
+                for tp, b in batches:
+                    self._write(tp, b)
+                await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
+                self.stats.batches += len(batches)
+            except (KafkaError, SinkError) as exc:
+                log.warning("flushing revoked partitions failed (%s); their next owner re-reads them", exc)
         for tp in revoked:
             self._buffers.pop(tp, None)
             self._forced.pop(tp, None)
             self._to_recover.discard(tp)
             self._paused.discard(tp)
+
+    def _complete(self, tp: TopicPartition) -> bool:
+        """May this partition's batch be written now? Not a batch being rewritten that has not reached its end:
+        its files must carry the announced range."""
+        forced = self._forced.get(tp)
+        return forced is None or self._buffers[tp].last >= forced
 
     def _recover(self) -> None:
         """For newly assigned partitions: an intent at the committed offset means a batch to rewrite."""
@@ -374,7 +398,8 @@ class Mirror:
         table = pa.concat_tables(b.tables) if b.tables else None
         if table is None:
             return
-        part = layout.PartName(tp.topic, tp.partition, b.first, b.last)
+        last = max(b.last, self._forced.get(tp, b.last))  # a rewrite keeps the announced range
+        part = layout.PartName(tp.topic, tp.partition, b.first, last)
         try:
             for day, rows in split_by_date(table):
                 if rewrite and self.lake.part_retired_or_present(day, part):

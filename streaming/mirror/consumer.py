@@ -386,6 +386,7 @@ class Mirror:
             return False
         for tp, b in batches:
             self._write(tp, b)
+            log.info("%s/%d: offsets %d-%d, %d reads written", tp.topic, tp.partition, b.first, b.last, b.rows)
         self._commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
         for tp, _ in batches:
             del self._buffers[tp]

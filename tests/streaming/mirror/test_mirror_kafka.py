@@ -3,74 +3,20 @@ quarantined, and the CLI goes from topic to answer."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import uuid
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from mirrorhelp import interval_reads, meter_days, utc
+from mirrorhelp import env_of, interval_reads, lake_counts, meter_days, mirror_settings, producer_for, publish, utc
 
 from meterlake import clients, schema
-from streaming import kafka_io
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import Lake, open_lake
 from streaming.mirror.query import sql
 
 pytestmark = pytest.mark.stack
-
-
-def mirror_settings(base, lake_dir: Path, **mirror):
-    """``base`` with topics, group and lake of one test's own."""
-    tag = uuid.uuid4().hex[:8]
-    kafka = base.kafka.model_copy(update={"reads_topic": f"reads-{tag}", "devices_topic": f"devices-{tag}",
-                                          "files_topic": f"files-{tag}", "quarantine_topic": f"quarantine-{tag}",
-                                          "partitions": 3})
-    opts = base.mirror.model_copy(update={"group_id": f"mirror-{tag}", "idle_flush_s": 0.5, **mirror})
-    paths = base.paths.model_copy(update={"lake": str(lake_dir)})
-    return base.model_copy(update={"kafka": kafka, "mirror": opts, "paths": paths})
-
-
-def env_of(settings) -> dict[str, str]:
-    """The environment that gives a subprocess these settings."""
-    k, m = settings.kafka, settings.mirror
-    env = dict(os.environ)
-    env.update({
-        "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir), "METERLAKE_PATHS__LAKE": settings.paths.lake,
-        "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
-        "METERLAKE_KAFKA__READS_TOPIC": k.reads_topic, "METERLAKE_KAFKA__DEVICES_TOPIC": k.devices_topic,
-        "METERLAKE_KAFKA__FILES_TOPIC": k.files_topic, "METERLAKE_KAFKA__QUARANTINE_TOPIC": k.quarantine_topic,
-        "METERLAKE_KAFKA__PARTITIONS": str(k.partitions),
-    })
-    for key, value in m.model_dump().items():
-        if value is not None:
-            env[f"METERLAKE_MIRROR__{key.upper()}"] = str(value)
-    return env
-
-
-def producer_for(settings):
-    from kafka import KafkaProducer
-
-    return KafkaProducer(**clients.kafka_options(settings), acks="all", enable_idempotence=True,
-                         max_request_size=16 << 20)
-
-
-def publish(settings, table: pa.Table, topic: str | None = None) -> None:
-    clients.ensure_topics(settings)
-    producer = producer_for(settings)
-    try:
-        kafka_io.publish_reads(producer, topic or settings.kafka.reads_topic, table, settings.kafka.partitions,
-                               target_bytes=64 << 10)
-    finally:
-        producer.close()
-
-
-def lake_counts(lake: Lake) -> list:
-    return sql(lake, "SELECT count(*), count(DISTINCT (meter_point, interval_start_utc)), sum(value) "
-                     "FROM reads_all")["rows"][0]
 
 
 def test_every_published_read_lands_exactly_once(kafka_stack, tmp_path):

@@ -158,7 +158,8 @@ def from_local_clock(wall: datetime, *, fold: int = 0) -> datetime:
 
 
 def to_local_clock(instant: datetime) -> datetime:
-    """The naive UK clock time showing at a timezone-aware ``instant`` (inverse of :func:`from_local_clock`)."""
+    """The naive UK clock time showing at a timezone-aware ``instant`` (the inverse of
+    :func:`from_local_clock`)."""
     if not isinstance(instant, datetime):
         raise TypeError(f"expected a datetime, got {type(instant).__name__}")
     if instant.tzinfo is None or instant.utcoffset() is None:

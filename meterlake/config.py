@@ -80,6 +80,21 @@ class Spark(_Section):
     with_cassandra_connector: bool = True
 
 
+class Lake(_Section):
+    """How Python reaches the lake named by ``paths.lake`` (see ``meterlake.lakefs``).
+
+    Spark speaks HDFS RPC (``hdfs://host:port/path``); Python speaks WebHDFS (HTTP) to the same NameNode, at
+    ``webhdfs_url``. Empty fields for ``hdfs://`` mean the local stack's NameNode and user.
+    """
+
+    webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
+    hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
+    s3_endpoint: str = Field("", description="http(s)://host:port of an S3-compatible store; empty: AWS")
+    s3_region: str = ""
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+
+
 class Mirror(_Section):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
@@ -110,6 +125,7 @@ class Settings(BaseSettings):
     kafka: Kafka = Kafka()
     cassandra: Cassandra = Cassandra()
     spark: Spark = Spark()
+    lake: Lake = Lake()
     mirror: Mirror = Mirror()
 
     # Set by load(); not a setting.
@@ -158,6 +174,8 @@ class Settings(BaseSettings):
         for section in ("kafka", "cassandra"):
             if data[section].get("password"):
                 data[section]["password"] = "********"
+        if data["lake"].get("s3_secret_key"):
+            data["lake"]["s3_secret_key"] = "********"
         data["paths"]["state_dir"] = str(self.state_dir)
         data["paths"]["jar_cache"] = str(self.jar_cache)
         data["paths"]["lake"] = self.lake_url

@@ -81,3 +81,35 @@ def realdata() -> Path:
         if candidate.is_dir():
             return candidate
     pytest.skip("../shared/realdata is absent (set METERLAKE_REALDATA to its path)")
+
+
+@pytest.fixture(scope="session")
+def spark(stack_settings, tmp_path_factory):
+    """The one SparkSession of the test run: local[2], 2 shuffle partitions, UI off, session time zone UTC.
+
+    It carries the Cassandra connector's jars but knows no stack (its own empty state dir), so it is the same
+    whichever service fixtures ran first; a test that talks to Cassandra sets
+    ``meterlake.spark.cassandra_conf(cassandra_stack)`` on it with ``spark.conf.set``.
+    """
+    from meterlake.spark import build_spark
+
+    settings = stack_settings.model_copy(update={
+        "paths": stack_settings.paths.model_copy(update={"state_dir": tmp_path_factory.mktemp("no-stack")}),
+        "lake": stack_settings.lake.model_copy(update={"hdfs_user": "meterlake"}),  # the stack's HDFS user
+        "spark": stack_settings.spark.model_copy(update={"shuffle_partitions": 2,
+                                                          "with_cassandra_connector": True}),
+    })
+    session = build_spark("meterlake-tests", settings, master="local[2]",
+                          conf={"spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(_stack_session) -> str:
+    """URL (spark://127.0.0.1:<port>) of a running standalone master with two workers."""
+    from infra.local import spark as spark_stack
+    from infra.local import stack
+
+    settings = _service(_stack_session, "spark", spark_workers=2)
+    return spark_stack.local_master_url(stack.context(settings))

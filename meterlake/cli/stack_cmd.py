@@ -8,7 +8,13 @@ from meterlake.cli.output import json_command
 
 
 def _settings(ctx, **overrides):
-    settings = ctx.settings
+    """The remembered topology of this state dir (if any), with the command's options on top."""
+    from infra.local import stack as stack_mod
+
+    settings = stack_mod.remembered(ctx.settings)
+    overrides.setdefault("services", None)
+    if overrides["services"] is None:  # sizes are remembered; which services to start comes from the config
+        overrides["services"] = ctx.settings.stack.services
     update = {k: v for k, v in overrides.items() if v is not None}
     if not update:
         return settings

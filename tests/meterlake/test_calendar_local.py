@@ -1,4 +1,4 @@
-"""UK clock time <-> UTC: the two helpers D0010 (clock-time flows) and the generator's daily shapes rely on."""
+"""UK clock time <-> UTC: the helpers that D0010 (a clock-time flow) and the generator's shapes rely on."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -31,8 +31,9 @@ def test_from_local_clock_refuses_a_time_in_the_spring_gap_and_an_aware_datetime
 
 @pytest.mark.parametrize("instant, expected", [
     pytest.param(datetime(2016, 10, 30, 0, 30, tzinfo=UTC), datetime(2016, 10, 30, 1, 30), id="BST"),
-    pytest.param(datetime(2016, 10, 30, 1, 30, tzinfo=UTC), datetime(2016, 10, 30, 1, 30), id="GMT, same wall"),
-    pytest.param(datetime(2016, 3, 27, 1, 0, tzinfo=UTC), datetime(2016, 3, 27, 2, 0), id="just after spring"),
+    pytest.param(datetime(2016, 10, 30, 1, 30, tzinfo=UTC), datetime(2016, 10, 30, 1, 30),
+                 id="GMT, same wall"),
+    pytest.param(datetime(2016, 3, 27, 1, 0, tzinfo=UTC), datetime(2016, 3, 27, 2, 0), id="after spring"),
 ])
 def test_to_local_clock(instant, expected):
     assert cal.to_local_clock(instant) == expected

@@ -1,0 +1,102 @@
+"""The lake's filesystem for Python: ``paths.lake`` (or any lake URL) to a pyarrow filesystem and a path.
+
+``resolve(settings, url)`` returns ``(filesystem, path)`` for ``pyarrow.parquet`` and ``pyarrow.dataset``;
+``filesystem(settings)`` is the filesystem alone. The lake URL takes three forms:
+
+- a local path (or ``file:///...``): ``pyarrow.fs.LocalFileSystem``; relative paths are taken relative to
+  the config file (``Settings.lake_url``).
+- ``hdfs://host:port/path`` or ``hdfs:///path``: the URL Spark uses, which names the NameNode's RPC port.
+  Python has no HDFS RPC client without native libhdfs, so it reaches the same NameNode over WebHDFS (HTTP)
+  with fsspec's ``WebHDFS``, wrapped in ``pyarrow.fs.PyFileSystem``. The mapping RPC URL to HTTP address is
+  explicit: ``lake.webhdfs_url`` when set; otherwise the URL must name the local stack's NameNode (no host,
+  or loopback with the stack's RPC port) and the local stack's HTTP port is used. The user is
+  ``lake.hdfs_user``, else the local stack's generated user (``<state_dir>/secrets.json``); WebHDFS refuses
+  requests without one.
+- ``s3://bucket/path``: ``pyarrow.fs.S3FileSystem`` with ``lake.s3_*`` (endpoint for S3-compatible stores;
+  keys, when unset, from the usual AWS environment/credential chain).
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pyarrow.fs as pafs
+
+from meterlake.config import Settings
+from meterlake.errors import UsageError
+
+LOOPBACK = {"127.0.0.1", "localhost"}
+
+
+def resolve(settings: Settings, url: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding ``url`` (default: the lake root) and the path to pass it."""
+    url = settings.lake_url if url is None else url
+    if "://" not in url:
+        return pafs.LocalFileSystem(), str(settings.resolve(url))
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return pafs.LocalFileSystem(), parts.path
+    if parts.scheme == "hdfs":
+        return _webhdfs(settings, url), parts.path or "/"
+    if parts.scheme == "s3":
+        return _s3(settings), f"{parts.netloc}{parts.path}".rstrip("/")
+    raise UsageError(f"unsupported lake URL {url!r}: use a local path, hdfs://host:port/path or s3://bucket/path")
+
+
+def filesystem(settings: Settings, url: str | None = None) -> pafs.FileSystem:
+    """The pyarrow filesystem for the lake (or for ``url``)."""
+    return resolve(settings, url)[0]
+
+
+def webhdfs_address(settings: Settings, url: str) -> tuple[str, int]:
+    """(host, port) of the WebHDFS server behind the ``hdfs://`` URL ``url``; see the module docstring."""
+    if settings.lake.webhdfs_url:
+        http = urlsplit(settings.lake.webhdfs_url)
+        if http.scheme != "http" or not http.hostname or not http.port:
+            raise UsageError(f"lake.webhdfs_url must be http://host:port, not {settings.lake.webhdfs_url!r}")
+        return http.hostname, http.port
+    from infra.local import versions
+
+    spec = versions.service("hdfs")
+    offset = settings.stack.port_offset
+    rpc_port = spec["namenode_rpc_port"] + offset
+    parts = urlsplit(url)
+    if parts.hostname and (parts.hostname not in LOOPBACK or (parts.port or rpc_port) != rpc_port):
+        raise UsageError(
+            f"{url} is not the local stack's NameNode (hdfs://127.0.0.1:{rpc_port}); set lake.webhdfs_url to "
+            "its WebHDFS address (http://host:port)", url=url,
+        )
+    return "127.0.0.1", spec["namenode_http_port"] + offset
+
+
+def hdfs_user(settings: Settings) -> str:
+    if settings.lake.hdfs_user:
+        return settings.lake.hdfs_user
+    from infra.local import secrets
+
+    data = secrets.load(settings.state_dir)
+    if data is None or not data.get("hdfs_user"):
+        raise UsageError(f"no HDFS user: set lake.hdfs_user or start the local stack in {settings.state_dir}")
+    return data["hdfs_user"]
+
+
+def _webhdfs(settings: Settings, url: str) -> pafs.FileSystem:
+    from fsspec.implementations.webhdfs import WebHDFS
+
+    host, port = webhdfs_address(settings, url)
+    fs = WebHDFS(host=host, port=port, user=hdfs_user(settings))
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+
+
+def _s3(settings: Settings) -> pafs.FileSystem:
+    lake = settings.lake
+    options: dict = {}
+    if lake.s3_endpoint:
+        endpoint = urlsplit(lake.s3_endpoint)
+        if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
+            raise UsageError(f"lake.s3_endpoint must be http(s)://host:port, not {lake.s3_endpoint!r}")
+        options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
+    if lake.s3_region:
+        options["region"] = lake.s3_region
+    if lake.s3_access_key:
+        options.update(access_key=lake.s3_access_key, secret_key=lake.s3_secret_key)
+    return pafs.S3FileSystem(**options)

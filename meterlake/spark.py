@@ -1,0 +1,205 @@
+"""THE one Spark session factory: jobs, tests and notebooks all build their sessions with :func:`build_spark`.
+
+A session always has the UTC session time zone, the web UI off (unless asked), ``spark.shuffle_partitions``
+shuffle partitions and the configured driver/executor memory. From the settings (or, when they leave a service
+empty, from the local stack in ``paths.state_dir``) it also gets:
+
+- the Spark Cassandra Connector's jars and the Cassandra connection (hosts, port, credentials, consistency),
+  when ``spark.with_cassandra_connector``;
+- ``fs.defaultFS`` when the lake is on ``hdfs://``;
+- the cluster's shared secret when the master is the local stack's standalone master.
+
+The master is, in order: the ``master`` argument; ``spark.master`` when set in the config file or environment;
+the local stack's standalone master when it runs (``stack up --spark-workers N``); else ``local[*]``.
+
+Secrets (the cluster secret, the Cassandra password) never go on a command line: pyspark passes its conf to
+``spark-submit`` as ``--conf`` arguments, so they travel in a 0600 properties file read at JVM launch and
+deleted right after (or over the py4j socket when this process's JVM already runs).
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from meterlake import config
+from meterlake.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from infra.local.topology import StackContext
+
+SECRET_SUFFIXES = (".secret", ".password")
+
+
+def local_stack(settings: config.Settings) -> StackContext | None:
+    """The local stack in ``settings``' state dir (with the topology it was brought up with), or None."""
+    from infra.local import secrets, stack
+    from infra.local.topology import StackContext
+
+    current = stack.remembered(settings)
+    data = secrets.load(current.state_dir)
+    return None if data is None else StackContext(settings=current, secrets=data)
+
+
+def resolve_master(settings: config.Settings, master: str | None = None,
+                   ctx: StackContext | None = None) -> str:
+    if master:
+        return master
+    if "master" in settings.spark.model_fields_set:
+        return settings.spark.master
+    if ctx is not None and "spark" in ctx.settings.stack.services:
+        from infra.local import spark as spark_stack
+
+        if spark_stack.is_master_up(ctx):
+            return spark_stack.local_master_url(ctx)
+    return settings.spark.master
+
+
+def _local_master_url(ctx: StackContext | None) -> str | None:
+    if ctx is None or ctx.settings.stack.spark_workers == 0:
+        return None
+    from infra.local import spark as spark_stack
+
+    return spark_stack.local_master_url(ctx)
+
+
+def cassandra_conf(settings: config.Settings, ctx: StackContext | None = None) -> dict[str, str]:
+    """The connector's connection settings: from ``settings.cassandra``, or the local stack's Cassandra.
+
+    Empty when neither names a Cassandra. Also usable on a running session (``spark.conf.set``).
+    """
+    c = settings.cassandra
+    hosts, port, user, password = list(c.contact_points), c.port, c.username, c.password
+    if not hosts:
+        ctx = ctx if ctx is not None else local_stack(settings)
+        if ctx is None or "cassandra" not in ctx.settings.stack.services:
+            return {}
+        from infra.local import cassandra as cassandra_stack
+
+        hosts = cassandra_stack.contact_points(ctx)
+        port = port or cassandra_stack.native_port(ctx)
+        user = user or ctx.secrets["cassandra_username"]
+        password = password or ctx.secrets["cassandra_password"]
+    conf = {
+        "spark.cassandra.connection.host": ",".join(hosts),
+        "spark.cassandra.output.consistency.level": c.write_consistency,
+        "spark.cassandra.input.consistency.level": c.read_consistency,
+    }
+    if port:
+        conf["spark.cassandra.connection.port"] = str(port)
+    if user:
+        conf["spark.cassandra.auth.username"] = user
+    if password:
+        conf["spark.cassandra.auth.password"] = password
+    return conf
+
+
+def connector_jars(settings: config.Settings) -> list[Path]:
+    """The Spark Cassandra Connector and its runtime dependencies (resolved from Maven once, then cached)."""
+    from infra.local import jars
+
+    folder = jars.resolve("spark", settings.jar_cache)
+    return sorted(folder.glob("*.jar"))
+
+
+def session_conf(settings: config.Settings, master: str, ctx: StackContext | None = None) -> dict[str, str]:
+    """Every Spark setting of a session on ``master`` (secrets included; see :func:`build_spark`)."""
+    s = settings.spark
+    conf = {
+        "spark.master": master,
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.driver.memory": s.driver_memory,
+        "spark.executor.memory": s.executor_memory,
+    }
+    stack_master = _local_master_url(ctx)
+    if master.startswith("local") or master == stack_master:
+        conf["spark.driver.host"] = "127.0.0.1"
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+    if master == stack_master:
+        from infra.local import spark as spark_stack
+
+        conf.update({k: str(v).lower() if isinstance(v, bool) else str(v)
+                     for k, v in spark_stack.app_properties(ctx.secrets["spark_secret"]).items()})
+    if s.with_cassandra_connector:
+        conf["spark.jars"] = ",".join(str(p) for p in connector_jars(settings))
+        conf.update(cassandra_conf(settings, ctx))
+    lake = urlsplit(settings.lake_url)
+    if lake.scheme == "hdfs":
+        conf["spark.hadoop.fs.defaultFS"] = f"hdfs://{lake.netloc}"
+    hdfs_user = settings.lake.hdfs_user or (ctx.secrets.get("hdfs_user") if ctx is not None else None)
+    if hdfs_user:  # simple auth: HDFS trusts the stated user; the driver's is set from it at launch
+        conf["spark.executorEnv.HADOOP_USER_NAME"] = hdfs_user
+    return conf
+
+
+def is_secret(key: str) -> bool:
+    return key.endswith(SECRET_SUFFIXES)
+
+
+@contextmanager
+def _secrets_at_launch(secret_conf: dict[str, str]):
+    """Have spark-submit read ``secret_conf`` from a 0600 properties file, deleted once the JVM read it."""
+    if not secret_conf:
+        yield
+        return
+    from infra.local.spark import render_properties
+
+    fd, name = tempfile.mkstemp(prefix="meterlake-spark-", suffix=".properties")  # mode 0600
+    old = os.environ.get("PYSPARK_SUBMIT_ARGS")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(render_properties(secret_conf))
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {shlex.quote(name)} {old or 'pyspark-shell'}"
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYSPARK_SUBMIT_ARGS", None)
+        else:
+            os.environ["PYSPARK_SUBMIT_ARGS"] = old
+        os.unlink(name)
+
+
+def build_spark(app: str, settings: config.Settings | None = None, master: str | None = None,
+                conf: dict[str, str] | None = None) -> SparkSession:
+    """A SparkSession for ``app``; ``conf`` entries override the derived ones (e.g. ``spark.ui.enabled``).
+
+    One JVM (and one SparkContext) per Python process: while a session runs, asking for another master fails;
+    asking for the same master returns the running session.
+    """
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    settings = settings if settings is not None else config.load()
+    ctx = local_stack(settings)
+    chosen = resolve_master(settings, master, ctx)
+    options = session_conf(settings, chosen, ctx)
+    options.update({k: str(v) for k, v in (conf or {}).items()})
+
+    active = SparkContext._active_spark_context
+    if active is not None and active.master != options["spark.master"]:
+        raise UsageError(
+            f"a Spark session on {active.master} already runs in this process; stop it before asking for "
+            f"{options['spark.master']}", running=active.master, requested=options["spark.master"],
+        )
+    # Executors run Python with the driver's interpreter, so they see the same packages.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    if "spark.executorEnv.HADOOP_USER_NAME" in options and SparkContext._gateway is None:
+        os.environ["HADOOP_USER_NAME"] = options["spark.executorEnv.HADOOP_USER_NAME"]
+
+    builder = SparkSession.builder.appName(app)
+    jvm_running = SparkContext._gateway is not None
+    secret_conf = {k: v for k, v in options.items() if is_secret(k)}
+    for key, value in options.items():
+        if jvm_running or key not in secret_conf:  # a running JVM gets them over py4j, not a command line
+            builder = builder.config(key, value)
+    with _secrets_at_launch({} if jvm_running else secret_conf):
+        return builder.getOrCreate()

@@ -1,0 +1,71 @@
+"""The Cassandra keyspace of the event store, designed for its queries.
+
+Tables and why
+--------------
+``hh_sets``: half-hourly reads, one row per *event stream set* (one meter point, register, serial and unit for one
+settlement day: 46/48/50 values in a frozen list). Partition ``(meter_point, month)``: the serving queries are "a
+meter's reads for a day / a bill period", which read one or two partitions; a month bounds a partition at about
+31 rows per register (~15 KB), however long the meter lives. Clustering ``settlement_date DESC`` first, so the
+newest days come first. 48M reads a day are 1M rows a day, not 48M.
+
+``register_reads``: cumulative register reads (D0010), partition ``(meter_point, year)`` clustered by register and
+read time: a bill needs the register reads bracketing its period.
+
+``device_reads``: consumer access device events every few minutes, partition ``(device_id, day)`` clustered by
+time, with a TTL (they are high-volume and only the recent ones are served; the lake keeps them all).
+
+``quarantine``: record-level problems by source file and line, for the data-quality views and support.
+
+``file_claims``: one row per landed file, claimed with a lightweight transaction (``INSERT … IF NOT EXISTS``) and a
+TTL lease, so exactly one ingest worker processes a file.
+
+Idempotence
+-----------
+Every write carries ``USING TIMESTAMP source_version``: the version comes from the data (the flow's creation
+instant plus a sequence), so a replay writes the same cells with the same timestamp (nothing changes) and an older
+version arriving late loses to the newer one already stored. Lists are frozen: a set is one cell, replaced whole.
+Clustering columns cannot be null: an absent register or serial is stored as ``''``.
+"""
+from __future__ import annotations
+
+DEVICE_TTL_S = 90 * 86400
+
+
+def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> list[str]:
+    """The statements that create the keyspace and its tables (idempotent). Pure."""
+    ks = keyspace
+    return [
+        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
+        f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.hh_sets (
+            meter_point text, month text, settlement_date date, register_id text, meter_serial text, unit text,
+            fuel text, periods tinyint, values frozen<list<double>>, qualities frozen<list<text>>,
+            source_version bigint, source_file text, file_id timeuuid, batch_id timeuuid,
+            PRIMARY KEY ((meter_point, month), settlement_date, register_id, meter_serial, unit)
+        ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, meter_serial ASC, unit ASC)""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.register_reads (
+            meter_point text, year smallint, register_id text, read_at timestamp, meter_serial text,
+            fuel text, value double, unit text, quality text, source_version bigint, source_file text,
+            source_line bigint, file_id timeuuid,
+            PRIMARY KEY ((meter_point, year), register_id, read_at, meter_serial)
+        ) WITH CLUSTERING ORDER BY (register_id ASC, read_at DESC, meter_serial ASC)""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.device_reads (
+            device_id text, day date, ts timestamp, unit text, meter_point text, value double,
+            source_version bigint,
+            PRIMARY KEY ((device_id, day), ts, unit)
+        ) WITH CLUSTERING ORDER BY (ts DESC, unit ASC) AND default_time_to_live = {DEVICE_TTL_S}""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.quarantine (
+            source_file text, source_line bigint, field text, reason text, detail text, raw text,
+            PRIMARY KEY ((source_file), source_line, field)
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.file_claims (
+            file_key text PRIMARY KEY, owner text, claimed_at timestamp, state text, path text
+        )""",
+    ]
+
+
+def ensure(session, keyspace: str, replication_factor: int) -> None:
+    """Create the keyspace and tables if absent, waiting for schema agreement."""
+    for statement in ddl(keyspace, replication_factor):
+        session.execute(statement, timeout=60)
+    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)

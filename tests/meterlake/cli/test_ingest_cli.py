@@ -1,0 +1,65 @@
+"""`meterlake ingest`: the exact --json object of a dry run, --format, and the not-yet publishing path."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from meterlake.cli import cli
+
+D0010 = """\
+ZHV|0000000042|D0010002|D|UDMS|X|MRCY|20240602063000||||OPER|
+026|1200023305967|V|
+028|F75A 00802|R|
+030|S|20240601000000|56311.0|||T|N|
+030|S|20240601000000|56311.0|||T|N|
+026|1200023305968|V|
+030|S|20240601000000|1.0|||T|N|
+ZPT|0000000042|6||1|20240602063500|
+"""
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), prog_name="meterlake")
+
+
+def test_dry_run_json_has_one_entry_per_file_in_order(tmp_path):
+    good = tmp_path / "a.uff"
+    good.write_text(D0010)
+    cut = tmp_path / "b.uff"
+    cut.write_text(D0010.rsplit("ZPT", 1)[0])
+    result = run("ingest", str(good), str(cut), "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"files": [
+        {"path": str(good), "format": "d0010", "status": "accepted", "lines": 8, "reads": 1, "quarantined": 1,
+         "duplicates": 1, "reasons": {"bad_mpan_check_digit": 1}},
+        {"path": str(cut), "format": "d0010", "status": "rejected", "lines": 7, "reads": 0, "quarantined": 0,
+         "duplicates": 0, "reasons": {"truncated_file": 1}},
+    ]}
+
+
+def test_a_forced_format_applies_to_every_path(tmp_path):
+    path = tmp_path / "a.uff"
+    path.write_text(D0010)
+    result = run("ingest", str(path), "--format", "lcl", "--dry-run", "--json")
+    assert json.loads(result.stdout)["files"][0]["reasons"] == {"bad_header": 1}
+
+
+def test_publishing_is_not_built_yet_and_says_so(tmp_path):
+    path = tmp_path / "a.uff"
+    path.write_text(D0010)
+    result = run("ingest", str(path), "--json")
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)["error"]
+    assert error["type"] == "service" and "--dry-run" in error["message"]
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path):
+    result = run("ingest", str(tmp_path / "nope.uff"), "--dry-run")
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+def test_help():
+    result = run("ingest", "--help")
+    assert result.exit_code == 0 and "--dry-run" in result.output

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -45,6 +46,7 @@ from streaming.mirror.lake import Lake, open_lake
 log = logging.getLogger("meterlake.mirror")
 
 INTENT_PREFIX = "mirror:"
+REMOTE_WRITERS = 4  # files written at once to HDFS or S3
 
 
 def intent(first: int, last: int) -> str:
@@ -140,6 +142,7 @@ class Mirror:
         self._retry_at: float | None = None
         self._backoff = 0.5
         self._closing = False
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------------------------ run
 
@@ -159,6 +162,8 @@ class Mirror:
         """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
         assigned partition has reached the end offset it had when this run got it."""
         started = self.clock()
+        if not self.lake.local:
+            self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
         self._consumer = consumer = self._connect()
         ends: dict[TopicPartition, int] = {}
         clean = False
@@ -183,6 +188,9 @@ class Mirror:
             finally:
                 if self._producer is not None:
                     self._producer.close()
+                if self._pool is not None:
+                    self._pool.shutdown()
+                    self._pool = None
             if not clean:
                 log.warning("mirror stopped with unflushed batches (they are re-read on the next run)")
         return self.stats
@@ -401,15 +409,23 @@ class Mirror:
             return
         last = max(b.last, self._forced.get(tp, b.last))  # a rewrite keeps the announced range
         part = layout.PartName(tp.topic, tp.partition, b.first, last)
+
+        def write_one(day, rows) -> int | None:
+            if rewrite and self.lake.part_retired_or_present(day, part):
+                return None
+            return self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
+
         try:
-            for day, rows in split_by_date(table):
-                if rewrite and self.lake.part_retired_or_present(day, part):
-                    self.stats.files_skipped += 1
-                    continue
-                self.stats.bytes_written += self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
-                self.stats.files += 1
+            by_date = split_by_date(table)
+            if self._pool is None or len(by_date) == 1:
+                sizes = [write_one(day, rows) for day, rows in by_date]
+            else:  # a remote store is latency-bound: the dates' files go up side by side
+                sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
         except OSError as exc:
             raise SinkError(str(exc)) from exc
+        self.stats.files_skipped += sum(1 for s in sizes if s is None)
+        self.stats.files += sum(1 for s in sizes if s is not None)
+        self.stats.bytes_written += sum(s for s in sizes if s is not None)
         b.tables = [table]
 
 

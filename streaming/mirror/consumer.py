@@ -88,6 +88,36 @@ class _Batch:
             self.nbytes += table.nbytes
 
 
+def rotation_due(batch: _Batch, options) -> str | None:
+    """Why a partition's batch must be written now that a message was added (``rows``, ``bytes``,
+    ``record_time``), or None."""
+    if batch.first is None:
+        return None
+    if batch.rows >= options.max_file_rows:
+        return "rows"
+    if batch.nbytes >= options.max_file_bytes:
+        return "bytes"
+    if batch.last_time_ms - batch.first_time_ms >= options.rotate_record_s * 1000:
+        return "record_time"
+    return None
+
+
+def flush_due(batches: dict, options, now: float) -> list:
+    """The partitions whose batches to write between polls: those idle for ``idle_flush_s``, then, while all
+    batches together hold more than ``max_buffer_bytes``, the largest until they hold half of it."""
+    live = {tp: b for tp, b in batches.items() if b.first is not None}
+    due = [tp for tp, b in live.items() if now - b.last_arrival >= options.idle_flush_s]
+    total = sum(b.nbytes for b in live.values())
+    if total > options.max_buffer_bytes:
+        for tp, b in sorted(live.items(), key=lambda item: -item[1].nbytes):
+            if total <= options.max_buffer_bytes // 2:
+                break
+            if tp not in due:
+                due.append(tp)
+                total -= b.nbytes
+    return due
+
+
 @dataclass
 class MirrorStats:
     messages: int = 0
@@ -175,11 +205,18 @@ class Mirror:
                     self._add(tp, [Message.of(r) for r in batch])
                 self._maybe_flush()
                 if stop is not None and stop.is_set():
+                    try:
+                        self._flush([tp for tp in self._buffers if self._complete(tp)])
+                        clean = True
+                    except SinkError as exc:
+                        log.warning("the last batches could not be written (%s)", exc)
                     break
                 if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
-                    break
-            self._flush([tp for tp in self._buffers if self._complete(tp)])
-            clean = True
+                    # the last batches, with the same retry as any other: done only once they are written
+                    if self._flush_or_pause([tp for tp in self._buffers if self._complete(tp)]) \
+                            and not self._paused:
+                        clean = True
+                        break
         finally:
             self.stats.seconds = round(self.clock() - started, 3)
             self._closing = True
@@ -268,7 +305,6 @@ class Mirror:
     def _add(self, tp: TopicPartition, messages: list[Message]) -> None:
         if tp in self._paused:
             return  # fetched before the pause; the partition is re-read from its batch's end
-        o = self.options
         for message in messages:
             buf = self._buffers.setdefault(tp, _Batch())
             forced = self._forced.get(tp)
@@ -289,8 +325,7 @@ class Mirror:
             if forced is not None:
                 done = message.offset >= forced
             else:
-                done = (buf.rows >= o.max_file_rows or buf.nbytes >= o.max_file_bytes
-                        or buf.last_time_ms - buf.first_time_ms >= o.rotate_record_s * 1000)
+                done = rotation_due(buf, self.options) is not None
             if done and not self._flush_or_pause([tp]):
                 return
 
@@ -315,16 +350,7 @@ class Mirror:
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry()
             return
-        due = [tp for tp, b in self._buffers.items()
-               if b.first is not None and tp not in self._forced and now - b.last_arrival >= self.options.idle_flush_s]
-        total = sum(b.nbytes for b in self._buffers.values())
-        if total > self.options.max_buffer_bytes:
-            for tp, b in sorted(self._buffers.items(), key=lambda item: -item[1].nbytes):
-                if total <= self.options.max_buffer_bytes // 2:
-                    break
-                if tp not in self._forced and tp not in due and b.first is not None:
-                    due.append(tp)
-                    total -= b.nbytes
+        due = flush_due({tp: b for tp, b in self._buffers.items() if tp not in self._forced}, self.options, now)
         if due:
             self._flush_or_pause(due)
 

@@ -70,6 +70,24 @@ def test_a_crash_between_a_batchs_files_is_repaired_by_the_next_run(kafka_stack,
     assert lake_counts(lake)[:2] == [2 * 10 * 48, 2 * 10 * 48]
 
 
+def test_an_unwritable_lake_pauses_the_partitions_and_the_write_is_retried(kafka_stack, tmp_path, monkeypatch):
+    settings = mirror_settings(kafka_stack, tmp_path / "lake", max_file_rows=500)
+    publish(settings, meter_days(10, 2, date(2024, 1, 10)))
+    real = Lake.write_parquet
+    failures = []
+
+    def flaky(self, relative, table):
+        if len(failures) < 3:  # the lake's disk is full, three times over
+            failures.append(relative)
+            raise OSError(28, "No space left on device")
+        return real(self, relative, table)
+
+    monkeypatch.setattr(Lake, "write_parquet", flaky)
+    stats = Mirror(settings).run(until_caught_up=True)
+    assert stats.sink_failures == 3
+    assert lake_counts(open_lake(settings))[:2] == [2 * 10 * 48, 2 * 10 * 48]
+
+
 def test_an_incompatible_message_goes_to_quarantine_not_into_the_lake(kafka_stack, tmp_path):
     from kafka import KafkaConsumer
 

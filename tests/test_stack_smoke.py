@@ -52,7 +52,8 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
         insert = session.prepare("INSERT INTO stack_smoke.reads (meter_point, ts, kwh) VALUES (?, ?, ?)")
         for mp, ts, kwh in consumed:
             session.execute(insert, (mp, ts, float(kwh)))
-        session.execute("CREATE TABLE IF NOT EXISTS stack_smoke.totals (meter_point text PRIMARY KEY, kwh double, n int)")
+        session.execute("CREATE TABLE IF NOT EXISTS stack_smoke.totals "
+                        "(meter_point text PRIMARY KEY, kwh double, n int)")
         stored = session.execute("SELECT count(*) FROM stack_smoke.reads").one()[0]
         assert stored == len(READS)
 
@@ -60,7 +61,8 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
         for key, value in conf.items():
             spark.conf.set(key, value)
         try:
-            reads = spark.read.format("org.apache.spark.sql.cassandra").options(keyspace="stack_smoke", table="reads").load()
+            reads = (spark.read.format("org.apache.spark.sql.cassandra")
+                     .options(keyspace="stack_smoke", table="reads").load())
             totals = reads.groupBy("meter_point").agg({"kwh": "sum", "ts": "count"}).withColumnRenamed(
                 "sum(kwh)", "kwh").withColumnRenamed("count(ts)", "n")
             totals.write.format("org.apache.spark.sql.cassandra").options(keyspace="stack_smoke", table="totals") \

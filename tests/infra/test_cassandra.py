@@ -9,12 +9,12 @@ import yaml
 from cassandra import AuthenticationFailed
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable
-from tests.conftest import _test_settings
 
 from infra.local import cassandra, process, stack
 from infra.local.topology import StackContext
 from meterlake import clients
 from meterlake.errors import ServiceError
+from tests.conftest import _test_settings
 
 
 def test_node_2_of_3_listens_on_its_own_address_and_joins_through_node_1():

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import _test_settings
 
 from infra.local import cassandra, stack
+from tests.conftest import _test_settings
 
 pytestmark = [pytest.mark.multinode, pytest.mark.slow, pytest.mark.stack]
 

@@ -7,12 +7,12 @@ import time
 from datetime import date
 
 import pytest
-from mirrorhelp import VERSION, meter_days, mirror_settings, publish
 
 from streaming.mirror.compact import compact
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql
+from tests.streaming.mirror.mirrorhelp import VERSION, meter_days, mirror_settings, publish
 
 pytestmark = pytest.mark.stack
 

@@ -10,8 +10,6 @@ import uuid
 from datetime import date
 
 import pytest
-from mirrorhelp import lake_counts, meter_days, mirror_settings, publish
-from test_mirror_kill import kill_and_restart
 
 from infra.local import hdfs
 from infra.local import stack as stack_mod
@@ -19,6 +17,8 @@ from streaming.mirror.compact import compact
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql, stats
+from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
+from tests.streaming.mirror.test_mirror_kill import kill_and_restart
 
 pytestmark = pytest.mark.stack
 

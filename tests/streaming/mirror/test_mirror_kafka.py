@@ -9,12 +9,21 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-from mirrorhelp import env_of, interval_reads, lake_counts, meter_days, mirror_settings, producer_for, publish, utc
 
 from meterlake import clients, schema
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import Lake, open_lake
 from streaming.mirror.query import sql
+from tests.streaming.mirror.mirrorhelp import (
+    env_of,
+    interval_reads,
+    lake_counts,
+    meter_days,
+    mirror_settings,
+    producer_for,
+    publish,
+    utc,
+)
 
 pytestmark = pytest.mark.stack
 

@@ -16,13 +16,13 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-from mirrorhelp import env_of, meter_days, mirror_settings, producer_for
 
 from meterlake import clients, schema
 from streaming import kafka_io
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import open_lake
 from streaming.mirror.query import connect
+from tests.streaming.mirror.mirrorhelp import env_of, meter_days, mirror_settings, producer_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 

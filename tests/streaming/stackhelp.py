@@ -61,3 +61,50 @@ def consume(settings: config.Settings, topic: str, *, committed: bool = True, ti
         return records
     finally:
         consumer.close()
+
+
+def meterlake(settings: config.Settings, *args: str) -> dict:
+    """Run ``meterlake ARGS... --json`` in-process with ``settings``; the JSON object it printed."""
+    import json
+
+    from click.testing import CliRunner
+
+    from meterlake.cli import cli
+
+    result = CliRunner().invoke(cli, [*args, "--json"], env=env(settings), prog_name="meterlake")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def store(settings: config.Settings) -> dict:
+    """Drain the topics into the keyspace (a consumer group of the keyspace's own)."""
+    from streaming.store import consumer
+
+    return consumer.run(settings, until_caught_up=True, group=f"store-{settings.cassandra.keyspace}",
+                        max_seconds=300).as_dict()
+
+
+TABLES = ("hh_sets", "register_reads", "device_reads", "quarantine")
+
+
+def dump(settings: config.Settings, tables=TABLES) -> dict[str, list[tuple]]:
+    """Every row of the store's tables, sorted, maps as sorted item tuples: for comparing two states."""
+    session = clients.cassandra_session(settings, consistency=settings.cassandra.read_consistency)
+    try:
+        out = {}
+        for table in tables:
+            rows = []
+            for row in session.execute(f"SELECT * FROM {settings.cassandra.keyspace}.{table}", timeout=120):
+                rows.append(tuple(tuple(sorted(v.items())) if isinstance(v, dict) else v for v in row))
+            out[table] = sorted(rows, key=repr)
+        return out
+    finally:
+        session.cluster.shutdown()
+
+
+def query(settings: config.Settings, cql: str, *params) -> list:
+    session = clients.cassandra_session(settings, consistency=settings.cassandra.read_consistency)
+    try:
+        return list(session.execute(cql.format(ks=settings.cassandra.keyspace), params, timeout=60))
+    finally:
+        session.cluster.shutdown()

@@ -57,7 +57,8 @@ class _FailsAfterFirstBatch:
     """A validated file whose second reads batch cannot be produced (a disk error while reading the spool)."""
 
     def __init__(self, validated, producer):
-        self.result, self.digest, self._validated, self._producer = validated.result, validated.digest, validated, producer
+        self.result, self.digest = validated.result, validated.digest
+        self._validated, self._producer = validated, producer
 
     def reads(self):
         for n, batch in enumerate(self._validated.reads()):

@@ -95,8 +95,6 @@ class Claims:
             f"UPDATE {ks}.file_claims USING TTL 0 SET owner = ?, state = 'done', path = ?, size = ?, mtime_ns = ?, "
             "claimed_at = ?, renewed_at = ?, finished_at = ?, outcome = ?, format = ?, file_id = ?, reads = ?, "
             "quarantined = ?, archived_to = ? WHERE file_key = ? IF owner = ?")
-        self._archived = prepare(
-            f"UPDATE {ks}.file_claims SET archived_to = ? WHERE file_key = ? IF state = 'done'")
         self._release = prepare(f"DELETE FROM {ks}.file_claims WHERE file_key = ? IF owner = ?")
         self._get = session.prepare(
             f"SELECT file_key, owner, state, path, size, mtime_ns, outcome, archived_to FROM {ks}.file_claims "
@@ -139,9 +137,6 @@ class Claims:
             self.owner, path, size, mtime_ns, claimed_at, now, now, outcome, format,
             uuid.UUID(file_id) if file_id else None, reads, quarantined, archived_to, key, self.owner))
         return rs.was_applied
-
-    def archived(self, key: str, archived_to: str) -> bool:
-        return self.session.execute(self._archived, (archived_to, key)).was_applied
 
     def release(self, key: str) -> bool:
         return self.session.execute(self._release, (key, self.owner)).was_applied

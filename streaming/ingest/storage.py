@@ -104,6 +104,14 @@ class Storage:
             return fs, None
         return fs, self._landed(info, url)
 
+    @staticmethod
+    def local_checksum(path: Path) -> str:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def checksum(self, landed: Landed, fs: pafs.FileSystem | None = None) -> str:
         """SHA-256 (hex) of the file's bytes, streamed; remembered per (path, size, mtime)."""
         memo = (landed.url, landed.size, landed.mtime_ns)
@@ -150,8 +158,8 @@ class Storage:
     def _url(self, fs_path: str) -> str:
         return _join_url(self.settings.lake_url, self.lake_root, fs_path)
 
-    def _copy_into(self, landed: Landed, directory: str, checksum: str,
-                   fs: pafs.FileSystem | None = None) -> str:
+    def _copy_into(self, landed: Landed, directory: str, checksum: str, source: Path) -> str:
+        """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the lake."""
         self.lake_fs.create_dir(directory, recursive=True)
         target = posixpath.join(directory, landed.name)
         info = self.lake_fs.get_file_info(target)
@@ -159,8 +167,7 @@ class Storage:
             stem, dot, ext = landed.name.partition(".")
             target = posixpath.join(directory, f"{stem}.{checksum[:12]}{dot}{ext}")
         temporary = posixpath.join(directory, f".{posixpath.basename(target)}.{checksum[:8]}.tmp")
-        with (fs or self.fs).open_input_stream(landed.fs_path) as src, \
-                self.lake_fs.open_output_stream(temporary) as dst:
+        with open(source, "rb") as src, self.lake_fs.open_output_stream(temporary) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
         self._replace(temporary, target)
         return self._url(target)
@@ -173,17 +180,17 @@ class Storage:
                 pass
         self.lake_fs.move(source, target)
 
-    def archive(self, landed: Landed, checksum: str, fs: pafs.FileSystem | None = None,
-                day: datetime | None = None) -> str:
-        """Copy a processed file to ``<lake>/<raw_area>/<yyyy>/<mm>/<dd>/``; returns where it went."""
+    def archive(self, landed: Landed, checksum: str, source: Path, day: datetime | None = None) -> str:
+        """Copy an accepted file (read from the local ``source``) to ``<lake>/<raw_area>/<yyyy>/<mm>/<dd>/``;
+        returns where it went (a URL)."""
         day = day or datetime.now(UTC)  # the processing day: where to find a file, not a version of its reads
         directory = self._area(self.settings.ingest.raw_area, f"{day:%Y}", f"{day:%m}", f"{day:%d}")
-        return self._copy_into(landed, directory, checksum, fs)
+        return self._copy_into(landed, directory, checksum, source)
 
-    def quarantine(self, landed: Landed, checksum: str, reason: dict, fs: pafs.FileSystem | None = None) -> str:
+    def quarantine(self, landed: Landed, checksum: str, reason: dict, source: Path) -> str:
         """Copy a rejected (or duplicate) file to the quarantine area with ``<file>.reason.json``."""
         directory = self._area(self.settings.ingest.quarantine_area)
-        where = self._copy_into(landed, directory, checksum, fs)
+        where = self._copy_into(landed, directory, checksum, source)
         note = {"file": landed.name, "landed_as": landed.url, "checksum": checksum, "size": landed.size, **reason}
         reason_path = posixpath.join(directory, posixpath.basename(where) + ".reason.json")
         temporary = reason_path + f".{checksum[:8]}.tmp"

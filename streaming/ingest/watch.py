@@ -12,13 +12,15 @@ A pass (:meth:`Worker.scan`) lists the landing directory (:mod:`streaming.ingest
 3. a smaller file is claimed (``INSERT ... IF NOT EXISTS USING TTL lease``); a file claimed by another worker
    is skipped; a file whose content is already ``done`` is a *duplicate file* when it landed under another
    name or at another time (counted, copied to the quarantine area with reason ``duplicate_file``, never
-   published again), or the original left behind by a worker that died after finishing it (archived, removed);
+   published again), or the original itself, not yet removed by its worker (removed);
 4. under a :class:`~streaming.ingest.claims.Lease` renewed by a heartbeat thread, the file is parsed into a
-   spool, its checksum checked again (a file that changed is released for a later pass), and published in one
-   Kafka transaction (:mod:`streaming.ingest.publish`) whose commit first checks the lease is still held; a
-   rejected file publishes only its rejection record to the quarantine topic;
-5. the claim is marked ``done`` (no TTL), then the file is copied to the lake's raw area (accepted) or quarantine
-   area with ``<file>.reason.json`` (rejected), and removed from the landing directory.
+   spool and its checksum checked again (a file that changed is released for a later pass); it is copied to
+   the lake's raw area (accepted) or quarantine area with ``<file>.reason.json`` (rejected) *before* it is
+   published, so no published file goes unarchived; then it is published in one Kafka transaction
+   (:mod:`streaming.ingest.publish`) whose commit first checks the lease is still held (a rejected file
+   publishes only its rejection record, to the quarantine topic);
+5. the claim is marked ``done`` (no TTL) with where the file was archived, and the file is removed from the
+   landing directory.
 
 A worker that dies (SIGKILL) stops renewing: after the lease another worker claims the file and publishes it
 with the same transactional id, which aborts whatever the dead worker had sent. The one window left is a death
@@ -274,17 +276,15 @@ class Worker:
             self.result.skipped += 1
             return
         if (row.path, row.size, row.mtime_ns) == (file.url, file.size, file.mtime_ns):
-            self.result.leftovers += 1
-            if row.archived_to is None:
-                if row.outcome == "accepted":
-                    where = self.storage.archive(file, key, fs)
-                else:
-                    where = self.storage.quarantine(file, key, {"reason": row.outcome or "rejected"}, fs)
-                self.claims.archived(key, where)
-            self.storage.remove(file, fs)
+            # the original: archived before it was marked done; its worker removes it, or died before that
+            if self.storage.remove(file, fs):
+                self.result.leftovers += 1
             return
-        where = self.storage.quarantine(file, key, {"reason": "duplicate_file", "duplicate_of": row.path,
-                                                    "detail": f"the same bytes landed as {row.path}"}, fs)
+        with self.storage.local(file, fs, self.spool_dir) as local:
+            if self.storage.local_checksum(local) != key:
+                return  # changed since it was hashed: a later pass sees it again
+            where = self.storage.quarantine(file, key, {"reason": "duplicate_file", "duplicate_of": row.path,
+                                                        "detail": f"the same bytes landed as {row.path}"}, local)
         self.storage.remove(file, fs)
         self.result.duplicates.append({"path": file.url, "checksum": key, "duplicate_of": row.path,
                                        "quarantined_to": where})
@@ -294,11 +294,11 @@ class Worker:
         try:
             with Lease(self.claims, key, file.url, file.size, file.mtime_ns) as lease:
                 with self.storage.local(file, fs, self.spool_dir) as local:
-                    result, outcome = self._publish(local, file, key, fmt, now, lease)
+                    result, outcome, where = self._publish(local, file, key, fmt, now, lease)
                 lease.check()
                 if not self.claims.finish(key, file.url, file.size, file.mtime_ns, lease.claimed_at,
                                           outcome=outcome, format=result.format, file_id=result.file_id,
-                                          reads=result.reads, quarantined=result.quarantined):
+                                          reads=result.reads, quarantined=result.quarantined, archived_to=where):
                     raise LeaseLost(f"lost the claim on {file.url} before marking it done")
         except _Changed:
             log.info("%s changed while it was read; leaving it for a later pass", file.url)
@@ -317,26 +317,27 @@ class Worker:
                 log.warning("releasing the claim on %s failed: %s", file.url, release_exc)
             self.result.released += 1
             return
-        if outcome == "accepted":
-            where = self.storage.archive(file, key, fs)
-        else:
-            where = self.storage.quarantine(file, key, {"reason": next(iter(result.reasons), None),
-                                                        "detail": result.detail, "lines": result.lines}, fs)
-        self.claims.archived(key, where)
         self.storage.remove(file, fs)
         self.result.files.append({**result.to_json(), "path": file.url, "checksum": key, "via": via,
                                   "archived_to": where})
 
     def _publish(self, local: Path, file: Landed, key: str, fmt: str | None, now: datetime, lease: Lease):
+        """Parse, archive (before publishing: a worker dying after the Kafka commit must not leave the file
+        unarchived), publish. Returns (result, outcome, archived_to)."""
         settings = self.settings
         try:
             with validated_file(local, fmt, now=now, batch_rows=settings.ingest.batch_rows,
                                 spool_dir=self.spool_dir, source_name=file.name) as validated:
                 if validated.digest.hex() != key:
                     raise _Changed()
+                where = self.storage.archive(file, key, local)
                 publish.publish(validated, settings, before_commit=lease.check)
-                return validated.result, "accepted"
+                return validated.result, "accepted", where
         except FileRejected as exc:
+            if self.storage.local_checksum(local) != key:  # a file still being written looks truncated
+                raise _Changed() from None
             result = exc.result
+            where = self.storage.quarantine(file, key, {"reason": next(iter(result.reasons), None),
+                                                        "detail": result.detail, "lines": result.lines}, local)
             publish.publish_rejection(result, settings, file.name, key, before_commit=lease.check)
-            return result, "rejected"
+            return result, "rejected", where

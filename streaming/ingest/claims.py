@@ -69,12 +69,12 @@ def _now() -> datetime:
 class Claims:
     """Claims in ``keyspace.file_claims`` for worker ``owner`` with a ``lease_s`` TTL."""
 
-    def __init__(self, session, keyspace: str, owner: str, lease_s: int):
+    def __init__(self, session, keyspace: str, owner: str, lease_s: int, attempts: int = 6):
         from cassandra import ConsistencyLevel
 
         if lease_s < 2:
             raise ValueError("a lease must be at least 2 seconds")
-        self.session, self.owner, self.lease_s = session, owner, int(lease_s)
+        self.session, self.owner, self.lease_s, self.attempts = session, owner, int(lease_s), attempts
         ks = keyspace
 
         def prepare(cql: str):
@@ -101,29 +101,59 @@ class Claims:
             "WHERE file_key = ?")
         self._get.consistency_level = ConsistencyLevel.SERIAL  # see the latest LWT outcome
 
+    def _execute(self, statement, params: tuple):
+        """Execute an LWT, retrying when the ring could not answer (a node went down mid-request, a timeout).
+
+        A retried LWT may find its own earlier attempt applied; the callers treat "the row is mine, in the state
+        I wanted" as success.
+        """
+        from cassandra import OperationTimedOut, Timeout, Unavailable
+        from cassandra.cluster import NoHostAvailable
+        from cassandra.connection import ConnectionException
+
+        for attempt in range(self.attempts):
+            try:
+                return self.session.execute(statement, params, timeout=30)
+            except (Unavailable, Timeout, OperationTimedOut, NoHostAvailable, ConnectionException) as exc:
+                if attempt + 1 == self.attempts:
+                    raise
+                log.warning("claim statement failed (%s); retrying", exc)
+                time.sleep(min(8.0, 0.5 * 2 ** attempt))
+        raise AssertionError("unreachable")
+
+    def _mine(self, key: str, state: str) -> tuple[bool, ClaimRow | None]:
+        row = self.get(key)
+        if row is not None and row.owner == self.owner and row.state == state:
+            return True, None  # an earlier attempt of ours was applied
+        return False, row
+
     def claim(self, key: str, path: str, size: int, mtime_ns: int, *,
               state: str = WORKING) -> tuple[bool, ClaimRow | None]:
         """Try to claim ``key`` (``state`` working, or announced for a claim-check). ``(True, None)`` when this
         worker now holds it, else ``(False, the existing row)``."""
         now = _now()
-        rs = self.session.execute(self._claim, (key, self.owner, state, path, size, mtime_ns, now, now,
-                                                self.lease_s))
-        return (True, None) if rs.was_applied else (False, ClaimRow.of(rs.one()))
+        rs = self._execute(self._claim, (key, self.owner, state, path, size, mtime_ns, now, now, self.lease_s))
+        if rs.was_applied:
+            return True, None
+        row = ClaimRow.of(rs.one())
+        if row.owner == self.owner and row.state == state and row.path == path:
+            return self._mine(key, state)
+        return False, row
 
     def take(self, key: str, path: str, size: int, mtime_ns: int) -> tuple[bool, ClaimRow | None]:
         """Take an announced file (claim-check); when the announcement has expired, claim it afresh."""
         now = _now()
-        rs = self.session.execute(self._take, (self.lease_s, self.owner, path, size, mtime_ns, now, now, key))
+        rs = self._execute(self._take, (self.lease_s, self.owner, path, size, mtime_ns, now, now, key))
         if rs.was_applied:
             return True, None
         row = rs.one()
         if getattr(row, "state", None) is None:  # no row (the announcement expired): claim it
             return self.claim(key, path, size, mtime_ns)
-        return False, self.get(key)
+        return self._mine(key, WORKING)
 
     def renew(self, key: str, path: str, size: int, mtime_ns: int, claimed_at: datetime) -> bool:
-        rs = self.session.execute(self._renew, (self.lease_s, self.owner, path, size, mtime_ns, claimed_at, _now(),
-                                                key, self.owner))
+        rs = self._execute(self._renew, (self.lease_s, self.owner, path, size, mtime_ns, claimed_at, _now(), key,
+                                         self.owner))
         return rs.was_applied
 
     def finish(self, key: str, path: str, size: int, mtime_ns: int, claimed_at: datetime, *, outcome: str,
@@ -133,16 +163,16 @@ class Claims:
         import uuid
 
         now = _now()
-        rs = self.session.execute(self._finish, (
+        rs = self._execute(self._finish, (
             self.owner, path, size, mtime_ns, claimed_at, now, now, outcome, format,
             uuid.UUID(file_id) if file_id else None, reads, quarantined, archived_to, key, self.owner))
-        return rs.was_applied
+        return rs.was_applied or self._mine(key, DONE)[0]
 
     def release(self, key: str) -> bool:
-        return self.session.execute(self._release, (key, self.owner)).was_applied
+        return self._execute(self._release, (key, self.owner)).was_applied
 
     def get(self, key: str) -> ClaimRow | None:
-        row = self.session.execute(self._get, (key,)).one()
+        row = self._execute(self._get, (key,)).one()
         return ClaimRow.of(row) if row is not None else None
 
 

@@ -48,6 +48,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     if verbose < 2:
         # kafka-python warns on every SASL/PLAIN connection over loopback, and logs retries as errors.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        # cassandra-driver logs every refused probe while a node starts (readiness checks expect them).
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     ctx.obj = Context(config_path)
 
 

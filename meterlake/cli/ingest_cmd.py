@@ -131,7 +131,8 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
 def _watch_summary(data: dict) -> str:
     lines = [f"worker {data['worker']}: {len(data['files'])} file(s) processed, "
              f"{len(data['duplicates'])} duplicate(s), {len(data['announced'])} announced, "
-             f"{data['skipped']} claimed elsewhere, {data['passes']} pass(es) in {data['seconds']:.1f}s"]
+             f"{data['skipped']} claimed elsewhere, {data['released']} left for a later pass (changed or failed), "
+             f"{data['passes']} pass(es) in {data['seconds']:.1f}s"]
     for f in data["files"]:
         lines.append(f"  {f['status']:<9} {f['format'] or '-':<7} {f['reads']:>9,} reads  {f['path']}")
     for d in data["duplicates"]:

@@ -1,7 +1,9 @@
 """Where files land and where they are kept: the landing directory and the lake's raw and quarantine areas.
 
 Both are pyarrow filesystems (:mod:`meterlake.lakefs`): a local directory, or HDFS (over WebHDFS) or S3, so the
-same worker code watches a local landing directory or one on HDFS, and archives into a local or HDFS lake.
+same worker code watches a local landing directory or one on HDFS, and archives into a local or HDFS lake. Streams
+are opened with ``compression=None``: a ``.gz`` file is hashed, copied and archived as the bytes it is (the parser
+gunzips it).
 
 Landing convention: a writer lands a file atomically (writes it under a name starting with ``.`` or ``_``, or
 ending ``.tmp``/``.part``, then renames it). Such names are never listed. Workers also check the file's SHA-256
@@ -118,7 +120,7 @@ class Storage:
         known = self._checksums.get(memo)
         if known is None:
             digest = hashlib.sha256()
-            with (fs or self.fs).open_input_stream(landed.fs_path) as stream:
+            with (fs or self.fs).open_input_stream(landed.fs_path, compression=None) as stream:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
             known = self._checksums[memo] = digest.hexdigest()
@@ -134,13 +136,13 @@ class Storage:
             return
         with tempfile.TemporaryDirectory(prefix="meterlake-landed-", dir=spool_dir) as tmp:
             target = Path(tmp) / landed.name
-            with fs.open_input_stream(landed.fs_path) as stream, open(target, "wb") as out:
+            with fs.open_input_stream(landed.fs_path, compression=None) as stream, open(target, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     out.write(chunk)
             yield target
 
     def head(self, landed: Landed, fs: pafs.FileSystem | None = None, size: int = 1 << 16) -> bytes:
-        with (fs or self.fs).open_input_stream(landed.fs_path) as stream:
+        with (fs or self.fs).open_input_stream(landed.fs_path, compression=None) as stream:
             return stream.read(size)
 
     def remove(self, landed: Landed, fs: pafs.FileSystem | None = None) -> bool:
@@ -167,7 +169,7 @@ class Storage:
             stem, dot, ext = landed.name.partition(".")
             target = posixpath.join(directory, f"{stem}.{checksum[:12]}{dot}{ext}")
         temporary = posixpath.join(directory, f".{posixpath.basename(target)}.{checksum[:8]}.tmp")
-        with open(source, "rb") as src, self.lake_fs.open_output_stream(temporary) as dst:
+        with open(source, "rb") as src, self.lake_fs.open_output_stream(temporary, compression=None) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
         self._replace(temporary, target)
         return self._url(target)
@@ -194,7 +196,7 @@ class Storage:
         note = {"file": landed.name, "landed_as": landed.url, "checksum": checksum, "size": landed.size, **reason}
         reason_path = posixpath.join(directory, posixpath.basename(where) + ".reason.json")
         temporary = reason_path + f".{checksum[:8]}.tmp"
-        with self.lake_fs.open_output_stream(temporary) as out:
+        with self.lake_fs.open_output_stream(temporary, compression=None) as out:
             out.write((json.dumps(note, indent=1, sort_keys=True) + "\n").encode())
         self._replace(temporary, reason_path)
         return where

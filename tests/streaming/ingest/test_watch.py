@@ -2,6 +2,7 @@
 worker's file taken over after its lease, duplicates counted, claim-check references, the raw archive."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -164,11 +165,17 @@ def test_rejected_and_duplicate_files_go_to_quarantine_with_their_reason(setting
     good = _land(landing, "HH_good.csv", range(1, 3))
     (landing / "HH_copy.csv").write_bytes(good.read_bytes())
     (landing / "HH_cut.csv").write_text(HEADER + "\n" + "\n".join(_day_lines(_meter(5)))[:-5])
+    zipped = _land(tmp_path, "HH_zipped.csv", range(6, 7))
+    packed = gzip.compress(zipped.read_bytes(), mtime=0)
+    (landing / "HH_zipped.csv.gz").write_bytes(packed)
     with Worker(settings, str(landing), "w1", now=NOW) as worker:
         first = worker.run(once=True)
     assert sorted((Path(f["path"]).name, f["status"]) for f in first.files) in (
-        [("HH_cut.csv", "rejected"), ("HH_good.csv", "accepted")],
-        [("HH_copy.csv", "accepted"), ("HH_cut.csv", "rejected")])
+        [("HH_cut.csv", "rejected"), ("HH_good.csv", "accepted"), ("HH_zipped.csv.gz", "accepted")],
+        [("HH_copy.csv", "accepted"), ("HH_cut.csv", "rejected"), ("HH_zipped.csv.gz", "accepted")])
+    day = datetime.now(UTC)
+    raw = Path(settings.lake_url) / "raw" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+    assert (raw / "HH_zipped.csv.gz").read_bytes() == packed  # archived as it landed, not gunzipped
     assert len(first.duplicates) == 1
     quarantine = Path(settings.lake_url) / "quarantine" / "files"
     cut_reason = json.loads((quarantine / "HH_cut.csv.reason.json").read_text())

@@ -2,8 +2,8 @@
 
 Each function takes the effective :class:`~meterlake.config.Settings`. Where a section names no endpoint (empty
 ``kafka.bootstrap_servers`` or ``cassandra.contact_points``), the client points at the local stack in
-``paths.state_dir`` and uses the credentials it generated. Drivers are imported when a function runs, so
-importing this module stays cheap.
+``paths.state_dir`` and uses the credentials it generated. Drivers are imported when a function runs, so importing
+this module stays cheap.
 """
 from __future__ import annotations
 

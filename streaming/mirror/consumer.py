@@ -181,6 +181,7 @@ class Mirror:
         options = dict(
             group_id=self.options.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20, max_poll_records=64,
+            isolation_level="read_committed",  # ingest publishes a file in one transaction: all of it or none
         )
         if self.options.instance_id:
             options["group_instance_id"] = self.options.instance_id

@@ -237,7 +237,8 @@ def _auth_failed(exc: Exception) -> bool:
 
 def _node_session(ctx: StackContext, node: int, user: str, password: str) -> Session:
     return cassandra_connect([address(node)], native_port(ctx), user, password, consistency="ONE",
-                             only_hosts=[address(node)], request_timeout_s=10.0, connect_timeout_s=5.0)
+                             only_hosts=[address(node)], request_timeout_s=10.0, connect_timeout_s=5.0,
+                             metadata=False)
 
 
 def _login(ctx: StackContext, node: int) -> Session:

@@ -9,6 +9,8 @@ No default secrets: Cassandra creates the superuser ``cassandra``/``cassandra`` 
 :func:`after_up` creates the stack's own superuser (its generated password is in the state dir's secrets) and
 disables ``cassandra``. Other code connects through :func:`session` or
 :func:`meterlake.clients.cassandra_session`.
+
+Run: ``meterlake stack up --services cassandra --cassandra-nodes 3``; ``meterlake stack kill cassandra-2``.
 """
 from __future__ import annotations
 
@@ -40,6 +42,9 @@ DATACENTER = "datacenter1"
 RACK = "rack1"
 # Cassandra creates this superuser on a new ring; after_up disables it.
 DEFAULT_USER = ("cassandra", "cassandra")
+# Not one node after another: on a new ring the default superuser is written at QUORUM of system_auth, which
+# has a replica on every node, so node 1 alone never becomes ready. Node 1 does start first (see prepare).
+SEQUENTIAL_START = False
 
 
 def address(node: int) -> str:
@@ -237,7 +242,8 @@ def _auth_failed(exc: Exception) -> bool:
 
 def _node_session(ctx: StackContext, node: int, user: str, password: str) -> Session:
     return cassandra_connect([address(node)], native_port(ctx), user, password, consistency="ONE",
-                             only_hosts=[address(node)], request_timeout_s=10.0, connect_timeout_s=5.0)
+                             only_hosts=[address(node)], request_timeout_s=10.0, connect_timeout_s=5.0,
+                             metadata=False)
 
 
 def _login(ctx: StackContext, node: int) -> Session:

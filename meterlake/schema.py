@@ -14,6 +14,10 @@ interval_start_utc, device_id, unit) and ``source_version``.
     ``register``: a cumulative register reading taken at ``interval_start_utc``;
     ``device``: an event from a device (``unit`` W for instantaneous power, Wh for a cumulative energy
     counter).
+``source_file``, ``source_line``, ``device_id``
+    Lineage: the file (its name) and 1-based line a read came from; ``device_id`` for device events and null
+    for reads from meter files. A device event that did not arrive in a file has null ``source_file`` and
+    ``source_line``; device events read from a JSON-lines file keep both.
 ``source_version``
     Taken from the data, never from the wall clock: microseconds since the epoch of the source's creation
     instant (e.g. the D0010 ZHV file creation date-time) plus a sequence below one second (e.g. the file

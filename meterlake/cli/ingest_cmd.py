@@ -14,8 +14,19 @@ import click
 
 from meterlake.cli import output
 from meterlake.cli.output import json_command
+from meterlake.errors import UsageError
 
 _FORMATS = ("d0010", "hh-csv", "lcl", "device")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--now {text!r} is not an ISO 8601 instant (e.g. 2024-11-01T00:00:00Z)") from None
+    if instant.tzinfo is None:
+        raise UsageError(f"--now {text!r} has no offset: add Z for UTC")
+    return instant
 
 
 def _summary(rows: list[dict], details: dict[str, str]) -> str:
@@ -36,11 +47,15 @@ def _summary(rows: list[dict], details: dict[str, str]) -> str:
 @click.option("--format", "fmt", type=click.Choice(_FORMATS),
               help="Skip detection: every PATH is this format.")
 @click.option("--dry-run", is_flag=True, help="Parse and validate only; publish nothing (needs no service).")
+@click.option("--now", "now_text", metavar="INSTANT",
+              help="Validation instant for the future-timestamp check (ISO 8601 with offset; default: the "
+                   "clock), e.g. a generated portfolio's valid_as_of.")
 @click.option("--batch-rows", type=click.IntRange(1), default=50_000, show_default=True,
               help="Most reads in one batch (memory is bounded by this, not by the file).")
 @json_command
 @click.pass_obj
-def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, batch_rows: int):
+def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_text: str | None,
+           batch_rows: int):
     """Parse and validate read files; publish the accepted ones (not yet: use --dry-run).
 
     Formats (detected from the first line, or --format): d0010 (the D0010 flow), hh-csv (meterlake's
@@ -53,7 +68,8 @@ def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, batch_r
     from streaming.ingest import FileRejected, ingest_file, validated_file
     from streaming.ingest.publish import publish
 
-    now = datetime.now(UTC)  # the validation instant (future timestamps); never a version or an id
+    # the validation instant (future timestamps); never a version or an id
+    now = _instant(now_text) if now_text else datetime.now(UTC)
     results = []
     for path in paths:
         output.progress(f"{'checking' if dry_run else 'ingesting'} {path} ...")

@@ -7,8 +7,10 @@ conflicting ones, and cuts Arrow batches of at most ``batch_rows`` reads that do
 settlement day when the file lists each meter-day's reads together.
 
 Memory is bounded whatever the file's size: one batch of reads, one of quarantine records, and a window of the
-most recent :data:`DEFAULT_DUPLICATE_WINDOW` distinct read keys for duplicate detection. Duplicates further
-apart than the window are not seen here; the store writes them idempotently (same key, same version).
+most recent :data:`DEFAULT_DUPLICATE_WINDOW` distinct read keys for duplicate detection (some 2,000
+meter-days of half-hours: real files list each meter-day's reads together, and the published LCL duplicates
+are adjacent rows). Duplicates further apart than the window are not seen here; the store writes them
+idempotently (same key, same version; a conflicting value far away is last-write-wins there).
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ import io
 import math
 import re
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from hashlib import blake2b
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +34,7 @@ from meterlake import schema
 from meterlake.errors import MeterlakeError
 
 DEFAULT_BATCH_ROWS = 50_000
-DEFAULT_DUPLICATE_WINDOW = 200_000
+DEFAULT_DUPLICATE_WINDOW = 100_000
 PERIOD_US = 1_800_000_000
 # Device clocks drift: a device event up to this far ahead of "now" is not yet "in the future".
 DEVICE_CLOCK_TOLERANCE_US = 5 * 60 * 1_000_000
@@ -89,45 +92,49 @@ class _HashingReader(io.RawIOBase):
 
 @dataclass
 class Source:
-    """An open file: its lines, and (once read to the end) the SHA-256 of its bytes as stored."""
+    """An open file: its lines (bytes), and (once read to the end) the SHA-256 of its bytes as stored."""
 
     path: Path
     _hasher: _HashingReader
-    text: io.TextIOWrapper
+    binary: io.BufferedIOBase
 
     @property
     def digest(self) -> bytes:
         return self._hasher.sha256.digest()
 
     def close(self) -> None:
-        self.text.close()
+        self.binary.close()
 
 
 def open_source(path: Path) -> Source:
-    """Open ``path`` as UTF-8 text (a BOM is skipped), gunzipping it when it starts with the gzip magic."""
+    """Open ``path`` for reading, gunzipping it when it starts with the gzip magic."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
-    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    head = raw.peek(2)[:2]
     hasher = _HashingReader(raw)
     buffered = io.BufferedReader(hasher, buffer_size=1 << 20)
     binary = gzip.GzipFile(fileobj=buffered, mode="rb") if head == b"\x1f\x8b" else buffered
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
-    return Source(path, hasher, text)
+    return Source(path, hasher, binary)
 
 
 def iter_lines(source: Source) -> Iterator[tuple[int, str, bool]]:
-    """``(line_no, text_without_line_end, terminated)`` for every line; undecodable or cut input raises
-    :class:`FileRejected` (which the caller sees before anything from the file is published)."""
+    """``(line_no, text_without_line_end, terminated)`` for every line, decoded as UTF-8 (a BOM on the first
+    line is dropped; lines end with LF or CRLF). Undecodable or cut input raises :class:`FileRejected` (which
+    the caller sees before anything from the file is published)."""
     line_no = 0
     try:
-        for line in source.text:
+        for raw in source.binary:
             line_no += 1
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FileRejected("unreadable_encoding", f"line {line_no}: not UTF-8 ({exc.reason} at "
+                                                          f"byte {exc.start + 1} of the line)") from None
+            if line_no == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             if "\x00" in line:
                 raise FileRejected("unreadable_encoding", f"line {line_no}: NUL byte (binary data)")
             stripped = line.rstrip("\r\n")
             yield line_no, stripped, len(stripped) != len(line)
-    except UnicodeDecodeError as exc:
-        raise FileRejected("unreadable_encoding", f"line {line_no + 1}: not UTF-8 ({exc.reason} at byte "
-                                                  f"{exc.start} of a read chunk)") from None
     except EOFError:
         raise FileRejected("truncated_file", f"the gzip stream ends early, after line {line_no}") from None
     except (gzip.BadGzipFile, zlib.error) as exc:
@@ -249,20 +256,27 @@ class FileInfo:
 
 
 class DuplicateWindow:
-    """The most recent ``capacity`` distinct read keys, each with the signature and line of its first read."""
+    """The most recent ``capacity`` distinct read keys, with the value, quality and line of each first read.
+
+    A key is kept as its 128-bit BLAKE2b digest (a collision is astronomically unlikely), so an entry costs
+    under 500 bytes: the default window stays under 50 MB whatever the file's size.
+    """
 
     def __init__(self, capacity: int = DEFAULT_DUPLICATE_WINDOW):
-        self._seen: OrderedDict[tuple, tuple] = OrderedDict()
+        self._seen: dict[bytes, tuple] = {}
+        self._order: deque[bytes] = deque()
         self._capacity = capacity
 
-    def check(self, key: tuple, signature: tuple, line: int | None) -> tuple | None:
-        """None for a new key (now remembered), else the earlier ``(signature, line)``."""
-        earlier = self._seen.get(key)
+    def check(self, key: str, value: float, quality: str, line: int | None) -> tuple | None:
+        """None for a new key (now remembered), else the earlier ``(value, quality, line)``."""
+        digest = blake2b(key.encode(), digest_size=16).digest()
+        earlier = self._seen.get(digest)
         if earlier is not None:
             return earlier
-        self._seen[key] = (signature, line)
-        if len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)
+        self._seen[digest] = (value, quality, line)
+        self._order.append(digest)
+        if len(self._order) > self._capacity:
+            del self._seen[self._order.popleft()]
         return None
 
 
@@ -293,15 +307,16 @@ class Collector:
              quality: str, device_id: str | None = None, version: int | None = None) -> bool:
         """Take one good read; returns False when it was an exact duplicate (dropped) or a conflicting one
         (quarantined)."""
-        key = (meter_point, meter_serial, register_id, read_kind, start_us, device_id, unit)
-        earlier = self.window.check(key, (value, quality), line)
+        key = (f"{meter_point}\x1f{meter_serial}\x1f{register_id}\x1f{read_kind}\x1f{start_us}\x1f"
+               f"{device_id}\x1f{unit}")
+        earlier = self.window.check(key, value, quality, line)
         if earlier is not None:
-            if earlier[0] == (value, quality):
+            if earlier[:2] == (value, quality):
                 self.duplicates += 1
                 return False
-            where = f"line {earlier[1]}" if earlier[1] is not None else "an earlier record"
+            where = f"line {earlier[2]}" if earlier[2] is not None else "an earlier record"
             self.quarantine(line, "value", "conflicting_duplicate",
-                            f"{where} has the same read with value {earlier[0][0]} ({earlier[0][1]}), "
+                            f"{where} has the same read with value {earlier[0]} ({earlier[1]}), "
                             f"this one {value} ({quality})", raw)
             return False
         self.reads += 1

@@ -187,7 +187,8 @@ class _Spool:
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         if not self.batches:
             return
-        with pa.memory_map(str(self.path)) as source:
+        # read, not memory-mapped: mapped pages would count against the process as the spool is walked
+        with pa.OSFile(str(self.path)) as source:
             yield from pa.ipc.open_stream(source)
 
 

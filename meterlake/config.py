@@ -95,6 +95,24 @@ class Lake(_Section):
     s3_secret_key: str | None = None
 
 
+class Mirror(_Section):
+    """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
+
+    group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
+    instance_id: str | None = Field(None, description="static group membership: a restart rejoins without a "
+                                                      "rebalance (one id per running mirror)")
+    max_file_rows: int = Field(1_000_000, ge=1, description="rotate a partition's file at this many reads")
+    max_file_bytes: int = Field(256 << 20, ge=1 << 10, description="... or this many bytes in memory (Arrow)")
+    rotate_record_s: float = Field(3600.0, gt=0, description="... or when the Kafka record time spans this long")
+    idle_flush_s: float = Field(30.0, gt=0, description="write what a partition holds after this long without "
+                                                       "new messages, so a quiet topic still lands")
+    max_buffer_bytes: int = Field(512 << 20, ge=1 << 10, description="all partitions' buffers together; "
+                                                                    "beyond it the largest are written")
+    compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
+    retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
+                                                          "retiring them (readers may still hold them)")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -108,6 +126,7 @@ class Settings(BaseSettings):
     cassandra: Cassandra = Cassandra()
     spark: Spark = Spark()
     lake: Lake = Lake()
+    mirror: Mirror = Mirror()
 
     # Set by load(); not a setting.
     _source: Path | None = None

@@ -1,0 +1,114 @@
+"""`meterlake mirror` and `meterlake lake`: the Kafka mirror into the Parquet lake, compaction, and SQL over it.
+
+Run: ``meterlake mirror run --until-caught-up``, ``meterlake lake compact``, ``meterlake lake sql "SELECT …"``,
+``meterlake lake stats``; add ``--json`` for JSON. The work is in :mod:`streaming.mirror`; the lake's layout is
+docs/lake.md.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import date
+
+import click
+
+from meterlake.cli.output import json_command, progress
+from meterlake.errors import UsageError
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
+
+
+@click.group()
+def mirror() -> None:
+    """The Kafka mirror: every read of meter-reads and device-reads into the Parquet lake, exactly once."""
+
+
+@mirror.command("run")
+@click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
+@json_command
+@click.pass_obj
+def mirror_run(ctx, until_caught_up: bool):
+    """Consume the reads topics into Parquet files partitioned by settlement date (paths.lake)."""
+    from streaming.mirror.consumer import Mirror
+
+    settings = ctx.settings
+    stop = threading.Event()
+    if not until_caught_up:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
+                 f"{settings.lake_url}; Ctrl-C to stop")
+    stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop).to_json()
+    summary = (f"{stats['reads']:,} reads from {stats['messages']:,} messages in {stats['seconds']:.1f}s: "
+               f"{stats['files']} files written, {stats['files_skipped']} already there, "
+               f"{stats['quarantined']} messages quarantined")
+    return {"lake": settings.lake_url, **stats}, summary
+
+
+@click.group()
+def lake() -> None:
+    """The Parquet lake: compaction, SQL (DuckDB) and statistics. Layout: docs/lake.md."""
+
+
+def _lake(ctx):
+    from streaming.mirror.lake import open_lake
+
+    return open_lake(ctx.settings)
+
+
+@lake.command("compact")
+@click.option("--date", "day", help="Only this settlement date (YYYY-MM-DD); default every date.")
+@json_command
+@click.pass_obj
+def lake_compact(ctx, day: str | None):
+    """Merge each settlement date's small files, keeping the latest version of each read; swap atomically."""
+    from streaming.mirror import compact
+
+    opts = ctx.settings.mirror
+    results = compact.compact(_lake(ctx), [_parse_date(day)] if day else None,
+                              target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s)
+    dates = [r.to_json() for r in results]
+    done = [d for d in dates if d["compacted"]]
+    summary = (f"{len(done)} of {len(dates)} settlement dates compacted: "
+               f"{sum(d['inputs'] for d in done)} files into {sum(d['outputs'] for d in done)}, "
+               f"{sum(d['collapsed'] for d in done):,} superseded or duplicate reads collapsed")
+    return {"dates": dates}, summary
+
+
+@lake.command("sql")
+@click.argument("query")
+@json_command
+@click.pass_obj
+def lake_sql(ctx, query: str):
+    """Run SQL over the views `reads` (latest version of each read) and `reads_all` (every live row)."""
+    import duckdb
+
+    from streaming.mirror import query as q
+
+    try:
+        result = q.sql(_lake(ctx), query)
+    except duckdb.Error as exc:
+        raise UsageError(f"SQL failed: {exc}", query=query) from None
+    lines = ["\t".join(result["columns"])] + ["\t".join("" if v is None else str(v) for v in row)
+                                             for row in result["rows"]]
+    return result, "\n".join(lines)
+
+
+@lake.command("stats")
+@json_command
+@click.pass_obj
+def lake_stats(ctx):
+    """Live files, rows, bytes and settlement dates of the lake."""
+    from streaming.mirror import query as q
+
+    result = q.stats(_lake(ctx))
+    dates = result["settlement_dates"]
+    span = f"{dates[0]} .. {dates[-1]}" if dates else "none"
+    summary = (f"{result['files']} live files, {result['rows']:,} rows, {result['bytes'] / 2**20:,.1f} MiB; "
+               f"{len(dates)} settlement dates ({span})")
+    return result, summary

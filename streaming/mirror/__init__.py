@@ -1,0 +1,11 @@
+"""The Kafka mirror into the Parquet lake, the lake's compaction and SQL over it.
+
+* :mod:`~streaming.mirror.convert`: messages to lake rows (pure).
+* :mod:`~streaming.mirror.layout`: file names, the manifest and the live-file rule (pure).
+* :mod:`~streaming.mirror.lake`: the lake on a filesystem (local, HDFS, S3): atomic writes, live files.
+* :mod:`~streaming.mirror.consumer`: ``meterlake mirror run``, exactly-once files.
+* :mod:`~streaming.mirror.compact`: ``meterlake lake compact``.
+* :mod:`~streaming.mirror.query`: ``meterlake lake sql`` and ``meterlake lake stats``.
+
+The layout is documented for every reader in docs/lake.md.
+"""

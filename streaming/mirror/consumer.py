@@ -1,0 +1,392 @@
+"""The mirror: a Kafka consumer group over the reads and device topics that writes every read to the Parquet lake
+exactly once.
+
+Run: ``meterlake mirror run [--until-caught-up] [--json]``. Grain of the output: one row per read per Kafka
+message (:data:`~streaming.mirror.convert.LAKE_SCHEMA`), in files ``settlement_date=<D>/part-<topic>-<partition>-
+<first>-<last>.parquet`` (docs/lake.md).
+
+Exactly once, per topic partition, one batch at a time:
+
+1. Messages are decoded as they arrive (:func:`~streaming.mirror.convert.to_table`) into the partition's batch
+   until it rotates: enough rows or bytes, a span of record time, or an idle spell (so a quiet topic lands too).
+2. The batch's intent is committed: offset ``first`` (nothing new) with the metadata ``mirror:<first>-<last>``.
+3. One file per settlement date is written to a temporary name, made durable and renamed to its final name, which
+   carries topic, partition, first and last offset.
+4. Offset ``last + 1`` is committed. Only now is the batch done.
+
+A mirror that starts on a partition reads its committed offset's metadata: an intent there means a batch may have
+been cut short between 2 and 4, so it re-reads exactly ``first..last`` as one batch, skips the files already in
+the lake (same names; or merged by compaction, see :mod:`~streaming.mirror.layout`) and writes the rest. So a
+crash at any moment neither loses nor duplicates a read, and the next batch never starts before the last one is
+whole, which is what lets compaction retire part files by offset watermark.
+
+Rebalances flush and commit what each revoked partition holds. Memory is bounded: past ``max_buffer_bytes`` the
+largest batches are written early. When the lake cannot be written, the partitions are paused (the consumer keeps
+its group membership) and the write is retried with back-off, rather than buffering without bound.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from meterlake import clients, schema
+from meterlake.config import Settings
+from streaming.mirror import layout
+from streaming.mirror.convert import Message, split_by_date, to_table
+from streaming.mirror.lake import Lake, open_lake
+
+log = logging.getLogger("meterlake.mirror")
+
+INTENT_PREFIX = "mirror:"
+
+
+def intent(first: int, last: int) -> str:
+    """The commit metadata announcing the batch ``first..last`` (see the module docstring)."""
+    return f"{INTENT_PREFIX}{first}-{last}"
+
+
+def parse_intent(metadata: str | None, committed: int) -> int | None:
+    """The ``last`` offset of the batch announced at the committed offset, or None if there is none."""
+    if not metadata or not metadata.startswith(INTENT_PREFIX):
+        return None
+    try:
+        first, last = (int(x) for x in metadata[len(INTENT_PREFIX):].split("-"))
+    except ValueError:
+        return None
+    return last if first == committed and last >= first else None
+
+
+@dataclass
+class _Batch:
+    tables: list[pa.Table] = field(default_factory=list)
+    first: int | None = None
+    last: int = -1
+    rows: int = 0
+    nbytes: int = 0
+    first_time_ms: int = 0
+    last_time_ms: int = 0
+    last_arrival: float = 0.0
+
+    def add(self, message: Message, table: pa.Table, now: float) -> None:
+        if self.first is None:
+            self.first, self.first_time_ms = message.offset, message.timestamp
+        self.last = message.offset
+        self.last_time_ms = max(self.last_time_ms, message.timestamp)
+        self.last_arrival = now
+        if table.num_rows:
+            self.tables.append(table)
+            self.rows += table.num_rows
+            self.nbytes += table.nbytes
+
+
+@dataclass
+class MirrorStats:
+    messages: int = 0
+    reads: int = 0
+    batches: int = 0
+    files: int = 0
+    files_skipped: int = 0
+    bytes_written: int = 0
+    quarantined: int = 0
+    recovered_batches: int = 0
+    sink_failures: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+class SinkError(Exception):
+    """Writing to the lake failed; the batch stays buffered and is retried."""
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, mirror: Mirror):
+        self.mirror = mirror
+
+    def on_partitions_revoked(self, revoked):
+        self.mirror._revoked(list(revoked))
+
+    def on_partitions_assigned(self, assigned):
+        self.mirror._assigned(list(assigned))
+
+
+class Mirror:
+    """One mirror process. :meth:`run` consumes until stopped, or until caught up."""
+
+    def __init__(self, settings: Settings, lake: Lake | None = None, *, clock=time.monotonic):
+        self.settings = settings
+        self.options = settings.mirror
+        self.lake = lake or open_lake(settings)
+        self.topics = [settings.kafka.reads_topic, settings.kafka.devices_topic]
+        self.stats = MirrorStats()
+        self.clock = clock
+        self._consumer: KafkaConsumer | None = None
+        self._producer = None
+        self._buffers: dict[TopicPartition, _Batch] = {}
+        self._forced: dict[TopicPartition, int] = {}
+        self._to_recover: set[TopicPartition] = set()
+        self._paused: set[TopicPartition] = set()
+        self._retry_at: float | None = None
+        self._backoff = 0.5
+
+    # ------------------------------------------------------------------------------------------------ run
+
+    def _connect(self) -> KafkaConsumer:
+        clients.ensure_topics(self.settings)
+        options = dict(
+            group_id=self.options.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20, max_poll_records=64,
+        )
+        if self.options.instance_id:
+            options["group_instance_id"] = self.options.instance_id
+        consumer = KafkaConsumer(**clients.kafka_options(self.settings), **options)
+        consumer.subscribe(self.topics, listener=_Listener(self))
+        return consumer
+
+    def run(self, *, until_caught_up: bool = False, stop=None, assignment_timeout_s: float = 60.0) -> MirrorStats:
+        """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
+        assigned partition has reached the end offset it had when this run got it."""
+        started = self.clock()
+        self._consumer = consumer = self._connect()
+        ends: dict[TopicPartition, int] = {}
+        clean = False
+        try:
+            while True:
+                records = consumer.poll(timeout_ms=200)
+                self._recover()
+                for tp, batch in records.items():
+                    self._add(tp, [Message.of(r) for r in batch])
+                self._maybe_flush()
+                if stop is not None and stop.is_set():
+                    break
+                if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
+                    break
+            self._flush(list(self._buffers))
+            clean = True
+        finally:
+            self.stats.seconds = round(self.clock() - started, 3)
+            try:
+                consumer.close(autocommit=False)
+            finally:
+                if self._producer is not None:
+                    self._producer.close()
+            if not clean:
+                log.warning("mirror stopped with unflushed batches (they are re-read on the next run)")
+        return self.stats
+
+    def _caught_up(self, ends: dict, started: float, assignment_timeout_s: float) -> bool:
+        consumer = self._consumer
+        assigned = consumer.assignment()
+        if not assigned:
+            return self.clock() - started > assignment_timeout_s
+        if self._to_recover or self._forced or self._paused:
+            return False
+        if set(ends) != assigned:
+            ends.clear()
+            ends.update(consumer.end_offsets(list(assigned)))
+        return all(consumer.position(tp) >= ends[tp] for tp in assigned)
+
+    # ------------------------------------------------------------------------------------------ rebalance
+
+    def _assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
+        self._to_recover.update(assigned)
+
+    def _revoked(self, revoked: list[TopicPartition]) -> None:
+        log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
+        try:
+            self._flush([tp for tp in revoked if tp in self._buffers])
+        except SinkError:
+            pass  # nothing committed past the intent: the next owner rewrites the batch
+        for tp in revoked:
+            self._buffers.pop(tp, None)
+            self._forced.pop(tp, None)
+            self._to_recover.discard(tp)
+            self._paused.discard(tp)
+
+    def _recover(self) -> None:
+        """For newly assigned partitions: an intent at the committed offset means a batch to rewrite."""
+        if not self._to_recover:
+            return
+        assigned = self._consumer.assignment()
+        for tp in list(self._to_recover):
+            self._to_recover.discard(tp)
+            if tp not in assigned:
+                continue
+            committed = self._consumer.committed(tp, metadata=True)
+            if committed is None:
+                continue
+            last = parse_intent(committed.metadata, committed.offset)
+            if last is not None:
+                log.info("%s/%d: rewriting batch %d-%d cut short by the last run", tp.topic, tp.partition,
+                         committed.offset, last)
+                self._forced[tp] = last
+                self.stats.recovered_batches += 1
+
+    # --------------------------------------------------------------------------------------------- intake
+
+    def _add(self, tp: TopicPartition, messages: list[Message]) -> None:
+        if tp in self._paused:
+            return  # fetched before the pause; the partition is re-read from its batch's end
+        o = self.options
+        for message in messages:
+            buf = self._buffers.setdefault(tp, _Batch())
+            forced = self._forced.get(tp)
+            if forced is not None and message.offset > forced:
+                if buf.first is None:  # the batch's messages are gone from the topic: nothing to rewrite
+                    log.warning("%s/%d: offsets up to %d no longer exist", tp.topic, tp.partition, forced)
+                    del self._forced[tp]
+                elif not self._flush_or_pause([tp]):
+                    return
+                forced = None
+                buf = self._buffers.setdefault(tp, _Batch())
+            converted = to_table([message])
+            if converted.quarantine:
+                self._quarantine(converted.quarantine)
+            buf.add(message, converted.table, self.clock())
+            self.stats.messages += 1
+            self.stats.reads += converted.table.num_rows
+            if forced is not None:
+                done = message.offset >= forced
+            else:
+                done = (buf.rows >= o.max_file_rows or buf.nbytes >= o.max_file_bytes
+                        or buf.last_time_ms - buf.first_time_ms >= o.rotate_record_s * 1000)
+            if done and not self._flush_or_pause([tp]):
+                return
+
+    def _quarantine(self, records: list[dict]) -> None:
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(**clients.kafka_options(self.settings), acks="all",
+                                           enable_idempotence=True)
+        value = schema.to_ipc_bytes(schema.quarantine_batch(records))
+        key = records[0]["source_file"].encode()
+        self._producer.send(self.settings.kafka.quarantine_topic, key=key, value=value).get(timeout=60)
+        self.stats.quarantined += len(records)
+        for r in records:
+            log.warning("quarantined %s: %s", r["source_file"], r["detail"])
+
+    # ---------------------------------------------------------------------------------------------- flush
+
+    def _maybe_flush(self) -> None:
+        now = self.clock()
+        if self._paused:
+            if self._retry_at is not None and now >= self._retry_at:
+                self._retry()
+            return
+        due = [tp for tp, b in self._buffers.items()
+               if b.first is not None and tp not in self._forced and now - b.last_arrival >= self.options.idle_flush_s]
+        total = sum(b.nbytes for b in self._buffers.values())
+        if total > self.options.max_buffer_bytes:
+            for tp, b in sorted(self._buffers.items(), key=lambda item: -item[1].nbytes):
+                if total <= self.options.max_buffer_bytes // 2:
+                    break
+                if tp not in self._forced and tp not in due and b.first is not None:
+                    due.append(tp)
+                    total -= b.nbytes
+        if due:
+            self._flush_or_pause(due)
+
+    def _flush_or_pause(self, tps: list[TopicPartition]) -> bool:
+        """Flush; if the lake cannot be written, pause the partitions and retry later. True if flushed; False if
+        the partitions' positions moved back (the caller drops the messages it still holds for them)."""
+        try:
+            return self._flush(tps)
+        except SinkError as exc:
+            self.stats.sink_failures += 1
+            log.warning("writing to the lake failed (%s); pausing %d partition(s), retry in %.1fs", exc,
+                        len(tps), self._backoff)
+            for tp in tps:
+                buf = self._buffers.get(tp)
+                if buf is not None and buf.first is not None:
+                    self._forced[tp] = buf.last  # the intent is committed: keep exactly these boundaries
+                    self._consumer.seek(tp, buf.last + 1)
+            self._pause([tp for tp in tps if tp in self._buffers])
+            self._retry_at = self.clock() + self._backoff
+            self._backoff = min(self._backoff * 2, 30.0)
+            return False
+
+    def _pause(self, tps: list[TopicPartition]) -> None:
+        self._paused.update(tps)
+        self._consumer.pause(*tps)
+
+    def _retry(self) -> None:
+        tps = [tp for tp in self._paused if tp in self._buffers]
+        try:
+            self._flush(tps)
+        except SinkError as exc:
+            self.stats.sink_failures += 1
+            log.warning("the lake is still not writable (%s); retry in %.1fs", exc, self._backoff)
+            self._retry_at = self.clock() + self._backoff
+            self._backoff = min(self._backoff * 2, 30.0)
+            return
+        self._consumer.resume(*self._paused)
+        self._paused.clear()
+        self._retry_at, self._backoff = None, 0.5
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
+        try:
+            self._consumer.commit(offsets)
+            return True
+        except KafkaError as exc:
+            log.warning("commit failed (%s)", exc)
+            return False
+
+    def _flush(self, tps: list[TopicPartition]) -> bool:
+        """Write the batches of ``tps`` and commit them, in the order the module docstring gives.
+
+        Returns False if the intent could not be committed: the batches are dropped and re-read.
+        """
+        batches = [(tp, self._buffers[tp]) for tp in tps
+                   if tp in self._buffers and self._buffers[tp].first is not None]
+        if not batches:
+            return True
+        intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
+                   for tp, b in batches if tp not in self._forced and b.rows}
+        if intents and not self._commit(intents):
+            # not announced, so nothing may be written: forget the batches and read them again
+            assigned = self._consumer.assignment()
+            for tp, b in batches:
+                self._buffers.pop(tp, None)
+                if tp in assigned:
+                    self._consumer.seek(tp, b.first)
+            return False
+        for tp, b in batches:
+            self._write(tp, b)
+        self._commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
+        for tp, _ in batches:
+            del self._buffers[tp]
+            self._forced.pop(tp, None)
+        self.stats.batches += len(batches)
+        return True
+
+    def _write(self, tp: TopicPartition, b: _Batch) -> None:
+        rewrite = tp in self._forced
+        table = pa.concat_tables(b.tables) if b.tables else None
+        if table is None:
+            return
+        part = layout.PartName(tp.topic, tp.partition, b.first, b.last)
+        try:
+            for day, rows in split_by_date(table):
+                if rewrite and self.lake.part_retired_or_present(day, part):
+                    self.stats.files_skipped += 1
+                    continue
+                self.stats.bytes_written += self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
+                self.stats.files += 1
+        except OSError as exc:
+            raise SinkError(str(exc)) from exc
+        b.tables = [table]
+
+
+def run(settings: Settings, *, until_caught_up: bool = False, stop=None) -> MirrorStats:
+    """Run a mirror with the settings' lake and topics; see :class:`Mirror`."""
+    return Mirror(settings).run(until_caught_up=until_caught_up, stop=stop)

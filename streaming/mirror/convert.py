@@ -1,0 +1,114 @@
+"""Kafka messages to lake rows: the mirror's pure transform (no broker, no files).
+
+Grain of the output (:data:`LAKE_SCHEMA`): one row per read of a message, i.e. the read model's columns
+(:data:`meterlake.schema.READ_SCHEMA`, a set message unpacked to one row per half-hour) plus the Kafka topic,
+partition and offset the read came from. ``settlement_date`` and ``settlement_period`` are stamped here, at write
+time, from ``interval_start_utc`` by :func:`meterlake.calendar.locate_arrow` (whatever the message carried).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterlake import calendar as cal
+from meterlake import schema
+from streaming import kafka_io
+
+KAFKA_FIELDS = [
+    pa.field("kafka_topic", pa.string(), nullable=False),
+    pa.field("kafka_partition", pa.int32(), nullable=False),
+    pa.field("kafka_offset", pa.int64(), nullable=False),
+]
+#: The columns of every lake file: the read model's, then where each read came from on Kafka.
+LAKE_SCHEMA = pa.schema(list(schema.READ_SCHEMA) + KAFKA_FIELDS,
+                        metadata={**schema.READ_SCHEMA.metadata, b"meterlake.schema": b"lake"})
+LAKE_COLUMNS = tuple(LAKE_SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class Message:
+    """The parts of a Kafka record the mirror uses (``timestamp`` in ms since the epoch, the record time)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    timestamp: int = 0
+
+    @classmethod
+    def of(cls, record) -> Message:
+        """From a kafka-python ``ConsumerRecord``."""
+        return cls(record.topic, record.partition, record.offset, record.value, record.timestamp or 0)
+
+
+@dataclass
+class Converted:
+    """Rows for the lake and the messages refused (as quarantine records)."""
+
+    table: pa.Table
+    quarantine: list[dict] = field(default_factory=list)
+
+
+def stamp(reads: pa.Table) -> pa.Table:
+    """``reads`` with ``settlement_date`` and ``settlement_period`` computed from ``interval_start_utc``."""
+    dates, periods = cal.locate_arrow(reads.column("interval_start_utc"))
+    reads = reads.set_column(reads.schema.get_field_index("settlement_date"), schema.READ_SCHEMA.field(
+        "settlement_date"), dates)
+    return reads.set_column(reads.schema.get_field_index("settlement_period"), schema.READ_SCHEMA.field(
+        "settlement_period"), periods)
+
+
+def with_kafka(reads: pa.Table, topic: str, partition: int, offset: int) -> pa.Table:
+    n = reads.num_rows
+    arrays = list(reads.columns) + [
+        pa.array(np.full(n, topic, dtype=object), pa.string()) if n else pa.array([], pa.string()),
+        pa.array(np.full(n, partition, dtype=np.int32)),
+        pa.array(np.full(n, offset, dtype=np.int64)),
+    ]
+    return pa.Table.from_arrays(arrays, schema=LAKE_SCHEMA)
+
+
+def quarantine_record(message: Message, reason: str) -> dict:
+    """A :data:`~meterlake.schema.QUARANTINE_SCHEMA` record for a message the mirror cannot read."""
+    return {"source_file": f"kafka:{message.topic}/{message.partition}/{message.offset}",
+            "source_line": message.offset, "field": None, "reason": "incompatible_message", "detail": reason,
+            "raw": None}
+
+
+def convert_one(message: Message) -> pa.Table:
+    """The lake rows of one message. Raises :class:`~streaming.kafka_io.IncompatibleMessage`."""
+    reads = kafka_io.decode(message.value)
+    return with_kafka(stamp(reads), message.topic, message.partition, message.offset)
+
+
+def to_table(messages: list[Message]) -> Converted:
+    """The lake rows of ``messages`` (in message order) and a quarantine record per message refused."""
+    tables, refused = [], []
+    for message in messages:
+        try:
+            tables.append(convert_one(message))
+        except kafka_io.IncompatibleMessage as exc:
+            refused.append(quarantine_record(message, str(exc)))
+    table = pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()
+    return Converted(table, refused)
+
+
+def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:
+    """``table``'s rows per settlement date, in date order (row order kept within a date)."""
+    if table.num_rows == 0:
+        return []
+    days = table.column("settlement_date")
+    if pc.min_max(days)["min"] == pc.min_max(days)["max"]:
+        return [(days[0].as_py(), table)]
+    order = pc.sort_indices(days)  # stable
+    table = table.take(order)
+    numbers = np.asarray(table.column("settlement_date").cast(pa.int32()).to_numpy(), dtype=np.int64)
+    bounds = np.flatnonzero(np.diff(numbers)) + 1
+    starts = np.concatenate([[0], bounds]).tolist()
+    ends = np.concatenate([bounds, [len(numbers)]]).tolist()
+    return [(table.column("settlement_date")[s].as_py(), table.slice(s, e - s)) for s, e in zip(starts, ends,
+                                                                                                strict=True)]

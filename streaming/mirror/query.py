@@ -1,0 +1,99 @@
+"""SQL over the lake (DuckDB): ``meterlake lake sql "SELECT …"`` and ``meterlake lake stats``.
+
+Views of a connection from :func:`connect`:
+
+* ``reads``: the latest version of each read (one row per read key, see docs/lake.md): what to query.
+* ``reads_all``: every row of the live files (a read published twice, or corrected, appears more than once
+  until compaction collapses it).
+
+Grain of ``reads``: one row per (meter_point, meter_serial, register_id, read_kind, interval_start_utc,
+device_id, unit). On a local lake DuckDB reads the live Parquet files itself; on HDFS or S3 they are opened as a
+pyarrow dataset through the lake's filesystem and handed to DuckDB.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from datetime import date
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from streaming.mirror.compact import READ_KEY
+from streaming.mirror.convert import LAKE_SCHEMA
+from streaming.mirror.lake import Lake
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def connect(lake: Lake, days: list[date] | None = None):
+    """A DuckDB connection with the ``reads`` and ``reads_all`` views over the live files (of ``days``)."""
+    import duckdb
+
+    con = duckdb.connect()
+    paths = [f.path for _, f in lake.all_live_files(days)]
+    if not paths:
+        con.register("lake_empty", LAKE_SCHEMA.empty_table())
+        con.execute("CREATE VIEW reads_all AS SELECT * FROM lake_empty")
+    elif lake.local:
+        con.execute(f"CREATE VIEW reads_all AS SELECT * FROM read_parquet({_sql_list(paths)}, "
+                    "union_by_name = true, hive_partitioning = false)")
+    else:
+        dataset = ds.dataset(paths, format="parquet", filesystem=lake.fs)
+        con.register("lake_dataset", dataset)
+        con.execute("CREATE VIEW reads_all AS SELECT * FROM lake_dataset")
+    key = ", ".join(READ_KEY)
+    con.execute(f"""CREATE VIEW reads AS SELECT * FROM reads_all
+                    QUALIFY row_number() OVER (PARTITION BY {key}
+                                               ORDER BY source_version DESC, kafka_topic, kafka_partition,
+                                                        kafka_offset) = 1""")
+    return con
+
+
+def _plain(value):
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dt.timedelta | dt.time):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def sql(lake: Lake, query: str) -> dict:
+    """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values."""
+    con = connect(lake)
+    try:
+        cursor = con.execute(query)
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
+    finally:
+        con.close()
+    return {"columns": columns, "rows": rows}
+
+
+def stats(lake: Lake) -> dict:
+    """Files, rows (of the live files, before collapsing versions), bytes and settlement dates of the lake."""
+    files = rows = size = 0
+    dates = []
+    per_date = []
+    for day in lake.dates():
+        live = lake.live_files(day)
+        if not live:
+            continue
+        n = sum(pq.read_metadata(f.path, filesystem=lake.fs).num_rows for f in live)
+        b = sum(f.size for f in live)
+        files, rows, size = files + len(live), rows + n, size + b
+        dates.append(day)
+        per_date.append({"settlement_date": day, "files": len(live), "rows": n, "bytes": b})
+    return {"lake": lake.root, "files": files, "rows": rows, "bytes": size, "settlement_dates": dates,
+            "partitions": per_date}

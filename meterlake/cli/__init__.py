@@ -67,7 +67,7 @@ def config_show(ctx: Context):
 
 
 def _register() -> None:
-    from meterlake.cli import calendar_cmd, generate_cmd, ingest_cmd, mirror_cmd, stack_cmd
+    from meterlake.cli import calendar_cmd, demo_cmd, generate_cmd, ingest_cmd, mirror_cmd, stack_cmd
 
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(stack_cmd.stack)
@@ -75,6 +75,7 @@ def _register() -> None:
     cli.add_command(generate_cmd.generate)
     cli.add_command(mirror_cmd.mirror)
     cli.add_command(mirror_cmd.lake)
+    cli.add_command(demo_cmd.demo)
 
 
 _register()

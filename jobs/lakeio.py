@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -248,3 +249,27 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
     if jl.lake.exists(relative):
         fs.delete_dir(final)
     fs.move(jl.lake.path(staging), final)
+
+
+@contextmanager
+def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
+    """The Spark session a job runs in: ``spark`` when given (a test's, a notebook's), else one built by
+    :func:`meterlake.spark.build_spark` (without the Cassandra connector: jobs read the lake only) and stopped
+    at the end."""
+    if spark is not None:
+        yield spark
+        return
+    from meterlake.spark import build_spark
+
+    lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
+    built = build_spark(app, lean, master=master)
+    built.sparkContext.setLogLevel("WARN")
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
+    """A DataFrame of a few Python rows (reference data: calendars, factors, day lists)."""
+    return spark.createDataFrame(rows, ddl)

@@ -69,6 +69,9 @@ class VeeParams:
     register_tolerance_share: float = 0.02
 
 
+DEFAULT_PARAMS = VeeParams()
+
+
 def _F():
     from pyspark.sql import functions as F
 
@@ -150,7 +153,7 @@ def quarantine_reads(live: DataFrame, *, as_of_us: int | None = None) -> DataFra
             .withColumn("is_quarantined", F.coalesce(conditions["off_grid"] | conditions["future"], F.lit(False))))
 
 
-def flag_reads(live: DataFrame, *, params: VeeParams = VeeParams(), as_of_us: int | None = None) -> DataFrame:
+def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us: int | None = None) -> DataFrame:
     """Every validation rule of :data:`FLAGS` on the live reads: adds ``flags`` (array, in FLAGS order) and
     ``is_quarantined``.
 
@@ -347,7 +350,7 @@ def _prorated(missing: DataFrame, registers: DataFrame) -> DataFrame:
 
 
 def estimate(missing: DataFrame, periods: DataFrame, registers: DataFrame, calendar: DataFrame, *,
-             params: VeeParams = VeeParams()) -> DataFrame:
+             params: VeeParams = DEFAULT_PARAMS) -> DataFrame:
     """An estimate for each missing period that can have one: meter_point, settlement_date, settlement_period,
     slot, value_wh, method (interpolation, profile or proration; see the module docstring)."""
     F = _F()
@@ -366,20 +369,18 @@ def estimate(missing: DataFrame, periods: DataFrame, registers: DataFrame, calen
                     F.coalesce("_interpolation", "_profile", "_proration").alias("value_wh"), "method"))
 
 
-def settled_periods(periods: DataFrame, estimates: DataFrame, missing: DataFrame) -> DataFrame:
-    """Every expected period of the target days (those of ``missing``' meter-days and the periods read on
-    them): meter_point, settlement_date, settlement_period, value_wh (null: missing and not estimated),
-    method (actual, source_estimate, interpolation, profile, proration, or null), source_version, source_file.
+def settled_periods(periods: DataFrame, estimates: DataFrame, missing: DataFrame, days: Iterable[date]) -> DataFrame:
+    """Every expected period of the target ``days``: meter_point, settlement_date, settlement_period, value_wh
+    (null: missing and not estimated), method (actual, source_estimate, interpolation, profile, proration, or
+    null), source_version, source_file.
     """
     F = _F()
-    days = missing.select("settlement_date").distinct()
-    actual = (periods.join(days, "settlement_date", "left_semi")
+    actual = (periods.filter(F.col("settlement_date").isin(sorted(set(days))))
               .select("meter_point", "settlement_date", "settlement_period", "value_wh",
                       F.when(F.col("is_source_estimate"), F.lit("source_estimate")).otherwise(F.lit("actual"))
                       .alias("method"), "source_version", "source_file"))
     keys = ["meter_point", "settlement_date", "settlement_period"]
-    gaps = (missing.select(*keys, F.col("settlement_period").cast("int").alias("_p")).drop("settlement_period")
-            .withColumnRenamed("_p", "settlement_period")
+    gaps = (missing.select(*keys)
             .join(estimates.select(*keys, "value_wh", "method"), keys, "left")
             .withColumn("source_version", F.lit(None).cast("long"))
             .withColumn("source_file", F.lit(None).cast("string")))
@@ -403,3 +404,10 @@ def registry_as_of(registry: DataFrame, days: Iterable[date]) -> DataFrame:
         & (F.col("effective_to").isNull() | (F.col("settlement_date") < F.col("effective_to"))))
     latest = W.partitionBy("meter_point", "settlement_date").orderBy(F.col("effective_from").desc())
     return joined.withColumn("_n", F.row_number().over(latest)).filter(F.col("_n") == 1).drop("_n")
+
+
+def materialize(df: DataFrame) -> DataFrame:
+    """``df`` computed once and kept by the executors (a local checkpoint), for a result several branches of a
+    plan read: without it, Spark plans each branch's copy of the windows and joins again. Same rows, same
+    semantics; only the execution changes."""
+    return df.localCheckpoint(eager=True)

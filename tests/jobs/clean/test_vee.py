@@ -199,7 +199,7 @@ def estimated(spark):
     calendar = calendar_frame(spark, loaded)
     missing = vee.find_gaps(expected, periods, calendar)
     estimates = vee.estimate(missing, periods, vee.register_reads(live), calendar)
-    settled = vee.settled_periods(periods, estimates, missing)
+    settled = vee.settled_periods(periods, estimates, missing, days)
     keys = ["meter_point", "settlement_date", "settlement_period"]
     rows = (settled.join(missing.select(*keys, "gap_len"), keys, "left")
             .select(*keys, "value_wh", "method", "gap_len").collect())

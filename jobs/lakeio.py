@@ -26,6 +26,7 @@ import pyarrow as pa
 from meterlake import calendar as cal
 from streaming.mirror.convert import LAKE_SCHEMA
 from streaming.mirror.lake import Lake, open_lake
+from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -57,3 +57,36 @@ def frame(spark, *tables: pa.Table):
 def after(day: date, hours: float) -> int:
     """The source version of a file created ``hours`` after the end of settlement date ``day``."""
     return version_at(cal.day_bounds(day)[1] + timedelta(hours=hours))
+
+
+def publish_to_lake(lake, root, paths, now: datetime, *, topic: str = "meter-reads", first_offset: int = 0) -> int:
+    """Ingest files and write their reads into ``lake`` as the mirror does (one part file per file and date,
+    named by a made-up Kafka offset); rejected files are skipped. Returns the next free offset."""
+    from streaming.ingest.common import FileRejected
+    from streaming.ingest.pipeline import validated_file
+    from streaming.mirror import layout
+    from streaming.mirror.convert import split_by_date, stamp
+
+    offset = first_offset
+    for rel in paths:
+        try:
+            with validated_file(root / rel, now=now) as v:
+                table = v.reads_table()
+        except FileRejected:
+            continue
+        rows = with_kafka(stamp(table), topic, 0, offset)
+        for day, part in split_by_date(rows):
+            lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)
+        offset += 1
+    return offset
+
+
+def write_lake_reads(lake, table: pa.Table, offset: int, topic: str = "meter-reads") -> None:
+    """Literal lake rows (from :func:`reads`) into ``lake`` as one mirror part file per date at ``offset``."""
+    from streaming.mirror import layout
+    from streaming.mirror.convert import split_by_date
+
+    table = table.set_column(table.schema.get_field_index("kafka_offset"), LAKE_SCHEMA.field("kafka_offset"),
+                             pa.array([offset] * table.num_rows, pa.int64()))
+    for day, part in split_by_date(table):
+        lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)

@@ -1,13 +1,20 @@
 """Clients of the platform's services, built from the settings: one place that knows how to connect.
 
 Each function takes the effective :class:`~meterlake.config.Settings`. Where a section names no endpoint (empty
-``kafka.bootstrap_servers``), the client points at the local stack in ``paths.state_dir`` and uses the credentials
-it generated. Drivers are imported when a function runs, so importing this module stays cheap.
+``kafka.bootstrap_servers`` or ``cassandra.contact_points``), the client points at the local stack in
+``paths.state_dir`` and uses the credentials it generated. Drivers are imported when a function runs, so importing
+this module stays cheap.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from meterlake.config import Settings
 from meterlake.errors import ServiceError, UsageError
+
+if TYPE_CHECKING:
+    from cassandra.cluster import Session
 
 
 def kafka_options(settings: Settings) -> dict:
@@ -58,3 +65,63 @@ def ensure_topics(settings: Settings) -> list[str]:
         return missing
     finally:
         admin.close()
+
+
+def cassandra_connect(contact_points: Sequence[str], port: int, username: str, password: str, *,
+                      keyspace: str | None = None, consistency: str = "LOCAL_QUORUM",
+                      only_hosts: Sequence[str] | None = None, request_timeout_s: float = 20.0,
+                      connect_timeout_s: float = 10.0, protocol_version: int = 5,
+                      metadata: bool = True) -> Session:
+    """A cassandra-driver session (password authentication) with ``consistency`` as its default level.
+
+    ``only_hosts`` restricts every request to those addresses (say, one node of a ring). The caller owns the
+    connection: ``session.cluster.shutdown()`` when done. Protocol v5 is Cassandra 4.0 and later's. Without
+    ``metadata`` the driver skips reading schema and token ring: a quicker connection, no token-aware routing.
+    """
+    from cassandra import ConsistencyLevel
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy, WhiteListRoundRobinPolicy
+
+    try:
+        level = ConsistencyLevel.name_to_value[consistency.upper()]
+    except KeyError:
+        raise UsageError(f"unknown Cassandra consistency level {consistency!r}") from None
+    if only_hosts:
+        policy = WhiteListRoundRobinPolicy(list(only_hosts))
+    else:
+        policy = TokenAwarePolicy(DCAwareRoundRobinPolicy())
+    profile = ExecutionProfile(load_balancing_policy=policy, consistency_level=level,
+                               request_timeout=request_timeout_s)
+    cluster = Cluster(
+        contact_points=list(only_hosts or contact_points), port=port,
+        auth_provider=PlainTextAuthProvider(username=username, password=password),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=connect_timeout_s, control_connection_timeout=connect_timeout_s,
+        protocol_version=protocol_version, schema_metadata_enabled=metadata, token_metadata_enabled=metadata,
+    )
+    try:
+        return cluster.connect(keyspace)
+    except BaseException:
+        cluster.shutdown()
+        raise
+
+
+def cassandra_session(settings: Settings, keyspace: str | None = None, *,
+                      consistency: str | None = None) -> Session:
+    """A session to the configured Cassandra, or to the local stack's ring when no contact points are set.
+
+    ``consistency`` defaults to ``cassandra.write_consistency``; readers pass ``cassandra.read_consistency``.
+    """
+    c = settings.cassandra
+    level = consistency or c.write_consistency
+    if c.contact_points:
+        if c.username is None or c.password is None:
+            raise UsageError("cassandra.contact_points is set but cassandra.username/password are not "
+                             "(METERLAKE_CASSANDRA__USERNAME / METERLAKE_CASSANDRA__PASSWORD)")
+        return cassandra_connect(c.contact_points, c.port or 9042, c.username, c.password, keyspace=keyspace,
+                                 consistency=level)
+    from infra.local import cassandra as local
+    from infra.local import stack
+
+    return local.session(stack.context(stack.remembered(settings)), keyspace=keyspace, consistency=level)

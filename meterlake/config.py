@@ -113,6 +113,27 @@ class Mirror(_Section):
                                                           "retiring them (readers may still hold them)")
 
 
+class Ingest(_Section):
+    """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
+    (:mod:`streaming.ingest.watch`)."""
+
+    landing_dir: str = Field("landing", description="where files land: a local path or hdfs://host:port/path")
+    worker_id: str | None = Field(None, description="this worker's name in file claims; empty: <host>-<pid>")
+    lease_s: int = Field(60, ge=2, description="a claim's lease (Cassandra TTL); renewed every third of it "
+                                               "while the file is worked on")
+    claim_check_bytes: int = Field(64 << 20, ge=0, description="files larger than this are announced on "
+                                                              "kafka.files_topic as a reference and taken "
+                                                              "from there by any worker")
+    raw_area: str = Field("raw", description="the lake's archive of processed files: <lake>/<raw_area>/"
+                                             "<yyyy>/<mm>/<dd>/<file>")
+    quarantine_area: str = Field("quarantine/files", description="rejected and duplicate files, each with "
+                                                                 "<file>.reason.json, under <lake>/")
+    transaction_timeout_s: int = Field(900, ge=10, description="a file's Kafka transaction must commit "
+                                                               "within this (broker max: 15 min)")
+    batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
+    poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+
+
 class Jobs(_Section):
     """The Spark jobs off the lake (clean, settle, settle-diff, quality; docs/jobs.md)."""
 
@@ -144,6 +165,7 @@ class Settings(BaseSettings):
     spark: Spark = Spark()
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
+    ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
 
     # Set by load(); not a setting.

@@ -101,7 +101,9 @@ def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
 
     spark = build_spark("meterlake-demo", settings, master="local[*]")
     try:
-        lake = spark.read.parquet(lake_url).where(F.col("read_kind") == "interval")
+        # settlement_date is inside every file too: no partition discovery (see docs/lake.md)
+        lake = (spark.read.option("recursiveFileLookup", "true").parquet(lake_url)
+                .where(F.col("read_kind") == "interval"))
         # the lake keeps every version; the live read is the highest source_version of each key
         from pyspark.sql.window import Window
 
@@ -117,7 +119,7 @@ def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
             spark.conf.set(k, v)
         sets = (spark.read.format("org.apache.spark.sql.cassandra")
                 .options(keyspace=settings.cassandra.keyspace, table="hh_sets").load())
-        from_store = (sets.select("settlement_date", F.explode("values").alias("v"))
+        from_store = (sets.select("settlement_date", F.explode("values").alias("period", "v"))
                       .where(F.col("v").isNotNull())
                       .groupBy("settlement_date").agg(F.count("*").alias("store_reads")))
         rows = from_lake.join(from_store, "settlement_date", "left").orderBy("settlement_date").collect()

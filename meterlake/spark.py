@@ -116,6 +116,7 @@ def session_conf(settings: config.Settings, master: str, ctx: StackContext | Non
         "spark.master": master,
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
         "spark.driver.memory": s.driver_memory,
         "spark.executor.memory": s.executor_memory,
@@ -190,6 +191,8 @@ def build_spark(app: str, settings: config.Settings | None = None, master: str |
             f"a Spark session on {active.master} already runs in this process; stop it before asking for "
             f"{options['spark.master']}", running=active.master, requested=options["spark.master"],
         )
+    if options.get("spark.driver.bindAddress") == "127.0.0.1":
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback, whatever the hostname resolves to
     # Executors run Python with the driver's interpreter, so they see the same packages.
     os.environ["PYSPARK_PYTHON"] = sys.executable
     if "spark.executorEnv.HADOOP_USER_NAME" in options and SparkContext._gateway is None:

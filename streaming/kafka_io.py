@@ -157,6 +157,21 @@ def decode(value: bytes) -> pa.Table:
 
     Raises :class:`IncompatibleMessage` for a message this version cannot read.
     """
+    name, table = decode_table(value)
+    return unpack(table) if name == "set" else table
+
+
+def unpack(sets: pa.Table) -> pa.Table:
+    """:func:`meterlake.schema.unpack` of a conformed set table (see :func:`decode_table`)."""
+    try:
+        return schema.unpack(sets)
+    except ValueError as exc:
+        raise IncompatibleMessage(f"a set does not unpack: {exc}") from None
+
+
+def decode_table(value: bytes) -> tuple[str, pa.Table]:
+    """``("set", sets)`` or ``("read", reads)``: the message's table as sent, conformed to this version's
+    schema but not unpacked. Raises :class:`IncompatibleMessage`."""
     try:
         table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
@@ -169,8 +184,4 @@ def decode(value: bytes) -> pa.Table:
     table = conform(table, expected)
     if name == "set":
         _check_periods(table)
-        try:
-            return schema.unpack(table)
-        except ValueError as exc:
-            raise IncompatibleMessage(f"a set does not unpack: {exc}") from None
-    return table
+    return name, table

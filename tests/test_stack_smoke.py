@@ -45,30 +45,32 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
 
     session = clients.cassandra_session(settings)
     try:
-        session.execute("CREATE KEYSPACE IF NOT EXISTS smoke WITH replication = "
+        session.execute("CREATE KEYSPACE IF NOT EXISTS stack_smoke WITH replication = "
                         "{'class': 'SimpleStrategy', 'replication_factor': 1}")
-        session.execute("CREATE TABLE IF NOT EXISTS smoke.reads (meter_point text, ts text, kwh double, "
+        session.execute("CREATE TABLE IF NOT EXISTS stack_smoke.reads (meter_point text, ts text, kwh double, "
                         "PRIMARY KEY (meter_point, ts))")
-        insert = session.prepare("INSERT INTO smoke.reads (meter_point, ts, kwh) VALUES (?, ?, ?)")
+        insert = session.prepare("INSERT INTO stack_smoke.reads (meter_point, ts, kwh) VALUES (?, ?, ?)")
         for mp, ts, kwh in consumed:
             session.execute(insert, (mp, ts, float(kwh)))
-        session.execute("CREATE TABLE IF NOT EXISTS smoke.totals (meter_point text PRIMARY KEY, kwh double, n int)")
-        stored = session.execute("SELECT count(*) FROM smoke.reads").one()[0]
+        session.execute("CREATE TABLE IF NOT EXISTS stack_smoke.totals "
+                        "(meter_point text PRIMARY KEY, kwh double, n int)")
+        stored = session.execute("SELECT count(*) FROM stack_smoke.reads").one()[0]
         assert stored == len(READS)
 
         conf = cassandra_conf(settings, ctx)
         for key, value in conf.items():
             spark.conf.set(key, value)
         try:
-            reads = spark.read.format("org.apache.spark.sql.cassandra").options(keyspace="smoke", table="reads").load()
+            reads = (spark.read.format("org.apache.spark.sql.cassandra")
+                     .options(keyspace="stack_smoke", table="reads").load())
             totals = reads.groupBy("meter_point").agg({"kwh": "sum", "ts": "count"}).withColumnRenamed(
                 "sum(kwh)", "kwh").withColumnRenamed("count(ts)", "n")
-            totals.write.format("org.apache.spark.sql.cassandra").options(keyspace="smoke", table="totals") \
+            totals.write.format("org.apache.spark.sql.cassandra").options(keyspace="stack_smoke", table="totals") \
                 .mode("append").save()
         finally:
             for key in conf:
                 spark.conf.unset(key)
-        row = session.execute("SELECT kwh, n FROM smoke.totals WHERE meter_point = %s", ("2000012345670",)).one()
+        row = session.execute("SELECT kwh, n FROM stack_smoke.totals WHERE meter_point = %s", ("2000012345670",)).one()
         assert row.n == 6
         assert row.kwh == pytest.approx(0.25 * 6 + (0 + 0 + 1 + 1 + 2 + 2) / 100)
     finally:

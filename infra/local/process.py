@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -93,6 +94,27 @@ def log_tail(proc: JvmProcess, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+_ERROR_LINE = re.compile(r"\b(ERROR|FATAL|SEVERE)\b|Exception\b|^Caused by:")
+
+
+def log_errors(proc: JvmProcess, limit: int = 10) -> list[str]:
+    """The last error lines since the last start: a JVM's shutdown after a failed start pushes them out of the
+    log's tail."""
+    try:
+        with proc.log_file.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 1024 * 1024))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except FileNotFoundError:
+        return []
+    start = max((i for i, line in enumerate(lines) if line.startswith("==== meterlake: starting")), default=0)
+    found: list[str] = []
+    for line in lines[start:]:
+        if _ERROR_LINE.search(line) and line not in found:
+            found.append(line)
+    return found[-limit:]
+
+
 _last_error: dict[str, str] = {}
 
 
@@ -139,6 +161,7 @@ def wait_ready(procs: Sequence[JvmProcess], timeout_s: float, poll_s: float = 1.
                 raise ServiceError(
                     f"{proc.name} exited during start-up (see {proc.log_file})",
                     service=proc.service, process=proc.name, log=str(proc.log_file), log_tail=log_tail(proc),
+                    log_errors=log_errors(proc),
                 )
             if _safe_ready(proc):
                 pending.remove(proc)
@@ -150,6 +173,7 @@ def wait_ready(procs: Sequence[JvmProcess], timeout_s: float, poll_s: float = 1.
                 f"{proc.name} did not become ready within {timeout_s:.0f}s (see {proc.log_file})",
                 service=proc.service, process=proc.name, log=str(proc.log_file),
                 last_check=_last_error.get(proc.name, ""), log_tail=log_tail(proc),
+                log_errors=log_errors(proc),
             )
         time.sleep(poll_s)
 

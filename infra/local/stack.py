@@ -77,6 +77,7 @@ def processes(ctx: StackContext, services: Iterable[str] | None = None) -> list[
 
 
 def find(ctx: StackContext, name: str) -> process.JvmProcess:
+    """A process of this stack's topology (the services brought up in its state dir) by name."""
     procs = processes(ctx)
     for proc in procs:
         if proc.name == name:

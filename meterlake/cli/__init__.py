@@ -48,6 +48,8 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
     if verbose < 2:
         # kafka-python warns on every SASL/PLAIN connection over loopback, and logs retries as errors.
         logging.getLogger("kafka").setLevel(logging.CRITICAL)
+        # cassandra-driver logs every refused probe while a node starts (readiness checks expect them).
+        logging.getLogger("cassandra").setLevel(logging.CRITICAL)
     ctx.obj = Context(config_path)
 
 
@@ -67,7 +69,16 @@ def config_show(ctx: Context):
 
 
 def _register() -> None:
-    from meterlake.cli import calendar_cmd, demo_cmd, generate_cmd, ingest_cmd, job_cmd, mirror_cmd, stack_cmd
+    from meterlake.cli import (
+        calendar_cmd,
+        demo_cmd,
+        generate_cmd,
+        ingest_cmd,
+        job_cmd,
+        mirror_cmd,
+        stack_cmd,
+        store_cmd,
+    )
 
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(stack_cmd.stack)
@@ -76,6 +87,7 @@ def _register() -> None:
     cli.add_command(mirror_cmd.mirror)
     cli.add_command(mirror_cmd.lake)
     cli.add_command(demo_cmd.demo)
+    cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
 

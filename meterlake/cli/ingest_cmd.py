@@ -1,9 +1,17 @@
 """`meterlake ingest`: parse and validate read files (D0010, hh-csv, LCL, device JSON lines); publish them.
 
-Run: ``meterlake ingest PATH... --dry-run [--format FORMAT] [--json]``. With ``--json`` the one object is
+Run: ``meterlake ingest PATH... [--dry-run] [--format FORMAT] [--json]``. With ``--json`` the one object is
 ``{"files": [{"path", "format", "status", "lines", "reads", "quarantined", "duplicates", "reasons"}]}``, one
-entry per PATH in order. The parsing rules live in :mod:`streaming.ingest`; this module parses options and
-formats answers. The clock is read once, for the future-timestamp check only (never for a version).
+entry per PATH in order. Without ``--dry-run`` each accepted file is published in one Kafka transaction, and a
+rejected one's reason goes to the quarantine topic.
+
+``meterlake ingest watch DIR [--once] [--worker-id W] [--json]``: a worker over a landing directory
+(:mod:`streaming.ingest.watch`).
+
+``ingest`` is a group whose first argument, when it is not a subcommand (``watch``), is a PATH: ``meterlake ingest
+a.csv --dry-run`` runs the hidden ``files`` subcommand. A file literally named ``watch`` is given as ``./watch``.
+The parsing rules live in :mod:`streaming.ingest`; this module parses options and formats answers. The clock is
+read once, for the future-timestamp check only (never for a version).
 """
 from __future__ import annotations
 
@@ -41,7 +49,35 @@ def _summary(rows: list[dict], details: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-@click.command("ingest")
+class _PathsOrSubcommand(click.Group):
+    """A group whose default subcommand, ``files``, takes every argument when the first is not a subcommand."""
+
+    default = "files"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write(f"Usage: {ctx.command_path} PATH... [--dry-run] [--format F] [--json]\n"
+                        f"       {ctx.command_path} watch [DIR] [--once] [--worker-id W] [--json]\n")
+
+
+@click.group("ingest", cls=_PathsOrSubcommand)
+def ingest() -> None:
+    """Parse, validate and publish read files; or watch a landing directory as an ingest worker.
+
+    \b
+    meterlake ingest PATH... [--dry-run] [--format F] [--now I] [--json]
+        Parse and validate files; publish the accepted ones (each in one Kafka transaction).
+        --dry-run publishes nothing and needs no service. See `meterlake ingest files --help`.
+    meterlake ingest watch DIR [--once] [--worker-id W] [--json]
+        Claim landed files (Cassandra LWT) and publish each exactly once; archive them to the lake.
+    """
+
+
+@ingest.command("files", hidden=True)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(_FORMATS),
@@ -54,9 +90,9 @@ def _summary(rows: list[dict], details: dict[str, str]) -> str:
               help="Most reads in one batch (memory is bounded by this, not by the file).")
 @json_command
 @click.pass_obj
-def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_text: str | None,
-           batch_rows: int):
-    """Parse and validate read files; publish the accepted ones (not yet: use --dry-run).
+def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_text: str | None,
+                 batch_rows: int):
+    """Parse and validate read files; publish the accepted ones, each in one Kafka transaction.
 
     Formats (detected from the first line, or --format): d0010 (the D0010 flow), hh-csv (meterlake's
     half-hourly CSV), lcl (LCLid,tstp,energy(kWh/hh)), device (JSON lines). A bad record goes to quarantine
@@ -66,10 +102,14 @@ def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_tex
     Example: meterlake ingest flows/*.uff lcl/MAC000002.csv --dry-run --json
     """
     from streaming.ingest import FileRejected, ingest_file, validated_file
-    from streaming.ingest.publish import publish
+    from streaming.ingest.publish import publish, publish_rejection
 
     # the validation instant (future timestamps); never a version or an id
     now = _instant(now_text) if now_text else datetime.now(UTC)
+    if not dry_run:
+        from meterlake import clients
+
+        clients.ensure_topics(ctx.settings)
     results = []
     for path in paths:
         output.progress(f"{'checking' if dry_run else 'ingesting'} {path} ...")
@@ -81,7 +121,55 @@ def ingest(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_tex
                 publish(validated, ctx.settings)
                 results.append(validated.result)
         except FileRejected as exc:
+            publish_rejection(exc.result, ctx.settings, path.name)
             results.append(exc.result)
     rows = [r.to_json() for r in results]
     details = {r.path: r.detail for r in results if r.detail}
     return {"files": rows}, _summary(rows, details)
+
+
+def _watch_summary(data: dict) -> str:
+    lines = [f"worker {data['worker']}: {len(data['files'])} file(s) processed, "
+             f"{len(data['duplicates'])} duplicate(s), {len(data['announced'])} announced, "
+             f"{data['skipped']} claimed elsewhere, {data['released']} left for a later pass (changed or failed), "
+             f"{data['passes']} pass(es) in {data['seconds']:.1f}s"]
+    for f in data["files"]:
+        lines.append(f"  {f['status']:<9} {f['format'] or '-':<7} {f['reads']:>9,} reads  {f['path']}")
+    for d in data["duplicates"]:
+        lines.append(f"  duplicate {d['path']} (same bytes as {d['duplicate_of']})")
+    return "\n".join(lines)
+
+
+@ingest.command("watch")
+@click.argument("directory", required=False, metavar="[DIR]")
+@click.option("--once", is_flag=True, help="One pass over DIR (and the claim-check references waiting), then exit.")
+@click.option("--worker-id", metavar="W", help="This worker's name in claims (default: ingest.worker_id, else "
+                                               "<host>-<pid>).")
+@click.option("--now", "now_text", metavar="INSTANT",
+              help="Validation instant for the future-timestamp check (default: the clock, per file).")
+@json_command
+@click.pass_obj
+def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, now_text: str | None):
+    """Watch a landing directory (local or hdfs://...; default ingest.landing_dir) as one of any number of
+    workers: each file is claimed in Cassandra (a TTL lease renewed while working), published once, and archived
+    to the lake's raw area (rejected and duplicate files to its quarantine area, with their reason). Files above
+    ingest.claim_check_bytes are announced on the files topic and taken from there.
+
+    \b
+    Example: meterlake ingest watch landing/ --once --json
+    """
+    import signal
+    import threading
+
+    from streaming.ingest.watch import Worker
+
+    now = _instant(now_text) if now_text else None
+    stop = threading.Event()
+    if not once:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    with Worker(ctx.settings, directory, worker_id, now=now) as worker:
+        if not once:
+            output.progress(f"worker {worker.worker_id} watching {worker.storage.landing_url}; Ctrl-C to stop")
+        data = worker.run(once=once, stop=stop).to_json()
+    return data, _watch_summary(data)

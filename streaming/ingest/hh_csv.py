@@ -24,8 +24,8 @@ the header; these columns, in any order (others are ignored)::
 ``interval_start_utc``, ``created_utc``
     ISO 8601 instants with an offset (``Z`` or ``+00:00``; another offset is converted). ``created_utc`` is
     when the data collector produced the value: the read's ``source_version``. A correction is the same reads
-    with a later ``created_utc``. A file should hold whole settlement days for each meter (a later version of
-    a meter's day replaces the whole day).
+    with a later ``created_utc``: each read it restates replaces the earlier version of that read (the store
+    and the lake keep the latest version per read; to withdraw a read, restate it with quality ``withdrawn``).
 ``value``
     A finite decimal number. ``unit``: ``kWh`` (electricity or gas), ``m3`` (gas).
 ``quality``

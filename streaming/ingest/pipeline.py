@@ -195,9 +195,15 @@ class _Spool:
 class ValidatedFile:
     """An accepted file's spooled output: :attr:`result` and the batches to publish."""
 
-    def __init__(self, result: FileResult, reads: _Spool, quarantine: _Spool, digest: bytes):
+    def __init__(self, result: FileResult, reads: _Spool, quarantine: _Spool, digest: bytes, source_name: str):
         self.result = result
+        self.source_name = source_name  # ``source_file`` of its reads and quarantine records
         self._reads, self._quarantine, self._digest = reads, quarantine, digest
+
+    @property
+    def digest(self) -> bytes:
+        """SHA-256 of the file's bytes as stored."""
+        return self._digest
 
     def reads(self) -> Iterator[pa.RecordBatch]:
         """:data:`~meterlake.schema.READ_SCHEMA` batches (at most ``batch_rows`` each, meter-days whole), with
@@ -254,4 +260,5 @@ def validated_file(path: str | Path, format: str | None = None, *, now: datetime
         finally:
             reads.close()
             quarantine.close()
-        yield ValidatedFile(_accepted(path, fmt, collector, info, digest, lines), reads, quarantine, digest)
+        yield ValidatedFile(_accepted(path, fmt, collector, info, digest, lines), reads, quarantine, digest,
+                            source_name or path.name)

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -45,6 +46,7 @@ from streaming.mirror.lake import Lake, open_lake
 log = logging.getLogger("meterlake.mirror")
 
 INTENT_PREFIX = "mirror:"
+REMOTE_WRITERS = 4  # files written at once to HDFS or S3
 
 
 def intent(first: int, last: int) -> str:
@@ -86,6 +88,36 @@ class _Batch:
             self.nbytes += table.nbytes
 
 
+def rotation_due(batch: _Batch, options) -> str | None:
+    """Why a partition's batch must be written now that a message was added (``rows``, ``bytes``,
+    ``record_time``), or None."""
+    if batch.first is None:
+        return None
+    if batch.rows >= options.max_file_rows:
+        return "rows"
+    if batch.nbytes >= options.max_file_bytes:
+        return "bytes"
+    if batch.last_time_ms - batch.first_time_ms >= options.rotate_record_s * 1000:
+        return "record_time"
+    return None
+
+
+def flush_due(batches: dict, options, now: float) -> list:
+    """The partitions whose batches to write between polls: those idle for ``idle_flush_s``, then, while all
+    batches together hold more than ``max_buffer_bytes``, the largest until they hold half of it."""
+    live = {tp: b for tp, b in batches.items() if b.first is not None}
+    due = [tp for tp, b in live.items() if now - b.last_arrival >= options.idle_flush_s]
+    total = sum(b.nbytes for b in live.values())
+    if total > options.max_buffer_bytes:
+        for tp, b in sorted(live.items(), key=lambda item: -item[1].nbytes):
+            if total <= options.max_buffer_bytes // 2:
+                break
+            if tp not in due:
+                due.append(tp)
+                total -= b.nbytes
+    return due
+
+
 @dataclass
 class MirrorStats:
     messages: int = 0
@@ -107,14 +139,17 @@ class SinkError(Exception):
     """Writing to the lake failed; the batch stays buffered and is retried."""
 
 
-class _Listener(ConsumerRebalanceListener):
+class _Listener(AsyncConsumerRebalanceListener):
+    """kafka-python 3 runs rebalance callbacks on its IO thread (the main thread waits in ``poll``); blocking
+    client calls are refused there, so the revocation flush awaits the coordinator's commit coroutine."""
+
     def __init__(self, mirror: Mirror):
         self.mirror = mirror
 
-    def on_partitions_revoked(self, revoked):
-        self.mirror._revoked(list(revoked))
+    async def on_partitions_revoked(self, revoked):
+        await self.mirror._revoked(list(revoked))
 
-    def on_partitions_assigned(self, assigned):
+    async def on_partitions_assigned(self, assigned):
         self.mirror._assigned(list(assigned))
 
 
@@ -136,6 +171,8 @@ class Mirror:
         self._paused: set[TopicPartition] = set()
         self._retry_at: float | None = None
         self._backoff = 0.5
+        self._closing = False
+        self._pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------------------------ run
 
@@ -144,6 +181,7 @@ class Mirror:
         options = dict(
             group_id=self.options.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20, max_poll_records=64,
+            isolation_level="read_committed",  # ingest publishes a file in one transaction: all of it or none
         )
         if self.options.instance_id:
             options["group_instance_id"] = self.options.instance_id
@@ -155,6 +193,8 @@ class Mirror:
         """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
         assigned partition has reached the end offset it had when this run got it."""
         started = self.clock()
+        if not self.lake.local:
+            self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
         self._consumer = consumer = self._connect()
         ends: dict[TopicPartition, int] = {}
         clean = False
@@ -166,18 +206,29 @@ class Mirror:
                     self._add(tp, [Message.of(r) for r in batch])
                 self._maybe_flush()
                 if stop is not None and stop.is_set():
+                    try:
+                        self._flush([tp for tp in self._buffers if self._complete(tp)])
+                        clean = True
+                    except SinkError as exc:
+                        log.warning("the last batches could not be written (%s)", exc)
                     break
                 if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
-                    break
-            self._flush(list(self._buffers))
-            clean = True
+                    # the last batches, with the same retry as any other: done only once they are written
+                    if self._flush_or_pause([tp for tp in self._buffers if self._complete(tp)]) \
+                            and not self._paused:
+                        clean = True
+                        break
         finally:
             self.stats.seconds = round(self.clock() - started, 3)
+            self._closing = True
             try:
                 consumer.close(autocommit=False)
             finally:
                 if self._producer is not None:
                     self._producer.close()
+                if self._pool is not None:
+                    self._pool.shutdown()
+                    self._pool = None
             if not clean:
                 log.warning("mirror stopped with unflushed batches (they are re-read on the next run)")
         return self.stats
@@ -200,17 +251,36 @@ class Mirror:
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
         self._to_recover.update(assigned)
 
-    def _revoked(self, revoked: list[TopicPartition]) -> None:
+    async def _revoked(self, revoked: list[TopicPartition]) -> None:
+        """Flush and commit the revoked partitions' batches, unless the consumer is closing (a clean stop has
+        flushed already; after a failure the batches are left to the next owner, like a crash)."""
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
-        try:
-            self._flush([tp for tp in revoked if tp in self._buffers])
-        except SinkError:
-            pass  # nothing committed past the intent: the next owner rewrites the batch
+        commit = getattr(getattr(self._consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
+        batches = [(tp, self._buffers[tp]) for tp in revoked
+                   if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)]
+        if batches and not self._closing and commit is not None:
+            try:
+                intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
+                           for tp, b in batches if tp not in self._forced and b.rows}
+                if intents:
+                    await commit(intents)
+                for tp, b in batches:
+                    self._write(tp, b)
+                await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
+                self.stats.batches += len(batches)
+            except (KafkaError, SinkError) as exc:
+                log.warning("flushing revoked partitions failed (%s); their next owner re-reads them", exc)
         for tp in revoked:
             self._buffers.pop(tp, None)
             self._forced.pop(tp, None)
             self._to_recover.discard(tp)
             self._paused.discard(tp)
+
+    def _complete(self, tp: TopicPartition) -> bool:
+        """May this partition's batch be written now? Not a batch being rewritten that has not reached its end:
+        its files must carry the announced range."""
+        forced = self._forced.get(tp)
+        return forced is None or self._buffers[tp].last >= forced
 
     def _recover(self) -> None:
         """For newly assigned partitions: an intent at the committed offset means a batch to rewrite."""
@@ -236,7 +306,6 @@ class Mirror:
     def _add(self, tp: TopicPartition, messages: list[Message]) -> None:
         if tp in self._paused:
             return  # fetched before the pause; the partition is re-read from its batch's end
-        o = self.options
         for message in messages:
             buf = self._buffers.setdefault(tp, _Batch())
             forced = self._forced.get(tp)
@@ -257,8 +326,7 @@ class Mirror:
             if forced is not None:
                 done = message.offset >= forced
             else:
-                done = (buf.rows >= o.max_file_rows or buf.nbytes >= o.max_file_bytes
-                        or buf.last_time_ms - buf.first_time_ms >= o.rotate_record_s * 1000)
+                done = rotation_due(buf, self.options) is not None
             if done and not self._flush_or_pause([tp]):
                 return
 
@@ -283,16 +351,7 @@ class Mirror:
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry()
             return
-        due = [tp for tp, b in self._buffers.items()
-               if b.first is not None and tp not in self._forced and now - b.last_arrival >= self.options.idle_flush_s]
-        total = sum(b.nbytes for b in self._buffers.values())
-        if total > self.options.max_buffer_bytes:
-            for tp, b in sorted(self._buffers.items(), key=lambda item: -item[1].nbytes):
-                if total <= self.options.max_buffer_bytes // 2:
-                    break
-                if tp not in self._forced and tp not in due and b.first is not None:
-                    due.append(tp)
-                    total -= b.nbytes
+        due = flush_due({tp: b for tp, b in self._buffers.items() if tp not in self._forced}, self.options, now)
         if due:
             self._flush_or_pause(due)
 
@@ -362,6 +421,7 @@ class Mirror:
             return False
         for tp, b in batches:
             self._write(tp, b)
+            log.info("%s/%d: offsets %d-%d, %d reads written", tp.topic, tp.partition, b.first, b.last, b.rows)
         self._commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
         for tp, _ in batches:
             del self._buffers[tp]
@@ -374,16 +434,25 @@ class Mirror:
         table = pa.concat_tables(b.tables) if b.tables else None
         if table is None:
             return
-        part = layout.PartName(tp.topic, tp.partition, b.first, b.last)
+        last = max(b.last, self._forced.get(tp, b.last))  # a rewrite keeps the announced range
+        part = layout.PartName(tp.topic, tp.partition, b.first, last)
+
+        def write_one(day, rows) -> int | None:
+            if rewrite and self.lake.part_retired_or_present(day, part):
+                return None
+            return self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
+
         try:
-            for day, rows in split_by_date(table):
-                if rewrite and self.lake.part_retired_or_present(day, part):
-                    self.stats.files_skipped += 1
-                    continue
-                self.stats.bytes_written += self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
-                self.stats.files += 1
+            by_date = split_by_date(table)
+            if self._pool is None or len(by_date) == 1:
+                sizes = [write_one(day, rows) for day, rows in by_date]
+            else:  # a remote store is latency-bound: the dates' files go up side by side
+                sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
         except OSError as exc:
             raise SinkError(str(exc)) from exc
+        self.stats.files_skipped += sum(1 for s in sizes if s is None)
+        self.stats.files += sum(1 for s in sizes if s is not None)
+        self.stats.bytes_written += sum(s for s in sizes if s is not None)
         b.tables = [table]
 
 

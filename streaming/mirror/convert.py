@@ -8,7 +8,7 @@ time, from ``interval_start_utc`` by :func:`meterlake.calendar.locate_arrow` (wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -64,8 +64,9 @@ def stamp(reads: pa.Table) -> pa.Table:
 
 def with_kafka(reads: pa.Table, topic: str, partition: int, offset: int) -> pa.Table:
     n = reads.num_rows
+    topics = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([topic]))
     arrays = list(reads.columns) + [
-        pa.array(np.full(n, topic, dtype=object), pa.string()) if n else pa.array([], pa.string()),
+        topics.cast(pa.string()),  # a string repeated n times, built in C++
         pa.array(np.full(n, partition, dtype=np.int32)),
         pa.array(np.full(n, offset, dtype=np.int64)),
     ]
@@ -79,10 +80,23 @@ def quarantine_record(message: Message, reason: str) -> dict:
             "raw": None}
 
 
+def _by_date(table: pa.Table) -> pa.Table:
+    if table.num_rows < 2:
+        return table
+    return table.take(pc.sort_indices(table.column("settlement_date")))  # stable
+
+
 def convert_one(message: Message) -> pa.Table:
-    """The lake rows of one message. Raises :class:`~streaming.kafka_io.IncompatibleMessage`."""
-    reads = kafka_io.decode(message.value)
-    return with_kafka(stamp(reads), message.topic, message.partition, message.offset)
+    """The lake rows of one message, in settlement date order. Raises
+    :class:`~streaming.kafka_io.IncompatibleMessage`."""
+    name, table = kafka_io.decode_table(message.value)
+    # sorting the sets (48 times fewer rows than reads) keeps each date's reads together, so a batch splits
+    # into dates without moving data (split_by_date)
+    reads = kafka_io.unpack(_by_date(table)) if name == "set" else table
+    reads = stamp(reads)
+    if name != "set":
+        reads = _by_date(reads)
+    return with_kafka(reads, message.topic, message.partition, message.offset)
 
 
 def to_table(messages: list[Message]) -> Converted:
@@ -98,17 +112,26 @@ def to_table(messages: list[Message]) -> Converted:
 
 
 def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:
-    """``table``'s rows per settlement date, in date order (row order kept within a date)."""
-    if table.num_rows == 0:
-        return []
-    days = table.column("settlement_date")
-    if pc.min_max(days)["min"] == pc.min_max(days)["max"]:
-        return [(days[0].as_py(), table)]
-    order = pc.sort_indices(days)  # stable
-    table = table.take(order)
-    numbers = np.asarray(table.column("settlement_date").cast(pa.int32()).to_numpy(), dtype=np.int64)
-    bounds = np.flatnonzero(np.diff(numbers)) + 1
-    starts = np.concatenate([[0], bounds]).tolist()
-    ends = np.concatenate([bounds, [len(numbers)]]).tolist()
-    return [(table.column("settlement_date")[s].as_py(), table.slice(s, e - s)) for s, e in zip(starts, ends,
-                                                                                                strict=True)]
+    """``table``'s rows per settlement date, in date order (row order kept within a date).
+
+    Runs of one date within a record batch are sliced, not copied (the mirror's batches are date-sorted per
+    message, :func:`convert_one`); a batch whose dates are scattered is sorted first.
+    """
+    pieces: dict[int, list[pa.RecordBatch]] = {}
+    for batch in table.to_batches():
+        if batch.num_rows == 0:
+            continue
+        days = np.asarray(batch.column(table.schema.get_field_index("settlement_date")).cast(pa.int32())
+                          .to_numpy(zero_copy_only=False), dtype=np.int64)
+        bounds = np.flatnonzero(np.diff(days)) + 1
+        if len(bounds) > 64 and len(bounds) * 8 > batch.num_rows:  # scattered: sort this batch once
+            order = np.argsort(days, kind="stable")
+            batch, days = batch.take(pa.array(order)), days[order]
+            bounds = np.flatnonzero(np.diff(days)) + 1
+        starts = np.concatenate([[0], bounds]).tolist()
+        ends = np.concatenate([bounds, [batch.num_rows]]).tolist()
+        for start, end in zip(starts, ends, strict=True):
+            pieces.setdefault(int(days[start]), []).append(batch.slice(start, end - start))
+    epoch = date(1970, 1, 1)
+    return [(epoch + timedelta(days=d), pa.Table.from_batches(pieces[d], schema=table.schema))
+            for d in sorted(pieces)]

@@ -23,7 +23,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from meterlake.config import Settings
-from meterlake.errors import UsageError
 from streaming.mirror import layout
 
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
@@ -43,6 +42,7 @@ class Lake:
         self.fs = fs
         self.root = root.rstrip("/") or "/"
         self.local = isinstance(fs, pafs.LocalFileSystem)
+        self._made: set[str] = set()  # directories known to exist
 
     def __repr__(self) -> str:
         return f"Lake({self.fs.type_name}:{self.root})"
@@ -74,12 +74,15 @@ class Lake:
             pass
 
     def _ensure_dir(self, directory: str) -> None:
+        if directory in self._made:
+            return
         if self.local:
             if not os.path.isdir(directory):
                 os.makedirs(directory, exist_ok=True)
                 _fsync_dir(os.path.dirname(directory))
         else:
             self.fs.create_dir(directory, recursive=True)
+        self._made.add(directory)
 
     def _write_atomic(self, relative: str, write) -> int:
         """Write ``relative`` by ``write(file)`` to a temporary name, make it durable, rename. Returns bytes."""
@@ -104,17 +107,19 @@ class Lake:
             with self.fs.open_output_stream(tmp) as out:
                 write(out)
                 size = out.tell()
-            if self.fs.get_file_info(final).type != pafs.FileType.NotFound:
-                self.fs.delete_file(final)
             self.fs.move(tmp, final)
+            if self.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+                # HDFS (WebHDFS) does not rename over an existing file, and says so only with "false"
+                self.fs.delete_file(final)
+                self.fs.move(tmp, final)
+                if self.fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+                    raise OSError(f"renaming {tmp} to {final} did not happen")
         except BaseException:
             try:
                 self.fs.delete_file(tmp)
             except OSError:
                 pass
             raise
-        if self.fs.get_file_info(final).type == pafs.FileType.NotFound:
-            raise OSError(f"renaming {tmp} to {final} did not happen")
         return size
 
     def write_parquet(self, relative: str, table: pa.Table) -> int:
@@ -180,13 +185,8 @@ def _remove_quietly(path: str) -> None:
 
 
 def open_lake(settings: Settings, url: str | None = None) -> Lake:
-    """The lake of ``paths.lake`` (or ``url``): a local path, ``hdfs://…`` or ``s3://…``."""
-    try:
-        from meterlake import lakefs
-    except ImportError:  # before the filesystem module exists, only a local lake is possible
-        target = settings.lake_url if url is None else url
-        if "://" in target and not target.startswith("file://"):
-            raise UsageError(f"lake {target}: only a local lake is supported by this build") from None
-        return Lake(pafs.LocalFileSystem(), str(settings.resolve(target.removeprefix("file://"))))
+    """The lake of ``paths.lake`` (or ``url``): a local path, ``hdfs://…`` or ``s3://…`` (see meterlake.lakefs)."""
+    from meterlake import lakefs
+
     fs, root = lakefs.resolve(settings, url)
     return Lake(fs, root)

@@ -1,1 +1,4 @@
-"""The event store: every read kept in Cassandra as an idempotent event history (see :mod:`streaming.store.keyspace`)."""
+"""The event store: every read kept in Cassandra as an idempotent event history.
+
+See :mod:`streaming.store.keyspace`.
+"""

@@ -1,9 +1,17 @@
-"""``meterlake store run``: consume ``meter-reads`` (and the quarantine topic) into Cassandra.
+"""``meterlake store run``: consume the reads topics and the quarantine topic into Cassandra.
+
+Run: ``meterlake store run [--until-caught-up] [--json]``; ``meterlake store stats --json`` counts what is stored.
 
 Loop: poll a batch; decode each message (Arrow IPC, :mod:`meterlake.schema`); write every row at the configured
 consistency level and wait for all acknowledgements; only then commit the batch's offsets. A crash between the
 writes and the commit replays the batch, which changes nothing (writes carry ``USING TIMESTAMP source_version``).
-``until_caught_up`` drains what the topics hold at start and returns.
+The consumer reads with ``isolation_level="read_committed"``: ingest publishes each file in one Kafka transaction
+(:mod:`streaming.ingest.publish`), so the store never sees part of a file, nor a file whose publishing failed.
+A message this version cannot read is not skipped silently: it becomes a quarantine row (source
+``kafka:<topic>/<partition>/<offset>``, reason ``incompatible_message``). ``until_caught_up`` drains what the
+topics hold at start and returns.
+
+Grain of :class:`StoreResult`: one per run.
 """
 from __future__ import annotations
 
@@ -12,23 +20,58 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from meterlake import clients, schema
 from meterlake.config import Settings
+from streaming import kafka_io
 from streaming.store import keyspace
 from streaming.store.writer import Writer
 
 log = logging.getLogger(__name__)
 GROUP = "meterlake-store"
+_EXPECTED = {"set": schema.SET_SCHEMA, "read": schema.READ_SCHEMA, "quarantine": schema.QUARANTINE_SCHEMA}
 
 
 @dataclass
 class StoreResult:
     messages: int = 0
     rows: Counter = field(default_factory=Counter)
+    incompatible: int = 0
+    retried_writes: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"messages": self.messages, "rows": dict(self.rows), "seconds": round(self.seconds, 3)}
+        return {"messages": self.messages, "rows": dict(sorted(self.rows.items())),
+                "incompatible_messages": self.incompatible, "retried_writes": self.retried_writes,
+                "seconds": round(self.seconds, 3)}
+
+
+def message_table(value: bytes) -> pa.Table:
+    """The table of one message, conformed to this version's schema of its kind. Pure.
+
+    Raises :class:`streaming.kafka_io.IncompatibleMessage`.
+    """
+    try:
+        table = schema.from_ipc_bytes(value)
+    except (ValueError, OSError) as exc:  # ArrowInvalid is a ValueError
+        raise kafka_io.IncompatibleMessage(str(exc)) from None
+    expected = _EXPECTED.get(schema.schema_name(table.schema) or "")
+    if expected is None:
+        raise kafka_io.IncompatibleMessage("not a set, read or quarantine table")
+    return kafka_io.conform(table, expected)
+
+
+def _incompatible(record, reason: str) -> pa.Table:
+    source = f"kafka:{record.topic}/{record.partition}/{record.offset}"
+    batch = schema.quarantine_batch([{"source_file": source, "source_line": record.offset, "field": None,
+                                      "reason": "incompatible_message", "detail": reason, "raw": None}])
+    return pa.Table.from_batches([batch])
+
+
+def topics(settings: Settings) -> list[str]:
+    k = settings.kafka
+    return [k.reads_topic, k.devices_topic, k.quarantine_topic]
 
 
 def _caught_up(consumer, end_offsets: dict) -> bool:
@@ -36,29 +79,39 @@ def _caught_up(consumer, end_offsets: dict) -> bool:
 
 
 def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP, max_seconds: float | None = None,
-        poll_records: int = 200) -> StoreResult:
+        poll_records: int = 200, stop=None) -> StoreResult:
+    """Consume into the keyspace until caught up (``until_caught_up``), ``max_seconds`` pass, or ``stop`` (an
+    Event) is set."""
     from kafka import KafkaConsumer
 
-    topics = [settings.kafka.reads_topic, settings.kafka.quarantine_topic]
     session = clients.cassandra_session(settings, consistency=settings.cassandra.write_consistency)
     result = StoreResult()
     start = time.monotonic()
+    writer = None
     try:
         keyspace.ensure(session, settings.cassandra.keyspace, settings.cassandra.replication_factor)
         writer = Writer(session, settings.cassandra.keyspace)
         consumer = KafkaConsumer(**clients.kafka_options(settings), group_id=group, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", max_poll_records=poll_records,
-                                 fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
+                                 auto_offset_reset="earliest", isolation_level="read_committed",
+                                 max_poll_records=poll_records, fetch_max_bytes=32 * 1024 * 1024,
+                                 max_partition_fetch_bytes=16 * 1024 * 1024)
         try:
-            consumer.subscribe(topics)
+            consumer.subscribe(topics(settings))
             end_offsets = None
-            while True:
+            while stop is None or not stop.is_set():
                 batch = consumer.poll(timeout_ms=1000)
                 if until_caught_up and end_offsets is None and consumer.assignment():
                     end_offsets = consumer.end_offsets(list(consumer.assignment()))
                 for records in batch.values():
                     for record in records:
-                        result.rows.update(writer.write(schema.from_ipc_bytes(record.value)))
+                        try:
+                            table = message_table(record.value)
+                        except kafka_io.IncompatibleMessage as exc:
+                            log.warning("message %s/%d/%d is incompatible: %s", record.topic, record.partition,
+                                        record.offset, exc)
+                            table = _incompatible(record, str(exc))
+                            result.incompatible += 1
+                        result.rows.update(writer.write(table))
                         result.messages += 1
                 if batch:
                     consumer.commit()  # every write of the batch is acknowledged by now
@@ -70,5 +123,31 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
             consumer.close(autocommit=False)
     finally:
         session.cluster.shutdown()
+    result.retried_writes = writer.retried if writer is not None else 0
     result.seconds = time.monotonic() - start
     return result
+
+
+def stats(settings: Settings) -> dict:
+    """Rows per table, reads in ``hh_sets`` and claims by state: a full scan (fine for a laptop; on a production
+    ring use the lake's statistics instead)."""
+    session = clients.cassandra_session(settings, consistency=settings.cassandra.read_consistency)
+    ks = settings.cassandra.keyspace
+    try:
+        keyspace.ensure(session, ks, settings.cassandra.replication_factor)
+        tables: dict[str, int] = {}
+        for table in ("hh_sets", "register_reads", "device_reads", "quarantine", "file_claims"):
+            tables[table] = session.execute(f"SELECT count(*) FROM {ks}.{table}", timeout=300).one()[0]
+        interval_reads = 0
+        for row in session.execute(f"SELECT values FROM {ks}.hh_sets", timeout=300):
+            interval_reads += len(row.values or ())
+        claims: Counter = Counter()
+        for row in session.execute(f"SELECT state, outcome FROM {ks}.file_claims", timeout=300):
+            claims[row.outcome if row.state == "done" else row.state] += 1
+        reasons: Counter = Counter()
+        for row in session.execute(f"SELECT reason FROM {ks}.quarantine", timeout=300):
+            reasons[row.reason] += 1
+        return {"keyspace": ks, "tables": tables, "interval_reads": interval_reads,
+                "claims": dict(sorted(claims.items())), "quarantine_reasons": dict(sorted(reasons.items()))}
+    finally:
+        session.cluster.shutdown()

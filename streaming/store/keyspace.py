@@ -3,10 +3,24 @@
 Tables and why
 --------------
 ``hh_sets``: half-hourly reads, one row per *event stream set* (one meter point, register, serial and unit for one
-settlement day: 46/48/50 values in a frozen list). Partition ``(meter_point, month)``: the serving queries are "a
-meter's reads for a day / a bill period", which read one or two partitions; a month bounds a partition at about
-31 rows per register (~15 KB), however long the meter lives. Clustering ``settlement_date DESC`` first, so the
-newest days come first. 48M reads a day are 1M rows a day, not 48M.
+settlement day: 46/48/50 values). Partition ``(meter_point, month)``: the serving queries are "a meter's reads for
+a day / a bill period", which read one or two partitions; a month bounds a partition at about 31 rows per register
+(~15 KB), however long the meter lives. Clustering ``settlement_date DESC`` first, so the newest days come first.
+48M reads a day are 1M rows a day, not 48M. ``meter_serial`` is in the clustering key: a meter exchanged mid-day
+gives two rows for the meter-day, one per meter.
+
+The values of a row are maps ``period -> value`` (and ``period -> quality``), written with ``values = values +
+?``: each period is its own cell with its own write timestamp, the source version of the read. So the row holds,
+per period, the latest version of that read, the same rule as the lake's compaction (``streaming.mirror.compact``):
+
+* a file that lists a meter-day's reads apart (interleaved with other meters, so the meter-day is cut into two
+  sets in two batches of one version) merges into one row;
+* a correction replaces the periods it restates; the others keep their latest value (a correction that means to
+  remove a read restates it with quality ``withdrawn``);
+* an older version arriving late changes no period a newer version wrote.
+
+The row's other columns (``source_version``, ``source_file``, ``file_id``, ``batch_id``) name the latest version
+that wrote to the day.
 
 ``register_reads``: cumulative register reads (D0010), partition ``(meter_point, year)`` clustered by register and
 read time: a bill needs the register reads bracketing its period.
@@ -16,15 +30,21 @@ time, with a TTL (they are high-volume and only the recent ones are served; the 
 
 ``quarantine``: record-level problems by source file and line, for the data-quality views and support.
 
-``file_claims``: one row per landed file, claimed with a lightweight transaction (``INSERT … IF NOT EXISTS``) and a
-TTL lease, so exactly one ingest worker processes a file.
+``file_claims``: one row per landed file content (its SHA-256), claimed with a lightweight transaction (``INSERT …
+IF NOT EXISTS``) and a TTL lease, so exactly one ingest worker processes a file (:mod:`streaming.ingest.claims`).
 
 Idempotence
 -----------
-Every write carries ``USING TIMESTAMP source_version``: the version comes from the data (the flow's creation
-instant plus a sequence), so a replay writes the same cells with the same timestamp (nothing changes) and an older
-version arriving late loses to the newer one already stored. Lists are frozen: a set is one cell, replaced whole.
-Clustering columns cannot be null: an absent register or serial is stored as ``''``.
+Every write of a read carries ``USING TIMESTAMP source_version``: the version comes from the data (the flow's
+creation instant plus a sequence), so a replay writes the same cells with the same timestamp (nothing changes) and
+an older version arriving late loses to the newer one already stored, whatever the order of arrival. Clustering
+columns cannot be null: an absent register or serial is stored as ``''``.
+
+Replication and consistency
+---------------------------
+``cassandra.replication_factor`` (1 on one node; 3 for the HA profile) and the writers' and readers' levels
+``cassandra.write_consistency`` / ``read_consistency`` (QUORUM with RF 3: one node may be down). Claims use
+lightweight transactions at serial consistency ``LOCAL_SERIAL``.
 """
 from __future__ import annotations
 
@@ -39,7 +59,7 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
         f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}",
         f"""CREATE TABLE IF NOT EXISTS {ks}.hh_sets (
             meter_point text, month text, settlement_date date, register_id text, meter_serial text, unit text,
-            fuel text, periods tinyint, values frozen<list<double>>, qualities frozen<list<text>>,
+            fuel text, periods tinyint, values map<tinyint, double>, qualities map<tinyint, text>,
             source_version bigint, source_file text, file_id timeuuid, batch_id timeuuid,
             PRIMARY KEY ((meter_point, month), settlement_date, register_id, meter_serial, unit)
         ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, meter_serial ASC, unit ASC)""",
@@ -59,7 +79,9 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
             PRIMARY KEY ((source_file), source_line, field)
         )""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.file_claims (
-            file_key text PRIMARY KEY, owner text, claimed_at timestamp, state text, path text
+            file_key text PRIMARY KEY, owner text, state text, path text, size bigint, mtime_ns bigint,
+            claimed_at timestamp, renewed_at timestamp, finished_at timestamp, outcome text, format text,
+            file_id timeuuid, reads bigint, quarantined bigint, archived_to text
         )""",
     ]
 

@@ -1,11 +1,14 @@
 """Turn Arrow tables of the read model into Cassandra writes (pure row builders) and write them concurrently.
 
-All writes are ``USING TIMESTAMP source_version`` (see :mod:`streaming.store.keyspace`): replays change nothing and
-older versions never overwrite newer ones. :func:`write` returns only when every write is acknowledged at the
-configured consistency level; the consumer commits Kafka offsets after that.
+All writes of reads are ``USING TIMESTAMP source_version`` (see :mod:`streaming.store.keyspace`): replays change
+nothing and older versions never overwrite newer ones. :meth:`Writer.write` returns only when every write is
+acknowledged at the session's consistency level (failed writes are retried: they are idempotent); the consumer
+commits Kafka offsets after that.
 """
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from datetime import UTC, date, datetime
 
@@ -13,20 +16,28 @@ import pyarrow as pa
 
 from meterlake import schema
 
+log = logging.getLogger(__name__)
+
 
 def _tid(value: str | None) -> uuid.UUID | None:
     return uuid.UUID(value) if value else None
 
 
 def set_rows(sets: pa.Table) -> list[tuple]:
-    """Parameters for ``hh_sets`` inserts, one per set, the write timestamp last. Pure."""
+    """Parameters for the ``hh_sets`` update, one per set: the write timestamp (the source version) first, then
+    the columns set (the present periods as ``{period: value}`` and ``{period: quality}``), then the key. Pure."""
     out = []
     for r in sets.to_pylist():
         d: date = r["settlement_date"]
+        values, qualities = {}, {}
+        for period, (value, quality) in enumerate(zip(r["values"], r["qualities"], strict=True), 1):
+            if value is not None:
+                values[period] = value
+                qualities[period] = quality
         out.append((
+            r["source_version"], r["fuel"], r["periods"], values, qualities, r["source_version"], r["source_file"],
+            _tid(r["file_id"]), _tid(r["batch_id"]),
             r["meter_point"], f"{d:%Y-%m}", d, r["register_id"] or "", r["meter_serial"] or "", r["unit"],
-            r["fuel"], r["periods"], r["values"], r["qualities"], r["source_version"], r["source_file"],
-            _tid(r["file_id"]), _tid(r["batch_id"]), r["source_version"],
         ))
     return out
 
@@ -66,14 +77,18 @@ def quarantine_rows(problems: pa.Table) -> list[tuple]:
 class Writer:
     """Prepared statements for one keyspace; ``write(table)`` dispatches on the table's schema name."""
 
-    def __init__(self, session, keyspace: str, concurrency: int = 64):
+    def __init__(self, session, keyspace: str, concurrency: int = 64, attempts: int = 6):
         self.session = session
         self.concurrency = concurrency
+        self.attempts = attempts
+        self.retried = 0  # writes retried after a failure
         ks = keyspace
+        # values = values + ?: one cell per period, so versions and partial sets merge per period (keyspace)
         self.sets = session.prepare(
-            f"INSERT INTO {ks}.hh_sets (meter_point, month, settlement_date, register_id, meter_serial, unit, fuel, "
-            "periods, values, qualities, source_version, source_file, file_id, batch_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
+            f"UPDATE {ks}.hh_sets USING TIMESTAMP ? SET fuel = ?, periods = ?, values = values + ?, "
+            "qualities = qualities + ?, source_version = ?, source_file = ?, file_id = ?, batch_id = ? "
+            "WHERE meter_point = ? AND month = ? AND settlement_date = ? AND register_id = ? AND meter_serial = ? "
+            "AND unit = ?")
         self.registers = session.prepare(
             f"INSERT INTO {ks}.register_reads (meter_point, year, register_id, read_at, meter_serial, fuel, value, "
             "unit, quality, source_version, source_file, source_line, file_id) "
@@ -86,11 +101,24 @@ class Writer:
             "VALUES (?, ?, ?, ?, ?, ?)")
 
     def _run(self, statement, params: list[tuple]) -> int:
+        """Execute ``statement`` for every parameter tuple, ``concurrency`` at a time; failed writes (a node going
+        down, a timeout) are retried: writes are idempotent. Raises the last error if some still fail."""
         from cassandra.concurrent import execute_concurrent_with_args
 
-        if params:
-            execute_concurrent_with_args(self.session, statement, params, concurrency=self.concurrency,
-                                         raise_on_first_error=True)
+        pending = params
+        for attempt in range(self.attempts):
+            if not pending:
+                break
+            results = execute_concurrent_with_args(self.session, statement, pending, concurrency=self.concurrency,
+                                                   raise_on_first_error=False)
+            failed = [(p, result) for p, (ok, result) in zip(pending, results, strict=True) if not ok]
+            if failed and attempt + 1 < self.attempts:
+                self.retried += len(failed)
+                log.warning("%d of %d writes failed (%s); retrying", len(failed), len(pending), failed[0][1])
+                time.sleep(min(8.0, 0.5 * 2 ** attempt))
+            elif failed:
+                raise failed[0][1]
+            pending = [p for p, _ in failed]
         return len(params)
 
     def write(self, table: pa.Table) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""`meterlake ingest`: the exact --json object of a dry run, --format, and the not-yet publishing path."""
+"""`meterlake ingest`: the exact --json object of a dry run, --format, errors, and the watch subcommand."""
 from __future__ import annotations
 
 import json
@@ -45,13 +45,23 @@ def test_a_forced_format_applies_to_every_path(tmp_path):
     assert json.loads(result.stdout)["files"][0]["reasons"] == {"bad_header": 1}
 
 
-def test_publishing_is_not_built_yet_and_says_so(tmp_path):
+def test_publishing_without_a_stack_is_a_clean_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("METERLAKE_PATHS__STATE_DIR", str(tmp_path / "no-stack"))
     path = tmp_path / "a.uff"
     path.write_text(D0010)
     result = run("ingest", str(path), "--json")
     assert result.exit_code == 1
     error = json.loads(result.stdout)["error"]
-    assert error["type"] == "service" and "--dry-run" in error["message"]
+    assert "no local stack" in error["message"]
+
+
+def test_watch_is_a_subcommand_and_paths_still_come_first(tmp_path):
+    path = tmp_path / "a.uff"
+    path.write_text(D0010)
+    assert "--once" in run("ingest", "watch", "--help").output
+    result = run("ingest", "--dry-run", str(path), "--json")  # options may come before the paths
+    assert json.loads(result.stdout)["files"][0]["status"] == "accepted"
+    assert "watch [DIR]" in run("ingest", "--help").output
 
 
 def test_a_missing_path_is_a_usage_error(tmp_path):

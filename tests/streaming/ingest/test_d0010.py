@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import NOW
 
 from streaming.ingest import ingest_file, validated_file
+from tests.streaming.ingest.conftest import NOW
 
 # 12 lines, 10 groups; created 2024-06-02 06:30 UK time (BST) = 05:30Z; file identifier 42
 FLOW = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import NOW
 
 from streaming.ingest import ingest_file, validated_file
+from tests.streaming.ingest.conftest import NOW
 
 EVENTS = """\
 {"device_id": "ihd-1", "meter_point": "1200023305967", "ts": "2024-10-27T01:15:00Z", "power_w": 412.5}

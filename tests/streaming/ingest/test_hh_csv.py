@@ -5,9 +5,9 @@ import gzip
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import HH_HEADER, NOW
 
 from streaming.ingest import ingest_file, validated_file
+from tests.streaming.ingest.conftest import HH_HEADER, NOW
 
 FILE = f"""\
 {HH_HEADER}

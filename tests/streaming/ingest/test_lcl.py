@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import NOW
 
 from streaming.ingest import ingest_file, validated_file
+from tests.streaming.ingest.conftest import NOW
 
 
 def test_period_ends_become_interval_starts_on_the_autumn_clock_change(write):

@@ -7,11 +7,11 @@ import tracemalloc
 import uuid
 
 import pytest
-from conftest import HH_HEADER, NOW
 
 from meterlake import schema
 from meterlake.ids import make_mpan_core
 from streaming.ingest import detect, ingest_file, validated_file
+from tests.streaming.ingest.conftest import HH_HEADER, NOW
 
 D0010 = """\
 ZHV|0000000042|D0010002|D|UDMS|X|MRCY|20240602063000||||OPER|

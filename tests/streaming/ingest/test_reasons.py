@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import HH_HEADER, NOW
 
 from meterlake import schema
 from streaming.ingest import FileRejected, ingest_file, validated_file
+from tests.streaming.ingest.conftest import HH_HEADER, NOW
 
 OK_ROW = "1200023305967,E00000001,S,interval,2024-01-10T00:00:00Z,0.5,kWh,actual,2024-01-11T02:00:00Z"
 

@@ -6,7 +6,6 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
-from mirrorhelp import interval_reads, utc
 
 from meterlake import schema
 from streaming.mirror import layout
@@ -14,6 +13,7 @@ from streaming.mirror.compact import collapse, compact, compact_date
 from streaming.mirror.convert import Message, to_table
 from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
+from tests.streaming.mirror.mirrorhelp import interval_reads, utc
 
 DAY = date(2024, 1, 10)
 

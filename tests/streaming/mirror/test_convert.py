@@ -6,12 +6,12 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
-from mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
 
 from meterlake import schema
 from streaming import kafka_io
 from streaming.ingest import validated_file
 from streaming.mirror.convert import LAKE_COLUMNS, Message, split_by_date, to_table
+from tests.streaming.mirror.mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
 
 
 def _through_kafka(reads: pa.Table, partitions: int = 3) -> list[Message]:

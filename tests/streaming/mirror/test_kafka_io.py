@@ -7,10 +7,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from kafka.partitioner.default import murmur2
-from mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
 
 from meterlake import schema
 from streaming import kafka_io
+from tests.streaming.mirror.mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
 
 
 @pytest.mark.parametrize("key, partitions, expected", [

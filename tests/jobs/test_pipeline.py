@@ -213,6 +213,11 @@ def test_outputs_are_queryable_as_views(late, settings, spark):
     runs_settled = con.execute("SELECT run, count(DISTINCT settlement_period) FROM settlement "
                                "WHERE settlement_date = DATE '2024-10-27' GROUP BY run ORDER BY run").fetchall()
     assert runs_settled == [("R1", 50), ("SF", 50)]
+    # and through `meterlake lake sql`
+    from streaming.mirror import query
+
+    answer = query.sql(open_lake(settings), "SELECT reason, count(*) FROM settlement_diff GROUP BY 1 ORDER BY 1")
+    assert answer["rows"] == [["correction", 1], ["late_read", 50]]
 
 
 def test_the_cli_settles_in_its_own_spark_application(late, settings):

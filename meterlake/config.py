@@ -134,6 +134,23 @@ class Ingest(_Section):
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
 
 
+class Jobs(_Section):
+    """The Spark jobs off the lake (clean, settle, settle-diff, quality; docs/jobs.md)."""
+
+    default_gsp_group: str = Field("UNREGISTERED", description="GSP group of meters missing from the registry")
+    default_supplier: str = Field("UNREGISTERED", description="supplier of meters missing from the registry")
+    default_profile_class: str | None = Field(None, description="profile class of meters missing from the registry")
+    default_measurement_class: str | None = Field(None, description="measurement class of unregistered meters")
+    short_gap_periods: int = Field(4, ge=0, description="gaps up to this many half-hours are interpolated")
+    profile_weeks: int = Field(4, ge=0, description="same-weekday weeks averaged for a long gap's profile")
+    proration_days: int = Field(7, ge=0, description="register reads this many days either side prorate a gap")
+    spike_factor: float = Field(10.0, gt=0, description="spike: above this multiple of the meter's median")
+    spike_floor_kwh: float = Field(3.0, ge=0, description="... and above this many kWh in a half-hour")
+    zero_run_periods: int = Field(12, ge=1, description="zero run: at least this many zero half-hours in a row")
+    register_tolerance_kwh: float = Field(1.0, ge=0, description="register vs half-hourly sum: allowed kWh")
+    register_tolerance_share: float = Field(0.02, ge=0, description="... or this share of the sum if larger")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -149,6 +166,7 @@ class Settings(BaseSettings):
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
     ingest: Ingest = Ingest()
+    jobs: Jobs = Jobs()
 
     # Set by load(); not a setting.
     _source: Path | None = None

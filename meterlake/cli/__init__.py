@@ -69,7 +69,16 @@ def config_show(ctx: Context):
 
 
 def _register() -> None:
-    from meterlake.cli import calendar_cmd, demo_cmd, generate_cmd, ingest_cmd, mirror_cmd, stack_cmd, store_cmd
+    from meterlake.cli import (
+        calendar_cmd,
+        demo_cmd,
+        generate_cmd,
+        ingest_cmd,
+        job_cmd,
+        mirror_cmd,
+        stack_cmd,
+        store_cmd,
+    )
 
     cli.add_command(calendar_cmd.calendar)
     cli.add_command(stack_cmd.stack)
@@ -79,6 +88,8 @@ def _register() -> None:
     cli.add_command(mirror_cmd.lake)
     cli.add_command(demo_cmd.demo)
     cli.add_command(store_cmd.store)
+    cli.add_command(job_cmd.job)
+    cli.add_command(job_cmd.registry)
 
 
 _register()

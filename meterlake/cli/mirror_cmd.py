@@ -85,7 +85,8 @@ def lake_compact(ctx, day: str | None):
 @json_command
 @click.pass_obj
 def lake_sql(ctx, query: str):
-    """Run SQL over the views `reads` (latest version of each read) and `reads_all` (every live row)."""
+    """Run SQL over the views `reads` (latest version of each read), `reads_all` (every live row) and the jobs'
+    outputs `clean_reads`, `settlement`, `settlement_diff`, `quality`, `registry` (docs/jobs.md)."""
     import duckdb
 
     from streaming.mirror import query as q

@@ -50,6 +50,9 @@ def connect(lake: Lake, days: list[date] | None = None):
                     QUALIFY row_number() OVER (PARTITION BY {key}
                                                ORDER BY source_version DESC, kafka_topic, kafka_partition,
                                                         kafka_offset) = 1""")
+    from jobs.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
+
+    register_duckdb(con, lake)
     return con
 
 

@@ -1,0 +1,276 @@
+"""What every job shares: the lake (reads in, outputs and checkpoints out), the calendar as a DataFrame, the
+Spark schema of the lake's reads, and deterministic Parquet writes.
+
+Reads come from the mirror's lake (:mod:`streaming.mirror.lake`): per settlement date, the *live* files of the
+manifest rule (:meth:`~streaming.mirror.lake.Lake.live_files`); nothing here re-implements that rule. A job
+lists the live files of the dates it needs with Python (local disk, or HDFS over WebHDFS), then hands their URLs
+to Spark (``file://…`` or ``hdfs://host:port/…``). Outputs live beside the reads under the same root (see
+:mod:`jobs.outputs` and docs/jobs.md); checkpoints under ``_jobs/checkpoints``.
+
+The calendar frame is built from :mod:`meterlake.calendar` on the driver, one row per (settlement date,
+period), and joined: no Spark-side copy of the clock-change rules exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from meterlake import calendar as cal
+from streaming.mirror.convert import LAKE_SCHEMA
+from streaming.mirror.lake import Lake, open_lake
+from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from meterlake.config import Settings
+
+CHECKPOINT_DIR = "_jobs/checkpoints"
+
+
+# ------------------------------------------------------------------------------------------------- the lake
+
+
+@dataclass(frozen=True)
+class JobLake:
+    """The lake as the jobs see it: the mirror's :class:`Lake` (Python I/O) and the URL Spark uses for a path."""
+
+    lake: Lake
+    url: str  # the lake root as Spark addresses it: file:///abs/path or hdfs://host:port/path
+
+    def spark_url(self, relative: str) -> str:
+        return f"{self.url.rstrip('/')}/{relative}" if relative else self.url
+
+    def spark_url_of(self, path: str) -> str:
+        """The Spark URL of a path on the lake's filesystem (as :meth:`Lake.live_files` gives them)."""
+        root = self.lake.root.rstrip("/")
+        if not path.startswith(root):
+            raise ValueError(f"{path} is not under the lake root {root}")
+        return self.spark_url(path[len(root):].lstrip("/"))
+
+
+def spark_root_url(lake_url: str) -> str:
+    """The URL Spark reads a lake root by: local paths become ``file://`` URLs, others stay as they are."""
+    parts = urlsplit(lake_url)
+    if parts.scheme in ("", "file"):
+        path = parts.path if parts.scheme else lake_url
+        return f"file://{path}"
+    return lake_url
+
+
+def open_job_lake(settings: Settings, url: str | None = None) -> JobLake:
+    target = settings.lake_url if url is None else url
+    lake = open_lake(settings, target)
+    if "://" not in target or target.startswith("file://"):
+        return JobLake(lake, spark_root_url(lake.root))
+    return JobLake(lake, target.rstrip("/"))
+
+
+def partition_state(lake: Lake, days: Iterable[date]) -> dict[str, list]:
+    """Per settlement date (ISO), the live files as ``[name, size]`` pairs (empty for an absent date).
+
+    The manifest generation is implied: compaction changes the live names. This is what a checkpoint compares.
+    """
+    return {d.isoformat(): sorted([f.name, f.size] for f in lake.live_files(d)) for d in sorted(set(days))}
+
+
+def live_paths(lake: Lake, days: Iterable[date]) -> dict[date, list[str]]:
+    return {d: [f.path for f in lake.live_files(d)] for d in sorted(set(days))}
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+
+def spark_type(t: pa.DataType):
+    from pyspark.sql import types as T
+
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return T.StringType()
+    if pa.types.is_timestamp(t):
+        return T.TimestampType()
+    if pa.types.is_date(t):
+        return T.DateType()
+    if pa.types.is_int8(t):
+        return T.ByteType()
+    if pa.types.is_int16(t):
+        return T.ShortType()
+    if pa.types.is_int32(t):
+        return T.IntegerType()
+    if pa.types.is_int64(t):
+        return T.LongType()
+    if pa.types.is_float64(t):
+        return T.DoubleType()
+    if pa.types.is_boolean(t):
+        return T.BooleanType()
+    if pa.types.is_list(t):
+        return T.ArrayType(spark_type(t.value_type))
+    raise TypeError(f"no Spark type for {t}")
+
+
+def spark_schema(schema: pa.Schema):
+    from pyspark.sql import types as T
+
+    return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in schema])
+
+
+def lake_spark_schema():
+    """The Spark schema of the lake's read files (the read model plus the Kafka columns)."""
+    return spark_schema(LAKE_SCHEMA)
+
+
+def read_files(spark: SparkSession, urls: list[str], schema) -> DataFrame:
+    """Parquet files as one DataFrame with ``schema`` (missing columns null); an empty frame for no files."""
+    if not urls:
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(*urls)
+
+
+def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, frozenset[str] | None]) -> DataFrame:
+    """The live reads of each day, keeping only the read kinds given for it (None: every kind).
+
+    Days that need the same kinds are read by one scan; the kind filter is pushed down to Parquet.
+    """
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    schema = lake_spark_schema()
+    groups: dict[frozenset[str] | None, list[str]] = {}
+    paths = live_paths(jl.lake, kinds_by_day)
+    for day, kinds in sorted(kinds_by_day.items()):
+        groups.setdefault(kinds, []).extend(jl.spark_url_of(p) for p in paths[day])
+    frames = []
+    for kinds, urls in groups.items():
+        if not urls:
+            continue
+        df = read_files(spark, urls, schema)
+        if kinds is not None:
+            df = df.filter(F.col("read_kind").isin(sorted(kinds)))
+        frames.append(df)
+    if not frames:
+        return spark.createDataFrame([], schema)
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+# ----------------------------------------------------------------------------------------------- calendar
+
+CALENDAR_COLUMNS = ("settlement_date", "settlement_period", "slot", "local_slot", "weekday", "periods")
+
+
+def calendar_rows(days: Iterable[date]) -> list[tuple]:
+    """One row per settlement period of each day, from :mod:`meterlake.calendar`:
+
+    ``(settlement_date, settlement_period, slot, local_slot, weekday, periods)`` where ``slot`` is the period's
+    UTC start in half-hours since the epoch (consecutive across days and clock changes), ``local_slot`` the UK
+    clock half-hour (0-47) the period starts in (periods 3-6 of the autumn day share local slots 2 and 3), and
+    ``weekday`` 0 for Monday.
+    """
+    rows = []
+    for d in sorted(set(days)):
+        n = cal.periods_in_day(d)
+        for period, start in cal.periods(d):
+            wall = cal.to_local_clock(start)
+            slot = int(start.timestamp()) // 1800
+            rows.append((d, period, slot, (wall.hour * 60 + wall.minute) // 30, d.weekday(), n))
+    return rows
+
+
+def calendar_frame(spark: SparkSession, days: Iterable[date]) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    schema = ("settlement_date date, settlement_period int, slot long, local_slot int, weekday int, "
+              "periods int")
+    df = spark.createDataFrame(calendar_rows(days), schema)
+    return df.withColumn("start_utc", F.timestamp_seconds(F.col("slot") * 1800))
+
+
+def day_end_utc(d: date) -> datetime:
+    return cal.day_bounds(d)[1]
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# ---------------------------------------------------------------------------------------- writes, checkpoints
+
+
+def write_deterministic(lake: Lake, relative: str, table: pa.Table) -> str:
+    """Write ``table`` atomically at ``relative`` (the mirror's writer; its Parquet options put no time or
+    random value in the file, so the same rows give the same bytes); returns the SHA-256 of the file."""
+    lake.write_parquet(relative, table)
+    digest = file_digest(lake, relative)
+    assert digest is not None
+    return digest
+
+
+def fingerprint(value) -> str:
+    """A stable digest of a JSON-able value (dates as ISO text)."""
+    text = json.dumps(value, sort_keys=True, default=lambda o: o.isoformat(), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_checkpoint(lake: Lake, job: str) -> dict:
+    data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")
+    return {} if data is None else json.loads(data.decode())
+
+
+def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:
+    lake.write_text(f"{CHECKPOINT_DIR}/{job}.json", json.dumps(entries, indent=1, sort_keys=True))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def file_digest(lake: Lake, relative: str) -> str | None:
+    data = lake.read_bytes(relative)
+    return None if data is None else hashlib.sha256(data).hexdigest()
+
+
+def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
+    """Write ``df`` as the Parquet directory ``relative``, replacing what was there.
+
+    Spark writes into a hidden staging directory beside it, which is then renamed into place (after removing the
+    old directory), so a reader never lists a half-written directory.
+    """
+    import uuid
+
+    parent, _, name = relative.rstrip("/").rpartition("/")
+    staging = f"{parent}/.staging-{uuid.uuid4().hex[:12]}-{name}" if parent else f".staging-{name}"
+    df.write.mode("overwrite").parquet(jl.spark_url(staging))
+    fs, final = jl.lake.fs, jl.lake.path(relative)
+    if jl.lake.exists(relative):
+        fs.delete_dir(final)
+    fs.move(jl.lake.path(staging), final)
+
+
+@contextmanager
+def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
+    """The Spark session a job runs in: ``spark`` when given (a test's, a notebook's), else one built by
+    :func:`meterlake.spark.build_spark` (without the Cassandra connector: jobs read the lake only) and stopped
+    at the end."""
+    if spark is not None:
+        yield spark
+        return
+    from meterlake.spark import build_spark
+
+    lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
+    built = build_spark(app, lean, master=master)
+    built.sparkContext.setLogLevel("WARN")
+    try:
+        yield built
+    finally:
+        built.stop()
+
+
+def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
+    """A DataFrame of a few Python rows (reference data: calendars, factors, day lists)."""
+    return spark.createDataFrame(rows, ddl)

@@ -1,0 +1,57 @@
+"""The jobs' outputs in the lake, for whoever registers views over it (``meterlake lake sql``, dbt, notebooks).
+
+:data:`VIEWS` maps a view name to the output's directory under the lake root and a one-line grain;
+:func:`view_files` lists the Parquet data files of each (hidden and ``_`` files excluded), which is what a DuckDB
+``read_parquet([...])`` or a pyarrow dataset takes. Every file carries all its columns, including the ones in the
+directory names (``settlement_date``, ``run``), so read them with ``hive_partitioning = false``. docs/jobs.md
+describes the columns.
+"""
+from __future__ import annotations
+
+import pyarrow.fs as pafs
+
+VIEWS: dict[str, dict[str, str]] = {
+    "clean_reads": {"path": "clean_reads", "grain": "one row per read's live version, plus one per estimated "
+                                                    "half-hour, per settlement date"},
+    "settlement": {"path": "settlement", "grain": "one row per (settlement_date, settlement_period, run, gsp_group, "
+                                                  "supplier, profile_class, measurement_class)"},
+    "settlement_diff": {"path": "settlement_diff", "grain": "one row per (settlement_date, from_run, to_run, "
+                                                            "meter_point, settlement_period) that changed"},
+    "quality": {"path": "quality", "grain": "one row per (settlement_date, meter_point) expected"},
+    "registry": {"path": "registry", "grain": "one row per (meter_point, effective_from)"},
+}
+
+
+def _data_file(relative: str) -> bool:
+    return relative.endswith(".parquet") and not any(p.startswith((".", "_")) for p in relative.split("/"))
+
+
+def view_files(lake, views: list[str] | None = None) -> dict[str, list[str]]:
+    """{view: [paths on ``lake.fs``]} of the outputs present (a :class:`streaming.mirror.lake.Lake`)."""
+    out = {}
+    for name in views or list(VIEWS):
+        base = lake.path(VIEWS[name]["path"])
+        selector = pafs.FileSelector(base, allow_not_found=True, recursive=True)
+        files = [i.path for i in lake.fs.get_file_info(selector) if i.type == pafs.FileType.File
+                 and _data_file(i.path[len(base):].lstrip("/"))]
+        out[name] = sorted(files)
+    return out
+
+
+def register_duckdb(con, lake, views: list[str] | None = None) -> list[str]:
+    """Create the views in a DuckDB connection (an empty view is not created); the names created."""
+    import pyarrow.dataset as ds
+
+    made = []
+    for name, files in view_files(lake, views).items():
+        if not files:
+            continue
+        if lake.local:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], "
+                        "union_by_name = true, hive_partitioning = false)")
+        else:
+            con.register(f"{name}_dataset", ds.dataset(files, format="parquet", filesystem=lake.fs))
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}_dataset")
+        made.append(name)
+    return made

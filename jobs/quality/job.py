@@ -1,0 +1,188 @@
+"""Data quality per meter and settlement date: completeness, lateness, estimated share, quarantined and flagged reads.
+
+Run: ``meterlake job quality [--date D …] [--json]`` after ``meterlake job clean`` (it reads ``clean_reads``).
+Default: every date of ``clean_reads`` whose clean output changed since the last run.
+
+Grain of the output (``quality/settlement_date=D/part-*.parquet``): one row per (settlement_date, meter_point) of
+the meters expected that day: those with half-hourly reads or estimates in ``clean_reads``, and the registry's
+electricity meters registered that day. Columns (see docs/jobs.md):
+
+- ``expected_periods``: the calendar's periods (46, 48 or 50); ``received_periods``: periods with a usable read
+  from the source (actual or the source's estimate); ``estimated_periods``: periods we estimated;
+  ``missing_periods``: the rest; ``completeness`` = received / expected; ``estimated_share`` = (source and our
+  estimates) / expected.
+- lateness, from each usable read's source version (when its source was created) to the end of the settlement
+  date: ``first_arrival_h``, ``last_arrival_h`` (hours), ``late_reads`` (created after the date's SF cut-off).
+- ``quarantined_reads`` (off-grid or future reads: kept, not used), ``flagged_reads`` and ``flag_counts`` (per
+  validation flag), ``register_reads``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from typing import TYPE_CHECKING
+
+from jobs import lakeio
+from jobs.clean import vee
+from jobs.clean.job import COLUMNS as CLEAN_COLUMNS
+from jobs.clean.job import output_dir as clean_dir
+from jobs.registry.job import PATH as REGISTRY_PATH
+from jobs.settle import runs
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+JOB = "quality"
+JOB_VERSION = 1
+OUTPUT = "quality/settlement_date={day}"
+
+
+def clean_schema():
+    from pyspark.sql import types as T
+
+    from meterlake.schema import READ_SCHEMA
+
+    base = lakeio.spark_schema(READ_SCHEMA)
+    extra = [T.StructField("versions", T.IntegerType()), T.StructField("flags", T.ArrayType(T.StringType())),
+             T.StructField("is_quarantined", T.BooleanType()), T.StructField("is_estimated", T.BooleanType()),
+             T.StructField("estimation_method", T.StringType())]
+    schema = T.StructType(list(base.fields) + extra)
+    assert tuple(schema.names) == CLEAN_COLUMNS
+    return schema
+
+
+def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> tuple[DataFrame, DataFrame, DataFrame]:
+    from jobs.settle.job import read_registry
+
+    urls = [jl.spark_url(clean_dir(d)) for d in days if jl.lake.exists(clean_dir(d))]
+    return lakeio.read_files(spark, urls, clean_schema()), lakeio.calendar_frame(spark, days), read_registry(spark, jl)
+
+
+def sf_cutoffs(spark: SparkSession, days: list[date]) -> DataFrame:
+    return lakeio.small_frame(spark, [(d, runs.cutoff_version(d, "SF"), lakeio.day_end_utc(d)) for d in days],
+                              "settlement_date date, sf_cutoff_version long, day_end_utc timestamp")
+
+
+def transform(clean: DataFrame, calendar: DataFrame, registry: DataFrame, cutoffs: DataFrame, *,
+              days: list[date]) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    interval = F.col("read_kind") == "interval"
+    ours = F.coalesce(F.col("estimation_method").isin(*vee.ESTIMATION_METHODS), F.lit(False))
+    usable = interval & ~F.col("is_quarantined") & ~ours & (F.col("quality") != "withdrawn")
+    c = clean.filter(F.col("settlement_date").isin(sorted(days))).join(cutoffs, "settlement_date")
+    hours = (F.col("source_version") - F.unix_micros("day_end_utc")) / 3.6e9
+    per_meter = c.groupBy("settlement_date", "meter_point").agg(
+        F.countDistinct(F.when(usable, F.col("settlement_period"))).cast("int").alias("received_periods"),
+        F.countDistinct(F.when(interval & ours, F.col("settlement_period"))).cast("int").alias("estimated_periods"),
+        F.countDistinct(F.when(usable & F.col("is_estimated"), F.col("settlement_period")))
+        .cast("int").alias("source_estimated_periods"),
+        F.min(F.when(usable, hours)).alias("first_arrival_h"), F.max(F.when(usable, hours)).alias("last_arrival_h"),
+        F.count(F.when(usable & (F.col("source_version") > F.col("sf_cutoff_version")), 1)).cast("int")
+        .alias("late_reads"),
+        F.count(F.when(F.col("is_quarantined"), 1)).cast("int").alias("quarantined_reads"),
+        F.count(F.when(F.size("flags") > 0, 1)).cast("int").alias("flagged_reads"),
+        F.count(F.when(F.col("read_kind") == "register", 1)).cast("int").alias("register_reads"),
+        F.max(interval).alias("_half_hourly"))
+    flag_counts = (c.select("settlement_date", "meter_point", F.explode("flags").alias("flag"))
+                   .groupBy("settlement_date", "meter_point", "flag").count()
+                   .groupBy("settlement_date", "meter_point")
+                   .agg(F.map_from_entries(F.array_sort(F.collect_list(F.struct("flag", F.col("count").cast("int")))))
+                        .alias("flag_counts")))
+    registered = vee.registered_electricity(vee.registry_as_of(registry, days))
+    expected = (per_meter.filter("_half_hourly").select("settlement_date", "meter_point")
+                .unionByName(registered.select("settlement_date", "meter_point")).distinct())
+    periods = calendar.groupBy("settlement_date").agg(F.max("periods").cast("int").alias("expected_periods"))
+    out = (expected.join(periods, "settlement_date")
+           .join(per_meter.drop("_half_hourly"), ["settlement_date", "meter_point"], "left")
+           .join(flag_counts, ["settlement_date", "meter_point"], "left"))
+    zero = ("received_periods", "estimated_periods", "source_estimated_periods", "late_reads", "quarantined_reads",
+            "flagged_reads", "register_reads")
+    out = out.fillna(0, subset=list(zero))
+    return out.select(
+        "settlement_date", "meter_point", "expected_periods", "received_periods", "estimated_periods",
+        (F.greatest(F.lit(0), F.col("expected_periods") - F.col("received_periods") - F.col("estimated_periods")))
+        .cast("int").alias("missing_periods"),
+        (F.col("received_periods") / F.col("expected_periods")).alias("completeness"),
+        ((F.col("estimated_periods") + F.col("source_estimated_periods")) / F.col("expected_periods"))
+        .alias("estimated_share"),
+        "source_estimated_periods", "first_arrival_h", "last_arrival_h", "late_reads", "quarantined_reads",
+        "flagged_reads", F.coalesce("flag_counts", F.create_map().cast("map<string,int>")).alias("flag_counts"),
+        "register_reads")
+
+
+def output_dir(day: date) -> str:
+    return OUTPUT.format(day=day.isoformat())
+
+
+def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> list[dict]:
+    """Write each day's rows; per day, a summary for the answer."""
+    from pyspark.sql import functions as F
+
+    result = vee.materialize(result)
+    summary = {r.settlement_date: r.asDict() for r in result.groupBy("settlement_date").agg(
+        F.count(F.lit(1)).alias("meters"), F.round(F.avg("completeness"), 4).alias("mean_completeness"),
+        F.round(F.avg("estimated_share"), 4).alias("mean_estimated_share"),
+        F.sum("missing_periods").alias("missing_periods"), F.sum("late_reads").alias("late_reads"),
+        F.sum("quarantined_reads").alias("quarantined_reads"), F.sum("flagged_reads").alias("flagged_reads"),
+        F.round(F.max("last_arrival_h"), 2).alias("max_arrival_h")).collect()}
+    for day in days:
+        part = result.filter(F.col("settlement_date") == F.lit(day)).repartition(1).sortWithinPartitions("meter_point")
+        lakeio.write_spark_dir(part, jl, output_dir(day))
+    return [summary.get(d, {"settlement_date": d, "meters": 0}) for d in days]
+
+
+def _clean_state(jl: lakeio.JobLake, day: date) -> list:
+    listing = jl.lake.list_dir(clean_dir(day))
+    return sorted([i.base_name, i.size] for i in listing if i.base_name.endswith(".parquet"))
+
+
+def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
+        force: bool = False) -> dict:
+    jl = lakeio.open_job_lake(settings)
+    if days:
+        targets = sorted(set(days))
+    else:
+        found = (lakeio.parse_date_dir(i.base_name) for i in jl.lake.list_dir("clean_reads"))
+        targets = sorted(d for d in found if d is not None)
+    registry = lakeio.file_digest(jl.lake, REGISTRY_PATH)
+    fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
+                                              "clean": _clean_state(jl, d)}) for d in targets}
+    checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
+    changed = [d for d in targets if force or checkpoint.get(d.isoformat(), {}).get("fingerprint") != fps[d.isoformat()]
+               or not jl.lake.exists(output_dir(d))]
+    unchanged = [d for d in targets if d not in changed]
+    if not changed:
+        return {"status": "unchanged", "dates": [], "unchanged": unchanged,
+                "message": f"{len(unchanged)} settlement date(s) unchanged since the last run; nothing to do"}
+    with lakeio.session(settings, "meterlake-quality", spark, master) as s:
+        clean, calendar, registry_df = extract(s, jl, changed)
+        summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed), jl, changed)
+    now = lakeio.now_utc().isoformat()
+    for d in changed:
+        checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "at": now}
+    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+    lines = [f"{s['settlement_date']}: {s['meters']} meters, completeness {s.get('mean_completeness')}, estimated "
+             f"{s.get('mean_estimated_share')}, {s.get('quarantined_reads', 0)} quarantined" for s in summaries]
+    return {"status": "measured", "dates": summaries, "unchanged": unchanged,
+            "message": "\n".join(lines + [f"{len(unchanged)} date(s) unchanged"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from meterlake import config
+
+    parser = argparse.ArgumentParser(prog="jobs/quality/job.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--date", action="append", type=date.fromisoformat, default=[])
+    parser.add_argument("--master")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--config")
+    args = parser.parse_args(argv)
+    out = run(config.load(args.config), args.date or None, master=args.master, force=args.force)
+    print(json.dumps(out, default=lambda o: o.isoformat()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

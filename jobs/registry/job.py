@@ -1,0 +1,206 @@
+"""Load the meter registry (who settles each meter point, and how) from a CSV into the lake.
+
+Run: ``meterlake registry load FILE [--replace] [--json]`` (or ``python -m jobs.registry.job FILE``).
+
+The CSV (UTF-8, a header line, comma-separated; the generator writes one for its portfolio):
+
+==================  ========  ==================================================================================
+column              required  meaning
+==================  ========  ==================================================================================
+meter_point         yes       MPAN core (13 digits), MPRN (6-10 digits) or LCL household id (MAC + 6 digits)
+gsp_group           yes       the GSP group, ``_A`` … ``_P`` (Elexon market domain data, GSP_Group)
+supplier            yes       the supplier's market participant id (e.g. ``SUPA``)
+effective_from      yes       first settlement date of this registration (YYYY-MM-DD)
+effective_to        no        first settlement date it no longer applies (exclusive); empty: until the meter
+                              point's next registration
+profile_class       no        Elexon profile class ``1`` … ``8``; empty for half-hourly-settled and gas meters
+ssc                 no        standard settlement configuration, four digits (e.g. ``0393``)
+llfc                no        line loss factor class id, as in the distributor's D0265 (e.g. ``1``, ``101``)
+measurement_class   no        measurement class (e.g. ``C``, ``E``, ``F``); empty when a profile class applies
+==================  ========  ==================================================================================
+
+Other columns are an error (a misspelt column would otherwise be silently ignored). A bad line rejects the whole
+file, and the answer lists the problems with their line numbers.
+
+Grain of the lake table (``registry/registry.parquet``): one row per (meter_point, effective_from). Loading
+merges: a row replaces the stored row of the same meter point and effective date, other stored rows stay
+(``--replace`` drops them all first). On a given day the registration in force is the one with the latest
+``effective_from`` at or before it whose ``effective_to`` (when given) is after it, so a new registration ends
+the previous one without restating it. The registry is small, so this job is plain Arrow rather than Spark.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterlake import ids
+from meterlake.errors import UsageError
+
+PATH = "registry/registry.parquet"
+REQUIRED = ("meter_point", "gsp_group", "supplier", "effective_from")
+OPTIONAL = ("effective_to", "profile_class", "ssc", "llfc", "measurement_class")
+GSP_GROUPS = frozenset(ids.DISTRIBUTOR_GSP_GROUP.values())
+PROFILE_CLASSES = frozenset(str(n) for n in range(1, 9))
+_SSC = re.compile(r"\d{4}")
+_LCL = re.compile(r"MAC\d{6}")
+_MAX_PROBLEMS = 20
+
+SCHEMA = pa.schema([
+    pa.field("meter_point", pa.string(), nullable=False),
+    pa.field("fuel", pa.string(), nullable=False),
+    pa.field("gsp_group", pa.string(), nullable=False),
+    pa.field("supplier", pa.string(), nullable=False),
+    pa.field("profile_class", pa.string()),
+    pa.field("ssc", pa.string()),
+    pa.field("llfc", pa.string()),
+    pa.field("measurement_class", pa.string()),
+    pa.field("effective_from", pa.date32(), nullable=False),
+    pa.field("effective_to", pa.date32()),
+    pa.field("source_file", pa.string()),
+])
+
+
+def _fuel(meter_point: str) -> str | None:
+    return "electricity" if _LCL.fullmatch(meter_point) else ids.fuel_of(meter_point)
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None
+
+
+def parse(text: str, source_file: str) -> tuple[pa.Table, list[dict]]:
+    """The registry rows of a CSV's text and the problems found (``{"line", "field", "problem"}``).
+
+    Pure: rows with a problem are left out; the caller refuses the file when there is any problem.
+    """
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        return SCHEMA.empty_table(), [{"line": 1, "field": None, "problem": "the file is empty"}]
+    header = [h.strip() for h in header]
+    problems: list[dict] = []
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    if missing or unknown:
+        detail = "; ".join(filter(None, [missing and f"missing {missing}", unknown and f"unknown {unknown}"]))
+        return SCHEMA.empty_table(), [{"line": 1, "field": None, "problem": f"header: {detail}"}]
+    rows = []
+    for line, values in enumerate(reader, 2):
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            problems.append({"line": line, "field": None,
+                             "problem": f"{len(values)} fields, the header has {len(header)}"})
+            continue
+        row = {k: (v.strip() or None) for k, v in zip(header, values, strict=True)}
+        bad = []
+        mp = row["meter_point"] or ""
+        fuel = _fuel(mp)
+        if fuel is None:
+            bad.append(("meter_point", f"{mp!r} is not an MPAN core, MPRN or LCL household id"))
+        if row["gsp_group"] not in GSP_GROUPS:
+            bad.append(("gsp_group", f"{row['gsp_group']!r} is not a GSP group (_A … _P)"))
+        if not row["supplier"]:
+            bad.append(("supplier", "empty"))
+        start = _date(row["effective_from"] or "")
+        if start is None:
+            bad.append(("effective_from", f"{row['effective_from']!r} is not a date (YYYY-MM-DD)"))
+        end = None
+        if row.get("effective_to"):
+            end = _date(row["effective_to"])
+            if end is None:
+                bad.append(("effective_to", f"{row['effective_to']!r} is not a date (YYYY-MM-DD)"))
+            elif start is not None and end <= start:
+                bad.append(("effective_to", f"{end} is not after effective_from {start}"))
+        if row.get("profile_class") and row["profile_class"] not in PROFILE_CLASSES:
+            bad.append(("profile_class", f"{row['profile_class']!r} is not a profile class (1-8)"))
+        if row.get("ssc") and not _SSC.fullmatch(row["ssc"]):
+            bad.append(("ssc", f"{row['ssc']!r} is not a four-digit standard settlement configuration"))
+        for field, problem in bad:
+            problems.append({"line": line, "field": field, "problem": problem})
+        if not bad:
+            rows.append({"meter_point": mp, "fuel": fuel, "gsp_group": row["gsp_group"], "supplier": row["supplier"],
+                         "profile_class": row.get("profile_class"), "ssc": row.get("ssc"), "llfc": row.get("llfc"),
+                         "measurement_class": row.get("measurement_class"), "effective_from": start,
+                         "effective_to": end, "source_file": source_file})
+    return pa.Table.from_pylist(rows, schema=SCHEMA), problems
+
+
+def transform(existing: pa.Table, new: pa.Table, *, replace: bool = False) -> tuple[pa.Table, dict]:
+    """The registry after loading ``new`` over ``existing``, sorted by meter point and effective date, and
+    counts (``rows``, ``meter_points``, ``added``, ``replaced``, ``kept``)."""
+    new_keys = list(zip(new.column("meter_point").to_pylist(), new.column("effective_from").to_pylist(),
+                        strict=True))
+    if len(set(new_keys)) != len(new_keys):
+        raise UsageError("the file registers a meter point twice with the same effective_from")
+    old = SCHEMA.empty_table() if replace else existing.select(SCHEMA.names).cast(SCHEMA)
+    old_keys = list(zip(old.column("meter_point").to_pylist(), old.column("effective_from").to_pylist(),
+                        strict=True))
+    kept = old.filter(pa.array([k not in set(new_keys) for k in old_keys], pa.bool_()))
+    merged = pa.concat_tables([kept, new.cast(SCHEMA)])
+    order = pc.sort_indices(merged, sort_keys=[("meter_point", "ascending"), ("effective_from", "ascending")])
+    out = merged.take(order).combine_chunks()
+    counts = {"rows": out.num_rows, "meter_points": len(pc.unique(out.column("meter_point"))),
+              "added": len(set(new_keys) - set(old_keys)), "replaced": len(set(new_keys) & set(old_keys)),
+              "kept": kept.num_rows}
+    return out, counts
+
+
+def extract(lake) -> pa.Table:
+    """The stored registry (empty when none was loaded)."""
+    if not lake.exists(PATH):
+        return SCHEMA.empty_table()
+    return lake.read_parquet(PATH)
+
+
+def load(table: pa.Table, lake) -> str:
+    """Write the registry; returns the SHA-256 of the file (what settlement runs record)."""
+    from jobs.lakeio import write_deterministic
+
+    return write_deterministic(lake, PATH, table.select(SCHEMA.names).cast(SCHEMA))
+
+
+def run(settings, path: str | Path, *, replace: bool = False) -> dict:
+    from jobs.lakeio import open_job_lake
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", path=str(path)) from None
+    new, problems = parse(text, path.name)
+    if problems:
+        raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
+                         problems=problems[:_MAX_PROBLEMS])
+    jl = open_job_lake(settings)
+    table, counts = transform(extract(jl.lake), new, replace=replace)
+    digest = load(table, jl.lake)
+    return {"path": str(path), "lake": jl.url, "table": PATH, "digest": digest, "loaded": new.num_rows, **counts}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from meterlake import config
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.registry.job", description=__doc__.splitlines()[0])
+    parser.add_argument("file")
+    parser.add_argument("--replace", action="store_true", help="drop the stored registry first")
+    parser.add_argument("--config")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(config.load(args.config), args.file, replace=args.replace), default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""`meterlake job` (the Spark jobs off the lake) and `meterlake registry` (the meter registry they settle by).
+
+Run: ``meterlake registry load registry.csv``, ``meterlake job clean``, ``meterlake job settle --date D --run SF``,
+``meterlake job settle-diff --date D --from SF --to R1``, ``meterlake job quality``; add ``--json`` for one JSON
+object. Each job is incremental: it does nothing, and says so, for dates whose inputs have not changed. The work
+is in :mod:`jobs`; the outputs are described in docs/jobs.md.
+"""
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from meterlake.cli.output import json_command, progress
+from meterlake.errors import UsageError
+
+_MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
+                                        "or the local stack's standalone master when it runs).")
+_FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
+
+
+@click.group("registry")
+def registry() -> None:
+    """The meter registry: GSP group, supplier, profile class, SSC and LLFC of each meter point, by date."""
+
+
+@registry.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Drop the stored registry before loading (default: merge).")
+@json_command
+@click.pass_obj
+def registry_load(ctx, file: str, replace: bool):
+    """Load a registry CSV into the lake (columns: docs/jobs.md); a bad line rejects the whole file."""
+    from jobs.registry import job
+
+    out = job.run(ctx.settings, file, replace=replace)
+    return out, (f"{out['loaded']} rows loaded from {file}: {out['added']} added, {out['replaced']} replaced; the "
+                 f"registry holds {out['rows']} rows for {out['meter_points']} meter points")
+
+
+@click.group("job")
+def job() -> None:
+    """Spark jobs off the lake: clean reads, settlement runs and their diffs, data quality."""
+
+
+@job.command("clean")
+@click.option("--date", "days", multiple=True, help="A settlement date (repeatable); default every date in the lake.")
+@_MASTER
+@_FORCE
+@json_command
+@click.pass_obj
+def job_clean(ctx, days: tuple[str, ...], master: str | None, force: bool):
+    """Live version of every read, validation flags, gap detection and estimation -> clean_reads."""
+    from jobs.clean import job as clean
+
+    progress("cleaning reads (Spark)…")
+    out = clean.run(ctx.settings, [_day(d) for d in days] or None, master=master, force=force)
+    return out, out["message"]
+
+
+@job.command("settle")
+@click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
+@click.option("--run", "run_name", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
+                                                                     case_sensitive=True))
+@click.option("--llf", "llf_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Line loss factors: a D0265 file (.ptf, or the distributor's .zip); repeatable.")
+@_MASTER
+@_FORCE
+@json_command
+@click.pass_obj
+def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master: str | None, force: bool):
+    """Settle a date for a run: consumption per period by GSP group, supplier, profile/measurement class."""
+    from jobs.settle import job as settle
+
+    progress(f"settling {day} {run_name.upper()} (Spark)…")
+    out = settle.run(ctx.settings, _day(day), run_name, llf_paths=list(llf_paths), master=master, force=force)
+    return out, out["message"]
+
+
+@job.command("settle-diff")
+@click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
+@click.option("--from", "from_run", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
+                                                                      case_sensitive=True))
+@click.option("--to", "to_run", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
+                                                                  case_sensitive=True))
+@click.option("--limit", type=click.IntRange(0), default=100, show_default=True, help="Changes listed in the answer.")
+@_MASTER
+@_FORCE
+@json_command
+@click.pass_obj
+def job_settle_diff(ctx, day: str, from_run: str, to_run: str, limit: int, master: str | None, force: bool):
+    """Per meter and period, what changed between two runs of a date and why."""
+    from jobs.settle_diff import job as settle_diff
+
+    progress(f"comparing {day} {from_run.upper()} -> {to_run.upper()} (Spark)…")
+    out = settle_diff.run(ctx.settings, _day(day), from_run, to_run, limit=limit, master=master, force=force)
+    lines = [out["message"]] + [f"  {r['settlement_period']:>2} {r['meter_point']} {r['reason']:<17} "
+                                f"{r['from_kwh']} -> {r['to_kwh']}" for r in out["rows"]]
+    return out, "\n".join(lines)
+
+
+@job.command("quality")
+@click.option("--date", "days", multiple=True, help="A settlement date (repeatable); default every cleaned date.")
+@_MASTER
+@_FORCE
+@json_command
+@click.pass_obj
+def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
+    """Completeness, lateness, estimated share and quarantined reads per meter-day (from clean_reads)."""
+    from jobs.quality import job as quality
+
+    progress("measuring data quality (Spark)…")
+    out = quality.run(ctx.settings, [_day(d) for d in days] or None, master=master, force=force)
+    return out, out["message"]

@@ -1,0 +1,92 @@
+"""Literal reads for the job tests: lake rows (the read model plus Kafka columns) of one meter at a time."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pyarrow as pa
+
+from jobs.lakeio import lake_spark_schema
+from meterlake import calendar as cal
+from meterlake import schema
+from streaming.mirror.convert import LAKE_SCHEMA, with_kafka
+
+V1 = 1_893_456_000_000_000  # a source version: 2030-01-01T00:00:00Z, after every test day
+HOUR_US = 3_600_000_000
+MP = "1200000000014"
+MP2 = "1200000000025"
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def starts(day: date, periods: list[int] | None = None) -> list[datetime]:
+    """UTC starts of ``periods`` (default all) of settlement date ``day``."""
+    every = dict(cal.periods(day))
+    return [every[p] for p in (periods if periods is not None else sorted(every))]
+
+
+def version_at(instant: datetime) -> int:
+    return schema.epoch_us(instant)
+
+
+def reads(meter: str, at: list[datetime], values: list[float] | float, *, version: int = V1, kind: str = "interval",
+          register: str | None = "S", serial: str | None = "E1", unit: str = "kWh", quality: str = "actual",
+          source_file: str = "file-1", offset: int = 0, fuel: str = "electricity") -> pa.Table:
+    values = values if isinstance(values, list) else [values] * len(at)
+    batch = schema.build_reads(meter_point=meter, meter_serial=serial, fuel=fuel, register_id=register,
+                               read_kind=kind, interval_start_utc=at, value=values, unit=unit, quality=quality,
+                               source_file=source_file, source_line=list(range(1, len(at) + 1)),
+                               source_version=version)
+    return with_kafka(pa.Table.from_batches([batch]), "meter-reads", 0, offset)
+
+
+def day_of(meter: str, day: date, value: float = 0.5, *, skip: tuple[int, ...] = (), **kw) -> pa.Table:
+    """One interval read in every period of ``day`` except ``skip``."""
+    periods = [p for p, _ in cal.periods(day) if p not in skip]
+    return reads(meter, starts(day, periods), value, **kw)
+
+
+def frame(spark, *tables: pa.Table):
+    """A Spark DataFrame of lake rows with the lake's Spark schema."""
+    table = pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()
+    rows = [tuple(r.values()) for r in table.to_pylist()]
+    return spark.createDataFrame(rows, lake_spark_schema())
+
+
+def after(day: date, hours: float) -> int:
+    """The source version of a file created ``hours`` after the end of settlement date ``day``."""
+    return version_at(cal.day_bounds(day)[1] + timedelta(hours=hours))
+
+
+def publish_to_lake(lake, root, paths, now: datetime, *, topic: str = "meter-reads", first_offset: int = 0) -> int:
+    """Ingest files and write their reads into ``lake`` as the mirror does (one part file per file and date,
+    named by a made-up Kafka offset); rejected files are skipped. Returns the next free offset."""
+    from streaming.ingest.common import FileRejected
+    from streaming.ingest.pipeline import validated_file
+    from streaming.mirror import layout
+    from streaming.mirror.convert import split_by_date, stamp
+
+    offset = first_offset
+    for rel in paths:
+        try:
+            with validated_file(root / rel, now=now) as v:
+                table = v.reads_table()
+        except FileRejected:
+            continue
+        rows = with_kafka(stamp(table), topic, 0, offset)
+        for day, part in split_by_date(rows):
+            lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)
+        offset += 1
+    return offset
+
+
+def write_lake_reads(lake, table: pa.Table, offset: int, topic: str = "meter-reads") -> None:
+    """Literal lake rows (from :func:`reads`) into ``lake`` as one mirror part file per date at ``offset``."""
+    from streaming.mirror import layout
+    from streaming.mirror.convert import split_by_date
+
+    table = table.set_column(table.schema.get_field_index("kafka_offset"), LAKE_SCHEMA.field("kafka_offset"),
+                             pa.array([offset] * table.num_rows, pa.int64()))
+    for day, part in split_by_date(table):
+        lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)

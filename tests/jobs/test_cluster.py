@@ -1,0 +1,105 @@
+"""The jobs on the local Spark standalone cluster (master and two workers) reading and writing a lake on HDFS.
+
+The test process already owns the local[2] session, so the jobs run in a child process that builds its own
+application on the cluster with :func:`meterlake.spark.build_spark` (as ``spark-submit`` would).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from infra.local import hdfs
+from infra.local import stack as stack_mod
+from jobs.registry import job as registry
+from jobs.settle import job as settle
+from streaming.mirror.lake import open_lake
+from tests.jobs.helpers import after, day_of, write_lake_reads
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+DAY = date(2024, 10, 27)  # 50 periods
+A, B = "1200000000014", "1200000000025"
+
+APP = """
+import json, sys
+from datetime import date
+from meterlake import config
+from meterlake.spark import build_spark
+from jobs.clean import job as clean
+from jobs.quality import job as quality
+from jobs.settle import job as settle
+from jobs.settle_diff import job as settle_diff
+
+settings = config.load(None)
+lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
+spark = build_spark("meterlake-jobs-on-cluster", lean, master=sys.argv[1], conf={"spark.cores.max": "2"})
+day = date.fromisoformat(sys.argv[2])
+out = {"master": spark.sparkContext.master,
+       "clean": clean.run(settings, [day], spark=spark),
+       "settle": settle.run(settings, day, "SF", spark=spark),
+       "again": settle.run(settings, day, "SF", spark=spark),
+       "diff": settle_diff.run(settings, day, "SF", "R1", spark=spark),
+       "quality": quality.run(settings, [day], spark=spark)}
+executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
+out["executors"] = executors
+spark.stop()
+print(json.dumps(out, default=str))
+"""
+
+
+@pytest.fixture(scope="module")
+def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
+    settings = stack_mod.remembered(hdfs_stack)
+    ctx = stack_mod.context(settings)
+    url = f"{hdfs.namenode_uri(ctx)}/settle-tests/{uuid.uuid4().hex[:8]}"
+    settings = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": url})})
+    lake = open_lake(settings)
+    # meter A: every half-hour 0.5 kWh; meter B: 0.25 kWh without periods 10 and 11; a correction of A's
+    # period 20 after SF
+    write_lake_reads(lake, day_of(A, DAY, 0.5, version=after(DAY, 2)), offset=0)
+    write_lake_reads(lake, day_of(B, DAY, 0.25, skip=(10, 11), version=after(DAY, 2)), offset=1)
+    write_lake_reads(lake, day_of(A, DAY, 0.75, version=after(DAY, 24 * 10)).slice(19, 1), offset=2)
+    csv = tmp_path_factory.mktemp("registry") / "registry.csv"
+    csv.write_text("meter_point,gsp_group,supplier,profile_class,ssc,llfc,effective_from\n"
+                   f"{A},_C,SUPA,1,0393,1,2024-01-01\n{B},_J,SUPB,1,0393,1,2024-01-01\n")
+    registry.run(settings, csv)
+    return settings
+
+
+def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster):
+    settings = hdfs_lake
+    env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
+           "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
+           "METERLAKE_PATHS__LAKE": settings.paths.lake, "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2"}
+    out = subprocess.run([sys.executable, "-c", APP, spark_cluster, DAY.isoformat()], capture_output=True,
+                         text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert result["master"] == spark_cluster and result["executors"] >= 1
+    assert result["clean"]["status"] == "cleaned"
+    sf = result["settle"]
+    assert (sf["status"], sf["totals"]["periods"]) == ("settled", 50)
+    assert sf["totals"]["consumption_kwh"] == pytest.approx(50 * 0.5 + 50 * 0.25)
+    assert sf["totals"]["estimated_kwh"] == pytest.approx(2 * 0.25)  # B's periods 10 and 11 interpolated
+    assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", sf["digest"])
+    assert result["diff"]["reasons"]["correction"] == 1 and result["diff"]["changes"] == 1
+    assert result["quality"]["status"] == "measured"
+
+    # the outputs are on HDFS, readable by pyarrow over WebHDFS
+    lake = open_lake(settings)
+    table = pq.read_table(lake.path(settle.output_path(DAY, "SF")), filesystem=lake.fs)
+    by_group = {}
+    for r in table.to_pylist():
+        by_group.setdefault(r["gsp_group"], []).append(r["consumption_kwh"])
+    assert {g: (len(v), round(sum(v), 3)) for g, v in by_group.items()} == {"_C": (50, 25.0), "_J": (50, 12.5)}
+    assert table.schema.equals(settle.SCHEMA) or table.schema.remove_metadata().equals(
+        pa.schema(settle.SCHEMA).remove_metadata())

@@ -158,16 +158,10 @@ def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, 
     \b
     Example: meterlake ingest watch landing/ --once --json
     """
-    import signal
-    import threading
-
     from streaming.ingest.watch import Worker
 
     now = _instant(now_text) if now_text else None
-    stop = threading.Event()
-    if not once:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+    stop = output.stop_event(on_signals=not once)
     with Worker(ctx.settings, directory, worker_id, now=now) as worker:
         if not once:
             output.progress(f"worker {worker.worker_id} watching {worker.storage.landing_url}; Ctrl-C to stop")

@@ -123,12 +123,23 @@ class Writer:
 
     def write(self, table: pa.Table) -> dict[str, int]:
         """Write one decoded message; returns rows written per table. Raises if any write failed."""
-        kind = schema.schema_name(table.schema)
-        if kind == "set":
-            return {"hh_sets": self._run(self.sets, set_rows(table))}
-        if kind == "read":
-            return {"register_reads": self._run(self.registers, register_rows(table)),
-                    "device_reads": self._run(self.devices, device_rows(table))}
-        if kind == "quarantine":
-            return {"quarantine": self._run(self.quarantine, quarantine_rows(table))}
-        raise ValueError(f"not a read-model table: schema {kind!r}")
+        return self.write_many([table])
+
+    def write_many(self, tables: list[pa.Table]) -> dict[str, int]:
+        """Write many decoded messages (e.g. a poll's worth) as one concurrent stream per table, so the
+        ``concurrency`` window stays full across message boundaries. Returns rows written per table."""
+        params: dict[str, list[tuple]] = {"hh_sets": [], "register_reads": [], "device_reads": [], "quarantine": []}
+        for table in tables:
+            kind = schema.schema_name(table.schema)
+            if kind == "set":
+                params["hh_sets"] += set_rows(table)
+            elif kind == "read":
+                params["register_reads"] += register_rows(table)
+                params["device_reads"] += device_rows(table)
+            elif kind == "quarantine":
+                params["quarantine"] += quarantine_rows(table)
+            else:
+                raise ValueError(f"not a read-model table: schema {kind!r}")
+        statements = {"hh_sets": self.sets, "register_reads": self.registers, "device_reads": self.devices,
+                      "quarantine": self.quarantine}
+        return {name: self._run(statements[name], rows) for name, rows in params.items() if rows}

@@ -252,18 +252,30 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
     fs.move(jl.lake.path(staging), final)
 
 
+#: Joins are broadcast only when adaptive execution has measured the smaller side (the jobs' materialized
+#: intermediate results carry no reliable size estimate, and a wrong one broadcasts millions of rows).
+JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB"}
+
+
 @contextmanager
 def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
-    """The Spark session a job runs in: ``spark`` when given (a test's, a notebook's), else one built by
-    :func:`meterlake.spark.build_spark` (without the Cassandra connector: jobs read the lake only) and stopped
-    at the end."""
+    """The Spark session a job runs in, with :data:`JOB_CONF`: ``spark`` when given (a test's, a notebook's; its
+    settings are restored after), else one built by :func:`meterlake.spark.build_spark` (without the Cassandra
+    connector: jobs read the lake only) and stopped at the end."""
     if spark is not None:
-        yield spark
+        before = {k: spark.conf.get(k, None) for k in JOB_CONF}
+        for k, v in JOB_CONF.items():
+            spark.conf.set(k, v)
+        try:
+            yield spark
+        finally:
+            for k, v in before.items():
+                spark.conf.unset(k) if v is None else spark.conf.set(k, v)
         return
     from meterlake.spark import build_spark
 
     lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
-    built = build_spark(app, lean, master=master)
+    built = build_spark(app, lean, master=master, conf=JOB_CONF)
     built.sparkContext.setLogLevel("WARN")
     try:
         yield built

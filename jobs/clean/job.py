@@ -36,6 +36,8 @@ JOB_VERSION = 1
 OUTPUT = "clean_reads/settlement_date={day}"
 EXTRA_COLUMNS = ("versions", "flags", "is_quarantined", "is_estimated", "estimation_method")
 COLUMNS = READ_COLUMNS + EXTRA_COLUMNS
+BATCH_DAYS = 7  # settlement dates cleaned together
+ROWS_PER_FILE = 4_000_000
 
 
 def input_days(targets: list[date], params: vee.VeeParams) -> dict[date, frozenset[str] | None]:
@@ -120,7 +122,8 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> dict[date, 
     result = vee.materialize(result)
     counts = {r.settlement_date: r["count"] for r in result.groupBy("settlement_date").count().collect()}
     for day in days:
-        part = (result.filter(F.col("settlement_date") == F.lit(day)).repartition(1)
+        files = max(1, -(-int(counts.get(day, 0)) // ROWS_PER_FILE))
+        part = (result.filter(F.col("settlement_date") == F.lit(day)).repartition(files, "meter_point")
                 .sortWithinPartitions("meter_point", "read_kind", "interval_start_utc"))
         lakeio.write_spark_dir(part, jl, output_dir(day))
     return {d: int(counts.get(d, 0)) for d in days}
@@ -152,13 +155,17 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     if not changed:
         return {"status": "unchanged", "cleaned": [], "unchanged": unchanged,
                 "message": f"{len(unchanged)} settlement date(s) unchanged since the last run; nothing to do"}
+    counts: dict[date, int] = {}
     with lakeio.session(settings, "meterlake-clean", spark, master) as s:
-        reads, calendar, registry = extract(s, jl, changed, params)
-        counts = load(transform(reads, calendar, registry, days=changed, params=params), jl, changed)
-    now = lakeio.now_utc().isoformat()
-    for d in changed:
-        checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
-    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+        # a batch of dates shares its loaded window; the checkpoint is saved after each batch
+        for at in range(0, len(changed), BATCH_DAYS):
+            batch = changed[at:at + BATCH_DAYS]
+            reads, calendar, registry = extract(s, jl, batch, params)
+            counts.update(load(transform(reads, calendar, registry, days=batch, params=params), jl, batch))
+            now = lakeio.now_utc().isoformat()
+            for d in batch:
+                checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
+            lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {"status": "cleaned", "cleaned": [{"settlement_date": d, "rows": counts[d]} for d in changed],
             "unchanged": unchanged,
             "message": f"{len(changed)} settlement date(s) cleaned ({sum(counts.values()):,} rows), "

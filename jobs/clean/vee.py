@@ -271,13 +271,14 @@ def register_reads(flagged: DataFrame) -> DataFrame:
 # --------------------------------------------------------------------------------------------------- gaps
 
 
-def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
-    """(meter_point, settlement_date) for every target day: meters with half-hourly reads in the loaded window,
-    and ``registered`` (meter_point, settlement_date) rows of those days."""
+def expected_meters(seen: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
+    """(meter_point, settlement_date) for every target day: the meters of ``seen`` (those with half-hourly reads
+    in the loaded window: :func:`meter_periods`, or any frame with a ``meter_point`` column), and
+    ``registered`` (meter_point, settlement_date) rows of those days."""
     F = _F()
-    spark = periods.sparkSession
+    spark = seen.sparkSession
     targets = spark.createDataFrame([(d,) for d in sorted(set(days))], "settlement_date date")
-    seen = periods.select("meter_point").distinct().crossJoin(targets)
+    seen = seen.select("meter_point").distinct().crossJoin(targets)
     in_days = registered.join(targets, "settlement_date", "left_semi").select("meter_point", "settlement_date")
     return seen.unionByName(in_days).distinct().select("meter_point", F.col("settlement_date"))
 
@@ -408,6 +409,7 @@ def registry_as_of(registry: DataFrame, days: Iterable[date]) -> DataFrame:
 
 def materialize(df: DataFrame) -> DataFrame:
     """``df`` computed once and kept by the executors (a local checkpoint), for a result several branches of a
-    plan read: without it, Spark plans each branch's copy of the windows and joins again. Same rows, same
-    semantics; only the execution changes."""
+    plan read: without it, Spark plans each branch's copy of the windows and joins again, and the plans grow
+    with every step. Same rows, same semantics; only the execution changes. (A checkpoint's size estimate can be
+    wrong, so the jobs' sessions broadcast only on measured sizes: :data:`jobs.lakeio.JOB_CONF`.)"""
     return df.localCheckpoint(eager=True)

@@ -139,14 +139,32 @@ def extract(spark: SparkSession, jl: lakeio.JobLake, day: date, params: vee.VeeP
 def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, day: date, cutoff_version: int | None,
                 params: vee.VeeParams) -> DataFrame:
     """Every expected meter-period of ``day`` as known at ``cutoff_version``: meter_point, settlement_date,
-    settlement_period, value_wh (null: missing, not estimable), method, source_version, source_file."""
-    live = vee.materialize(vee.quarantine_reads(vee.live_reads(reads, cutoff_version=cutoff_version)))
-    periods = vee.materialize(vee.meter_periods(live))
-    registers = vee.register_reads(live)
+    settlement_period, value_wh (null: missing, not estimable), method, source_version, source_file.
+
+    The other days loaded (profiles, register reads) are taken through the live-version rules only for the
+    meters with a gap on ``day``: the cost of a settlement grows with the day's reads, hardly with the history.
+    """
+    from pyspark.sql import functions as F
+
+    def known(df):  # the live, usable version of each read at the cut-off
+        return vee.quarantine_reads(vee.live_reads(df, cutoff_version=cutoff_version))
+
+    # read kind is part of a read's key and a read's versions share its date, so filtering first keeps the
+    # live-version rule intact while the wide rows are handled once
+    on_day = F.col("settlement_date") == F.lit(day)
+    half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
+    periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
+    other = reads.filter(~on_day & half_hourly)
+    up_to_cutoff = F.col("source_version") <= F.lit(cutoff_version) if cutoff_version is not None else F.lit(True)
+    seen_before = other.filter(up_to_cutoff).select("meter_point")
     registered = vee.registered_electricity(vee.registry_as_of(registry, [day]))
-    expected = vee.expected_meters(periods, registered, [day])
+    expected = vee.expected_meters(periods.select("meter_point").unionByName(seen_before), registered, [day])
     missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
-    estimates = vee.estimate(missing, periods, registers, calendar, params=params)
+    gap_meters = F.broadcast(missing.select("meter_point").distinct())
+    history = vee.materialize(vee.meter_periods(known(other.join(gap_meters, "meter_point", "left_semi"))))
+    registers = vee.materialize(vee.register_reads(known(
+        reads.filter(F.col("read_kind") == "register").join(gap_meters, "meter_point", "left_semi"))))
+    estimates = vee.estimate(missing, periods.unionByName(history), registers, calendar, params=params)
     return vee.settled_periods(periods, estimates, missing, [day])
 
 

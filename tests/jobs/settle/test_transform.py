@@ -103,8 +103,10 @@ def test_line_losses_apply_the_meters_factor_for_the_period(settled):
 
 
 def test_the_output_has_the_documented_schema_and_order(settled):
-    _, _, rows = settled
+    day, _, rows = settled
     assert list(rows[0]) == job.SCHEMA.names
+    assert {(r["cutoff_utc"], r["cutoff_version"]) for r in rows} == {
+        (runs.cutoff_instant(day, "SF"), runs.cutoff_version(day, "SF"))}
     keys = [(r["settlement_period"], r["gsp_group"]) for r in rows]
     assert keys == sorted(keys)
 

@@ -189,10 +189,12 @@ class Mirror:
         consumer.subscribe(self.topics, listener=_Listener(self))
         return consumer
 
-    def run(self, *, until_caught_up: bool = False, stop=None, assignment_timeout_s: float = 60.0) -> MirrorStats:
+    def run(self, *, until_caught_up: bool = False, stop=None) -> MirrorStats:
         """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
-        assigned partition has reached the end offset it had when this run got it."""
+        assigned partition has reached the end offset it had when this run got it (or no partition was assigned
+        within ``mirror.assignment_timeout_s``)."""
         started = self.clock()
+        assignment_timeout_s = self.options.assignment_timeout_s
         if not self.lake.local:
             self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
         self._consumer = consumer = self._connect()

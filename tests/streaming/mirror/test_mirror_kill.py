@@ -1,6 +1,10 @@
 """Exactly once under SIGKILL: the mirror runs as its own process (the CLI) and is killed at random moments while
 reads stream through the real broker; after restarts the lake holds every read exactly once.
 
+Every other kill is aimed inside a batch: the mirror is frozen (SIGSTOP) at random instants until the group's
+committed offsets show a batch's intent without its completion, and is killed there, so the repair path is
+exercised whatever the machine's speed.
+
 Size: METERLAKE_KILL_READS reads (default 1,000,000) and METERLAKE_KILLS kills (default 20).
 """
 from __future__ import annotations
@@ -16,10 +20,11 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
+from kafka import KafkaAdminClient
 
 from meterlake import clients, schema
 from streaming import kafka_io
-from streaming.mirror.consumer import Mirror
+from streaming.mirror.consumer import INTENT_PREFIX, Mirror
 from streaming.mirror.lake import open_lake
 from streaming.mirror.query import connect
 from tests.streaming.mirror.mirrorhelp import env_of, meter_days, mirror_settings, producer_for
@@ -64,10 +69,37 @@ def _checksum(table_sql: str, con) -> tuple:
     return tuple(con.execute(CHECKSUM.format(table_sql)).fetchone())
 
 
+def _wait_for(log_path, since: int, text: str, timeout_s: float) -> bool:
+    """Has ``text`` appeared in the log after byte ``since`` (within ``timeout_s``)?"""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(log_path, "rb") as f:
+            f.seek(since)
+            if text.encode() in f.read():
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def _freeze_inside_a_batch(proc, admin, group: str, rng: random.Random, timeout_s: float = 10.0) -> bool:
+    """Freeze ``proc`` at random instants until a batch's intent is committed but not its end; True if it is left
+    frozen there (a SIGKILL then cuts that batch short), False if no such instant came within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        proc.send_signal(signal.SIGSTOP)
+        offsets = admin.list_group_offsets(group)[group]
+        if any((meta.metadata or "").startswith(INTENT_PREFIX) for meta in offsets.values()):
+            return True
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(rng.uniform(0.005, 0.1))
+    return False
+
+
 def kill_and_restart(settings, tmp_path, *, reads: int, kills: int, max_file_rows: int, days: int = 30,
                      message_bytes: int = 16 << 10) -> int:
     """Stream ``reads`` reads while the mirror (the CLI, its own process) is SIGKILLed ``kills`` times at random
-    moments and restarted; drain with a last run; check the lake. Returns how many batches were cut short."""
+    moments and restarted; drain with a last run; check the lake. Returns how many batches were cut short and
+    rewritten on restart; at least one per kill aimed inside a batch."""
     settings = settings.model_copy(update={"mirror": settings.mirror.model_copy(update={
         "max_file_rows": max_file_rows, "idle_flush_s": 0.3, "instance_id": "kill-test"})})
     clients.ensure_topics(settings)
@@ -79,24 +111,36 @@ def kill_and_restart(settings, tmp_path, *, reads: int, kills: int, max_file_row
     producer.start()
     cli = [sys.executable, "-c", "from meterlake.cli import main; main()", "-v", "mirror", "run"]
     env = env_of(settings)
-    killed_at = []
-    with open(tmp_path / "mirror.log", "ab") as log:
+    log_path = tmp_path / "mirror.log"
+    log_path.touch()
+    admin = KafkaAdminClient(**clients.kafka_options(settings))
+    killed_at, inside = [], 0
+    with open(log_path, "ab") as log:
         try:
-            for _ in range(kills):
+            for i in range(kills):
+                since = log_path.stat().st_size
                 started = time.monotonic()
                 proc = subprocess.Popen(cli, env=env, stdout=subprocess.DEVNULL, stderr=log)
-                time.sleep(rng.uniform(1.5, 5.0))
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+                try:
+                    # a random moment once the mirror works, not while it is still importing and joining the group
+                    _wait_for(log_path, since, "assigned [", 120)
+                    time.sleep(rng.uniform(0.1, 2.5))
+                    if i % 2 and _freeze_inside_a_batch(proc, admin, settings.mirror.group_id, rng):
+                        inside += 1
+                finally:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
                 killed_at.append(round(time.monotonic() - started, 2))
         finally:
             producer.join()
+            admin.close()
     assert not errors, errors
     assert len(killed_at) == kills
-    rewritten = (tmp_path / "mirror.log").read_text(errors="replace").count("cut short by the last run")
-    print(f"killed after {killed_at} s; {rewritten} batches were cut short and rewritten on restart")
+    rewritten = log_path.read_text(errors="replace").count("cut short by the last run")
     # WHEN a last run drains what is left
-    Mirror(settings).run(until_caught_up=True)
+    rewritten += Mirror(settings).run(until_caught_up=True).recovered_batches
+    print(f"killed after {killed_at} s, {inside} inside a batch; {rewritten} batches were cut short and rewritten")
+    assert rewritten >= inside
     # THEN the lake holds exactly the reads produced: count, distinct reads and a checksum of every read
     con = connect(open_lake(settings))
     produced = schema.unpack(pa.concat_tables(chunks)).select(["meter_point", "interval_start_utc", "value"])
@@ -111,5 +155,5 @@ def kill_and_restart(settings, tmp_path, *, reads: int, kills: int, max_file_row
 def test_twenty_sigkills_lose_and_duplicate_nothing(kafka_stack, tmp_path):
     settings = mirror_settings(kafka_stack, tmp_path / "lake")
     rewritten = kill_and_restart(settings, tmp_path, reads=READS, kills=KILLS, max_file_rows=2_500)
-    if KILLS >= 10:  # the kills did land inside batches, so the repair path ran
+    if KILLS >= 2:  # kills did land inside batches, so the repair path ran
         assert rewritten >= 1

@@ -3,7 +3,7 @@ reading the same topic (the ceiling: fetching only) and against pyarrow writing 
 
 Starts its own single-broker Kafka (state dir METERLAKE_BENCH_STATE_DIR, default build/bench-stack; port offset
 METERLAKE_BENCH_PORT_OFFSET, default 2000) and stops it at the end. Reads are meter-days packed by the message
-contract (about 1 MiB of Arrow a message). Scale: small 500k reads, full 2M.
+contract (about 1 MiB of Arrow a message). Scale: small 500k reads, full 6M.
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def run(report: Report, scale: str) -> None:
     from streaming import kafka_io
     from streaming.mirror.consumer import Mirror
 
-    reads = 2_000_000 if scale == "full" else 500_000
+    reads = 6_000_000 if scale == "full" else 500_000  # full: batches rotate (1M reads a file) while reads stream
     work = Path(tempfile.mkdtemp(prefix="bench-mirror-"))
     settings = _settings(work / "lake")
     try:

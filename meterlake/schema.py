@@ -419,7 +419,8 @@ def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.
     flat_values = values_list.flatten()
     flat_qualities = sets.column("qualities").chunk(0).flatten()
     keep = np.asarray(flat_values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    rows = pa.array(parent[keep])
+    every = bool(keep.all())  # the usual case: no missing value, so nothing to filter
+    rows = pa.array(parent if every else parent[keep])
     period = pa.array((position[keep] + 1).astype(np.int8))
     dates = sets.column("settlement_date").chunk(0).take(rows)
     starts = cal.period_start_arrow(dates, period)
@@ -434,11 +435,11 @@ def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.
         elif name == "settlement_period":
             arrays.append(period)
         elif name == "value":
-            arrays.append(flat_values.filter(keep_mask))
+            arrays.append(flat_values if every else flat_values.filter(keep_mask))
         elif name == "quality":
-            arrays.append(flat_qualities.filter(keep_mask))
+            arrays.append(flat_qualities if every else flat_qualities.filter(keep_mask))
         elif name == "read_kind":
-            arrays.append(pa.array(["interval"] * len(rows), type=pa.string()))
+            arrays.append(pa.repeat(pa.scalar("interval", pa.string()), len(rows)))
         elif name in SET_SCHEMA.names:
             arrays.append(sets.column(name).chunk(0).take(rows))
         else:

@@ -11,8 +11,10 @@ Exactly once, per topic partition, one batch at a time:
    until it rotates: enough rows or bytes, a span of record time, or an idle spell (so a quiet topic lands too).
 2. The batch's intent is committed: offset ``first`` (nothing new) with the metadata ``mirror:<first>-<last>``.
 3. One file per settlement date is written to a temporary name, made durable and renamed to its final name, which
-   carries topic, partition, first and last offset.
-4. Offset ``last + 1`` is committed. Only now is the batch done.
+   carries topic, partition, first and last offset. This runs on a writer thread, so the consumer goes on
+   fetching and decoding the next messages meanwhile (one write under way per partition).
+4. Offset ``last + 1`` is committed. Only now is the batch done, and only now may the partition's next batch
+   announce its intent.
 
 A mirror that starts on a partition reads its committed offset's metadata: an intent there means a batch may have
 been cut short between 2 and 4, so it re-reads exactly ``first..last`` as one batch, skips the files already in
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -47,6 +49,7 @@ log = logging.getLogger("meterlake.mirror")
 
 INTENT_PREFIX = "mirror:"
 REMOTE_WRITERS = 4  # files written at once to HDFS or S3
+WRITERS = 2  # batches written at once to a local lake (each partition's batches one after another)
 
 
 def intent(first: int, last: int) -> str:
@@ -135,6 +138,16 @@ class MirrorStats:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+@dataclass
+class _Write:
+    """A batch handed to a writer thread: its intent is committed, its end is not yet."""
+
+    batch: _Batch
+    last: int  # the announced last offset (a rewrite keeps its range)
+    rewrite: bool
+    future: Future
+
+
 class SinkError(Exception):
     """Writing to the lake failed; the batch stays buffered and is retried."""
 
@@ -173,6 +186,8 @@ class Mirror:
         self._backoff = 0.5
         self._closing = False
         self._pool: ThreadPoolExecutor | None = None
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: dict[TopicPartition, _Write] = {}
 
     # ------------------------------------------------------------------------------------------------ run
 
@@ -195,6 +210,7 @@ class Mirror:
         within ``mirror.assignment_timeout_s``)."""
         started = self.clock()
         assignment_timeout_s = self.options.assignment_timeout_s
+        self._writer = ThreadPoolExecutor(WRITERS if self.lake.local else REMOTE_WRITERS, "lake-batch")
         if not self.lake.local:
             self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
         self._consumer = consumer = self._connect()
@@ -208,22 +224,21 @@ class Mirror:
                     self._add(tp, [Message.of(r) for r in batch])
                 self._maybe_flush()
                 if stop is not None and stop.is_set():
-                    try:
-                        self._flush([tp for tp in self._buffers if self._complete(tp)])
-                        clean = True
-                    except SinkError as exc:
-                        log.warning("the last batches could not be written (%s)", exc)
+                    clean = self._drain()
+                    if not clean:
+                        log.warning("the last batches could not be written")
                     break
                 if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
                     # the last batches, with the same retry as any other: done only once they are written
-                    if self._flush_or_pause([tp for tp in self._buffers if self._complete(tp)]) \
-                            and not self._paused:
+                    if self._drain():
                         clean = True
                         break
         finally:
             self.stats.seconds = round(self.clock() - started, 3)
             self._closing = True
             try:
+                # a write still under way finishes, but is not committed: the next run finds its files
+                self._writer.shutdown(wait=True)
                 consumer.close(autocommit=False)
             finally:
                 if self._producer is not None:
@@ -247,6 +262,13 @@ class Mirror:
             ends.update(consumer.end_offsets(list(assigned)))
         return all(consumer.position(tp) >= ends[tp] for tp in assigned)
 
+    def _drain(self) -> bool:
+        """Write and commit everything held: the writes under way, then every whole batch. True if all is
+        committed (nothing paused)."""
+        if not self._finish(list(self._inflight)):
+            return False
+        return self._flush([tp for tp in self._buffers if self._complete(tp)], wait=True) and not self._paused
+
     # ------------------------------------------------------------------------------------------ rebalance
 
     def _assigned(self, assigned: list[TopicPartition]) -> None:
@@ -258,17 +280,35 @@ class Mirror:
         flushed already; after a failure the batches are left to the next owner, like a crash)."""
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
         commit = getattr(getattr(self._consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
-        batches = [(tp, self._buffers[tp]) for tp in revoked
-                   if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)]
-        if batches and not self._closing and commit is not None:
+        done: dict[TopicPartition, OffsetAndMetadata] = {}
+        failed: set[TopicPartition] = set()
+        for tp in revoked:  # the writes under way end first; one that failed leaves its partition as it is
+            w = self._inflight.pop(tp, None)
+            if w is None:
+                continue
             try:
+                self._written(tp, w, w.future.result())
+                done[tp] = OffsetAndMetadata(w.last + 1, "", -1)
+            except SinkError as exc:
+                log.warning("%s/%d: writing batch %d-%d failed (%s); the next owner rewrites it", tp.topic,
+                            tp.partition, w.batch.first, w.last, exc)
+                failed.add(tp)
+        batches = [(tp, self._buffers[tp]) for tp in revoked
+                   if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)
+                   and tp not in failed]
+        if (batches or done) and not self._closing and commit is not None:
+            try:
+                if done:
+                    await commit(done)
                 intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
                            for tp, b in batches if tp not in self._forced and b.rows}
                 if intents:
                     await commit(intents)
                 for tp, b in batches:
-                    self._write(tp, b)
-                await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
+                    rewrite, last = tp in self._forced, max(b.last, self._forced.get(tp, b.last))
+                    self._count(self._write(tp, b, last, rewrite))
+                if batches:
+                    await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
                 self.stats.batches += len(batches)
             except (KafkaError, SinkError) as exc:
                 log.warning("flushing revoked partitions failed (%s); their next owner re-reads them", exc)
@@ -282,7 +322,7 @@ class Mirror:
         """May this partition's batch be written now? Not a batch being rewritten that has not reached its end:
         its files must carry the announced range."""
         forced = self._forced.get(tp)
-        return forced is None or self._buffers[tp].last >= forced
+        return forced is None or (tp in self._buffers and self._buffers[tp].last >= forced)
 
     def _recover(self) -> None:
         """For newly assigned partitions: an intent at the committed offset means a batch to rewrite."""
@@ -315,7 +355,7 @@ class Mirror:
                 if buf.first is None:  # the batch's messages are gone from the topic: nothing to rewrite
                     log.warning("%s/%d: offsets up to %d no longer exist", tp.topic, tp.partition, forced)
                     del self._forced[tp]
-                elif not self._flush_or_pause([tp]):
+                elif not self._flush([tp]):
                     return
                 forced = None
                 buf = self._buffers.setdefault(tp, _Batch())
@@ -329,7 +369,7 @@ class Mirror:
                 done = message.offset >= forced
             else:
                 done = rotation_due(buf, self.options) is not None
-            if done and not self._flush_or_pause([tp]):
+            if done and not self._flush([tp]):
                 return
 
     def _quarantine(self, records: list[dict]) -> None:
@@ -348,6 +388,7 @@ class Mirror:
     # ---------------------------------------------------------------------------------------------- flush
 
     def _maybe_flush(self) -> None:
+        self._finish([tp for tp, w in self._inflight.items() if w.future.done()])
         now = self.clock()
         if self._paused:
             if self._retry_at is not None and now >= self._retry_at:
@@ -355,58 +396,19 @@ class Mirror:
             return
         due = flush_due({tp: b for tp, b in self._buffers.items() if tp not in self._forced}, self.options, now)
         if due:
-            self._flush_or_pause(due)
+            self._flush(due)
 
-    def _flush_or_pause(self, tps: list[TopicPartition]) -> bool:
-        """Flush; if the lake cannot be written, pause the partitions and retry later. True if flushed; False if
-        the partitions' positions moved back (the caller drops the messages it still holds for them)."""
-        try:
-            return self._flush(tps)
-        except SinkError as exc:
-            self.stats.sink_failures += 1
-            log.warning("writing to the lake failed (%s); pausing %d partition(s), retry in %.1fs", exc,
-                        len(tps), self._backoff)
-            for tp in tps:
-                buf = self._buffers.get(tp)
-                if buf is not None and buf.first is not None:
-                    self._forced[tp] = buf.last  # the intent is committed: keep exactly these boundaries
-                    self._consumer.seek(tp, buf.last + 1)
-            self._pause([tp for tp in tps if tp in self._buffers])
-            self._retry_at = self.clock() + self._backoff
-            self._backoff = min(self._backoff * 2, 30.0)
-            return False
+    def _flush(self, tps: list[TopicPartition], *, wait: bool = False) -> bool:
+        """Start writing the batches of ``tps``, in the order the module docstring gives: a partition's last
+        write is finished and committed, this batch's intent is committed, its files are handed to a writer
+        thread (so the next messages are decoded meanwhile); :meth:`_finish` commits its end once they are
+        durable. With ``wait``, finish them before returning.
 
-    def _pause(self, tps: list[TopicPartition]) -> None:
-        self._paused.update(tps)
-        self._consumer.pause(*tps)
-
-    def _retry(self) -> None:
-        tps = [tp for tp in self._paused if tp in self._buffers]
-        try:
-            self._flush(tps)
-        except SinkError as exc:
-            self.stats.sink_failures += 1
-            log.warning("the lake is still not writable (%s); retry in %.1fs", exc, self._backoff)
-            self._retry_at = self.clock() + self._backoff
-            self._backoff = min(self._backoff * 2, 30.0)
-            return
-        self._consumer.resume(*self._paused)
-        self._paused.clear()
-        self._retry_at, self._backoff = None, 0.5
-
-    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
-        try:
-            self._consumer.commit(offsets)
-            return True
-        except KafkaError as exc:
-            log.warning("commit failed (%s)", exc)
-            return False
-
-    def _flush(self, tps: list[TopicPartition]) -> bool:
-        """Write the batches of ``tps`` and commit them, in the order the module docstring gives.
-
-        Returns False if the intent could not be committed: the batches are dropped and re-read.
+        Returns False if a partition's position moved back (the intent could not be committed, or a write
+        failed and the partition is paused for a retry): the caller drops the messages it still holds for it.
         """
+        if not self._finish([tp for tp in tps if tp in self._inflight]):
+            return False
         batches = [(tp, self._buffers[tp]) for tp in tps
                    if tp in self._buffers and self._buffers[tp].first is not None]
         if not batches:
@@ -422,21 +424,82 @@ class Mirror:
                     self._consumer.seek(tp, b.first)
             return False
         for tp, b in batches:
-            self._write(tp, b)
-            log.info("%s/%d: offsets %d-%d, %d reads written", tp.topic, tp.partition, b.first, b.last, b.rows)
-        self._commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
-        for tp, _ in batches:
+            rewrite = tp in self._forced
+            last = max(b.last, self._forced.pop(tp, b.last))  # a rewrite keeps the announced range
             del self._buffers[tp]
-            self._forced.pop(tp, None)
-        self.stats.batches += len(batches)
-        return True
+            self._inflight[tp] = _Write(b, last, rewrite, self._writer.submit(self._write, tp, b, last, rewrite))
+        return self._finish([tp for tp, _ in batches]) if wait else True
 
-    def _write(self, tp: TopicPartition, b: _Batch) -> None:
-        rewrite = tp in self._forced
+    def _finish(self, tps: list[TopicPartition]) -> bool:
+        """Wait for the writes under way of ``tps`` and commit the end of each batch written. A failed write
+        pauses its partition (see :meth:`_failed`). True if all were written and committed."""
+        written: dict[TopicPartition, OffsetAndMetadata] = {}
+        ok = True
+        for tp in tps:
+            w = self._inflight.pop(tp, None)
+            if w is None:
+                continue
+            try:
+                self._written(tp, w, w.future.result())
+                written[tp] = OffsetAndMetadata(w.last + 1, "", -1)
+            except SinkError as exc:
+                self._failed(tp, w, exc)
+                ok = False
+        if written:
+            self._commit(written)  # not committed: the intent stays, and the next owner skips the files
+            self.stats.batches += len(written)
+        return ok
+
+    def _written(self, tp: TopicPartition, w: _Write, sizes: list[int | None]) -> None:
+        self._count(sizes)
+        log.info("%s/%d: offsets %d-%d, %d reads written", tp.topic, tp.partition, w.batch.first, w.last,
+                 w.batch.rows)
+
+    def _count(self, sizes: list[int | None]) -> None:
+        self.stats.files_skipped += sum(1 for s in sizes if s is None)
+        self.stats.files += sum(1 for s in sizes if s is not None)
+        self.stats.bytes_written += sum(s for s in sizes if s is not None)
+
+    def _failed(self, tp: TopicPartition, w: _Write, exc: Exception) -> None:
+        """A batch whose intent is committed could not be written: keep exactly its boundaries, drop what came
+        after it, pause the partition and retry later with back-off."""
+        self.stats.sink_failures += 1
+        log.warning("writing to the lake failed (%s); pausing %s/%d, retry in %.1fs", exc, tp.topic, tp.partition,
+                    self._backoff)
+        self._buffers[tp] = w.batch
+        self._forced[tp] = w.last
+        self._consumer.seek(tp, w.last + 1)
+        self._pause([tp])
+        self._retry_at = self.clock() + self._backoff
+        self._backoff = min(self._backoff * 2, 30.0)
+
+    def _pause(self, tps: list[TopicPartition]) -> None:
+        self._paused.update(tps)
+        self._consumer.pause(*tps)
+
+    def _retry(self) -> None:
+        tps = [tp for tp in self._paused if tp in self._buffers]
+        if not self._flush(tps, wait=True):
+            return  # paused again, with a longer back-off
+        self._consumer.resume(*self._paused)
+        self._paused.clear()
+        self._retry_at, self._backoff = None, 0.5
+
+    def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
+        try:
+            self._consumer.commit(offsets)
+            return True
+        except KafkaError as exc:
+            log.warning("commit failed (%s)", exc)
+            return False
+
+    def _write(self, tp: TopicPartition, b: _Batch, last: int, rewrite: bool) -> list[int | None]:
+        """Write batch ``b`` of ``tp`` (offsets ``b.first..last``): a file per settlement date, each made durable
+        under its final name. A rewrite skips the files already there. Runs on a writer thread; returns each
+        file's size (None: skipped)."""
         table = pa.concat_tables(b.tables) if b.tables else None
         if table is None:
-            return
-        last = max(b.last, self._forced.get(tp, b.last))  # a rewrite keeps the announced range
+            return []
         part = layout.PartName(tp.topic, tp.partition, b.first, last)
 
         def write_one(day, rows) -> int | None:
@@ -452,10 +515,8 @@ class Mirror:
                 sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
         except OSError as exc:
             raise SinkError(str(exc)) from exc
-        self.stats.files_skipped += sum(1 for s in sizes if s is None)
-        self.stats.files += sum(1 for s in sizes if s is not None)
-        self.stats.bytes_written += sum(s for s in sizes if s is not None)
         b.tables = [table]
+        return sizes
 
 
 def run(settings: Settings, *, until_caught_up: bool = False, stop=None) -> MirrorStats:

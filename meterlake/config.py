@@ -93,6 +93,9 @@ class Lake(_Section):
     s3_region: str = ""
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "
+                                                    "points, serials and device ids (meterlake.pseudonym); "
+                                                    "empty: the local stack's generated key")
 
 
 class Mirror(_Section):
@@ -127,10 +130,12 @@ class Ingest(_Section):
     claim_check_bytes: int = Field(64 << 20, ge=0, description="files larger than this are announced on "
                                                               "kafka.files_topic as a reference and taken "
                                                               "from there by any worker")
-    raw_area: str = Field("raw", description="the lake's archive of processed files: <lake>/<raw_area>/"
-                                             "<yyyy>/<mm>/<dd>/<file>")
-    quarantine_area: str = Field("quarantine/files", description="rejected and duplicate files, each with "
-                                                                 "<file>.reason.json, under <lake>/")
+    archive_dir: str = Field("archive", description="where files are kept as they landed (their bytes, "
+                                                  "identifiers included, so not in the lake): a local path or "
+                                                  "hdfs://host:port/path or s3://bucket/path")
+    raw_area: str = Field("raw", description="processed files: <archive_dir>/<raw_area>/<yyyy>/<mm>/<dd>/<file>")
+    quarantine_area: str = Field("quarantine", description="rejected and duplicate files, each with "
+                                                           "<file>.reason.json, under <archive_dir>/")
     transaction_timeout_s: int = Field(900, ge=10, description="a file's Kafka transaction must commit "
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")

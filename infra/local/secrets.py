@@ -7,6 +7,7 @@ standalone cluster shares an authentication secret.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ def _new() -> dict[str, str]:
         "cassandra_password": secrets.token_urlsafe(24),
         "hdfs_user": "meterlake",
         "spark_secret": secrets.token_urlsafe(32),
+        "lake_pseudonym_key": secrets.token_urlsafe(48),  # meterlake.pseudonym
     }
 
 
@@ -41,9 +43,28 @@ def load(state_dir: Path, *, create: bool = False) -> dict[str, str] | None:
         return None
     state_dir.mkdir(parents=True, exist_ok=True)
     data = _new()
+    _write(file, data)
+    return data
+
+
+def _write(file: Path, data: dict[str, str]) -> None:
     tmp = file.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
     os.replace(tmp, file)
-    return data
+
+
+def ensure(state_dir: Path, name: str) -> str:
+    """The secret ``name``, generated and stored first if the state dir's secrets predate it (under a lock, so
+    two processes asking at once get the same value)."""
+    data = load(state_dir, create=True)
+    if name in data:
+        return data[name]
+    with open(state_dir / f"{FILE}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = load(state_dir)
+        if name not in data:
+            data[name] = _new()[name]
+            _write(path(state_dir), data)
+    return data[name]

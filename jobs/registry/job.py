@@ -22,7 +22,8 @@ measurement_class   no        measurement class (e.g. ``C``, ``E``, ``F``); empt
 Other columns are an error (a misspelt column would otherwise be silently ignored). A bad line rejects the whole
 file, and the answer lists the problems with their line numbers.
 
-Grain of the lake table (``registry/registry.parquet``): one row per (meter_point, effective_from). Loading
+Grain of the lake table (``registry/registry.parquet``): one row per (meter_point, effective_from), the meter point
+being its pseudonym (:mod:`meterlake.pseudonym`), as in every lake table. Loading
 merges: a row replaces the stored row of the same meter point and effective date, other stored rows stay
 (``--replace`` drops them all first). On a given day the registration in force is the one with the latest
 ``effective_from`` at or before it whose ``effective_to`` (when given) is after it, so a new registration ends
@@ -42,7 +43,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterlake import ids
+from meterlake import ids, pseudonym
 from meterlake.errors import UsageError
 
 PATH = "registry/registry.parquet"
@@ -184,6 +185,7 @@ def run(settings, path: str | Path, *, replace: bool = False) -> dict:
     if problems:
         raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
                          problems=problems[:_MAX_PROBLEMS])
+    new = pseudonym.for_settings(settings).table(new)  # the lake holds pseudonyms, never meter points
     jl = open_job_lake(settings)
     table, counts = transform(extract(jl.lake), new, replace=replace)
     digest = load(table, jl.lake)

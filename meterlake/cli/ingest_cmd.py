@@ -73,7 +73,7 @@ def ingest() -> None:
         Parse and validate files; publish the accepted ones (each in one Kafka transaction).
         --dry-run publishes nothing and needs no service. See `meterlake ingest files --help`.
     meterlake ingest watch DIR [--once] [--worker-id W] [--json]
-        Claim landed files (Cassandra LWT) and publish each exactly once; archive them to the lake.
+        Claim landed files (Cassandra LWT) and publish each exactly once; archive them (ingest.archive_dir).
     """
 
 

@@ -73,13 +73,22 @@ def lake_compact(ctx, day: str | None):
 @click.pass_obj
 def lake_sql(ctx, query: str):
     """Run SQL over the views `reads` (latest version of each read), `reads_all` (every live row) and the jobs'
-    outputs `clean_reads`, `settlement`, `settlement_diff`, `quality`, `registry` (docs/jobs.md)."""
+    outputs `clean_reads`, `settlement`, `settlement_diff`, `quality`, `registry` (docs/jobs.md).
+
+    Meter points, serials and device ids are pseudonyms in the lake; with the lake's key at hand (the local stack's,
+    or lake.pseudonym_key_file) `pseudonym('<identifier>')` gives a known meter's: WHERE meter_point =
+    pseudonym('2000012345670')."""
     import duckdb
 
+    from meterlake import pseudonym
     from streaming.mirror import query as q
 
     try:
-        result = q.sql(_lake(ctx), query)
+        pseudonyms = pseudonym.for_settings(ctx.settings)
+    except UsageError:
+        pseudonyms = None  # the views still work; only pseudonym() is missing
+    try:
+        result = q.sql(_lake(ctx), query, pseudonyms)
     except duckdb.Error as exc:
         raise UsageError(f"SQL failed: {exc}", query=query) from None
     lines = ["\t".join(result["columns"])] + ["\t".join("" if v is None else str(v) for v in row)

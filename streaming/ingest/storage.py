@@ -1,7 +1,7 @@
-"""Where files land and where they are kept: the landing directory and the lake's raw and quarantine areas.
+"""Where files land and where they are kept: the landing directory and the archive's raw and quarantine areas.
 
 Both are pyarrow filesystems (:mod:`meterlake.lakefs`): a local directory, or HDFS (over WebHDFS) or S3, so the
-same worker code watches a local landing directory or one on HDFS, and archives into a local or HDFS lake. Streams
+same worker code watches a local landing directory or one on HDFS, and archives into a local or HDFS directory. Streams
 are opened with ``compression=None``: a ``.gz`` file is hashed, copied and archived as the bytes it is (the parser
 gunzips it).
 
@@ -9,11 +9,12 @@ Landing convention: a writer lands a file atomically (writes it under a name sta
 ending ``.tmp``/``.part``, then renames it). Such names are never listed. Workers also check the file's SHA-256
 again while parsing it, so a file still changing is left for a later pass.
 
-Layout in the lake::
+Layout of the archive (``ingest.archive_dir``; not the lake: these are the sources' own bytes, meter points and
+serials in clear, while the lake holds only pseudonyms, see :mod:`meterlake.pseudonym`)::
 
-    <lake>/<ingest.raw_area>/<yyyy>/<mm>/<dd>/<file>       processed files (the raw backup), by processing day
-    <lake>/<ingest.quarantine_area>/<file>                  rejected and duplicate files
-    <lake>/<ingest.quarantine_area>/<file>.reason.json      why: reason, detail, checksum, ...
+    <archive>/<ingest.raw_area>/<yyyy>/<mm>/<dd>/<file>       processed files (the raw backup), by processing day
+    <archive>/<ingest.quarantine_area>/<file>                  rejected and duplicate files
+    <archive>/<ingest.quarantine_area>/<file>.reason.json      why: reason, detail, checksum, ...
 
 A name already taken by a different file (another size) gets the file's checksum before its extension; copies
 go to a temporary name first and are renamed into place, so a reader never sees half a file.
@@ -65,14 +66,16 @@ def _join_url(root_url: str, fs_root: str, fs_path: str) -> str:
 
 
 class Storage:
-    """The landing directory ``landing_url`` and the lake of ``settings`` (``paths.lake``)."""
+    """The landing directory ``landing_url`` and the archive of ``settings`` (``ingest.archive_dir``)."""
 
     def __init__(self, settings: Settings, landing_url: str | None = None):
         self.settings = settings
         url = landing_url if landing_url is not None else settings.ingest.landing_dir
         self.landing_url = url if "://" in url else str(settings.resolve(url))
         self.fs, self.root = lakefs.resolve(settings, self.landing_url)
-        self.lake_fs, self.lake_root = lakefs.resolve(settings)
+        archive = settings.ingest.archive_dir
+        self.archive_url = archive if "://" in archive else str(settings.resolve(archive))
+        self.archive_fs, self.archive_root = lakefs.resolve(settings, self.archive_url)
         self._checksums: dict[tuple[str, int, int], str] = {}
 
     # ------------------------------------------------------------------------------------------- landing
@@ -155,35 +158,35 @@ class Storage:
     # ------------------------------------------------------------------------------------------- the lake
 
     def _area(self, *parts: str) -> str:
-        return posixpath.join(self.lake_root, *parts)
+        return posixpath.join(self.archive_root, *parts)
 
     def _url(self, fs_path: str) -> str:
-        return _join_url(self.settings.lake_url, self.lake_root, fs_path)
+        return _join_url(self.archive_url, self.archive_root, fs_path)
 
     def _copy_into(self, landed: Landed, directory: str, checksum: str, source: Path) -> str:
-        """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the lake."""
-        self.lake_fs.create_dir(directory, recursive=True)
+        """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the archive."""
+        self.archive_fs.create_dir(directory, recursive=True)
         target = posixpath.join(directory, landed.name)
-        info = self.lake_fs.get_file_info(target)
+        info = self.archive_fs.get_file_info(target)
         if info.type == pafs.FileType.File and info.size != landed.size:
             stem, dot, ext = landed.name.partition(".")
             target = posixpath.join(directory, f"{stem}.{checksum[:12]}{dot}{ext}")
         temporary = posixpath.join(directory, f".{posixpath.basename(target)}.{checksum[:8]}.tmp")
-        with open(source, "rb") as src, self.lake_fs.open_output_stream(temporary, compression=None) as dst:
+        with open(source, "rb") as src, self.archive_fs.open_output_stream(temporary, compression=None) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
         self._replace(temporary, target)
         return self._url(target)
 
     def _replace(self, source: str, target: str) -> None:
-        if not isinstance(self.lake_fs, pafs.LocalFileSystem):  # POSIX rename replaces; an HDFS rename refuses
+        if not isinstance(self.archive_fs, pafs.LocalFileSystem):  # POSIX rename replaces; an HDFS rename refuses
             try:
-                self.lake_fs.delete_file(target)
+                self.archive_fs.delete_file(target)
             except (FileNotFoundError, OSError):
                 pass
-        self.lake_fs.move(source, target)
+        self.archive_fs.move(source, target)
 
     def archive(self, landed: Landed, checksum: str, source: Path, day: datetime | None = None) -> str:
-        """Copy an accepted file (read from the local ``source``) to ``<lake>/<raw_area>/<yyyy>/<mm>/<dd>/``;
+        """Copy an accepted file (read from the local ``source``) to ``<archive>/<raw_area>/<yyyy>/<mm>/<dd>/``;
         returns where it went (a URL)."""
         day = day or datetime.now(UTC)  # the processing day: where to find a file, not a version of its reads
         directory = self._area(self.settings.ingest.raw_area, f"{day:%Y}", f"{day:%m}", f"{day:%d}")
@@ -196,7 +199,7 @@ class Storage:
         note = {"file": landed.name, "landed_as": landed.url, "checksum": checksum, "size": landed.size, **reason}
         reason_path = posixpath.join(directory, posixpath.basename(where) + ".reason.json")
         temporary = reason_path + f".{checksum[:8]}.tmp"
-        with self.lake_fs.open_output_stream(temporary, compression=None) as out:
+        with self.archive_fs.open_output_stream(temporary, compression=None) as out:
             out.write((json.dumps(note, indent=1, sort_keys=True) + "\n").encode())
         self._replace(temporary, reason_path)
         return where

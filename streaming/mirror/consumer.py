@@ -39,7 +39,7 @@ from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from meterlake import clients, schema
+from meterlake import clients, pseudonym, schema
 from meterlake.config import Settings
 from streaming.mirror import layout
 from streaming.mirror.convert import Message, split_by_date, to_table
@@ -173,6 +173,7 @@ class Mirror:
         self.settings = settings
         self.options = settings.mirror
         self.lake = lake or open_lake(settings)
+        self._pseudonyms = pseudonym.for_settings(settings)  # no key, no mirror: the lake holds no identifiers
         self.topics = [settings.kafka.reads_topic, settings.kafka.devices_topic]
         self.stats = MirrorStats()
         self.clock = clock
@@ -359,7 +360,7 @@ class Mirror:
                     return
                 forced = None
                 buf = self._buffers.setdefault(tp, _Batch())
-            converted = to_table([message])
+            converted = to_table([message], self._pseudonyms)
             if converted.quarantine:
                 self._quarantine(converted.quarantine)
             buf.add(message, converted.table, self.clock())

@@ -4,6 +4,8 @@ Grain of the output (:data:`LAKE_SCHEMA`): one row per read of a message, i.e. t
 (:data:`meterlake.schema.READ_SCHEMA`, a set message unpacked to one row per half-hour) plus the Kafka topic,
 partition and offset the read came from. ``settlement_date`` and ``settlement_period`` are stamped here, at write
 time, from ``interval_start_utc`` by :func:`meterlake.calendar.locate_arrow` (whatever the message carried).
+Meter points, meter serials and device ids are replaced by their pseudonyms (:mod:`meterlake.pseudonym`): the lake
+never holds them in clear.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pyarrow.compute as pc
 
 from meterlake import calendar as cal
 from meterlake import schema
+from meterlake.pseudonym import Pseudonymiser
 from streaming import kafka_io
 
 KAFKA_FIELDS = [
@@ -88,10 +91,11 @@ def _by_date(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table.column("settlement_date")))  # stable
 
 
-def convert_one(message: Message) -> pa.Table:
-    """The lake rows of one message, in settlement date order. Raises
+def convert_one(message: Message, pseudonyms: Pseudonymiser) -> pa.Table:
+    """The lake rows of one message, in settlement date order, identifiers pseudonymised. Raises
     :class:`~streaming.kafka_io.IncompatibleMessage`."""
     name, table = kafka_io.decode_table(message.value)
+    table = pseudonyms.table(table)  # a set message: once per meter-day, not per read
     # sorting the sets (48 times fewer rows than reads) keeps each date's reads together, so a batch splits
     # into dates without moving data (split_by_date)
     reads = kafka_io.unpack(_by_date(table)) if name == "set" else table
@@ -101,12 +105,12 @@ def convert_one(message: Message) -> pa.Table:
     return with_kafka(reads, message.topic, message.partition, message.offset)
 
 
-def to_table(messages: list[Message]) -> Converted:
+def to_table(messages: list[Message], pseudonyms: Pseudonymiser) -> Converted:
     """The lake rows of ``messages`` (in message order) and a quarantine record per message refused."""
     tables, refused = [], []
     for message in messages:
         try:
-            tables.append(convert_one(message))
+            tables.append(convert_one(message, pseudonyms))
         except kafka_io.IncompatibleMessage as exc:
             refused.append(quarantine_record(message, str(exc)))
     table = pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()

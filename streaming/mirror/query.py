@@ -6,6 +6,9 @@ Views of a connection from :func:`connect`:
 * ``reads_all``: every row of the live files (a read published twice, or corrected, appears more than once
   until compaction collapses it).
 
+Given the lake's pseudonymiser, the connection also has the function ``pseudonym(identifier)``, so a known meter
+is found by ``WHERE meter_point = pseudonym('2000012345670')`` (the lake holds pseudonyms, not identifiers).
+
 Grain of ``reads``: one row per (meter_point, meter_serial, register_id, read_kind, interval_start_utc,
 device_id, unit). On a local lake DuckDB reads the live Parquet files itself; on HDFS or S3 they are opened as a
 pyarrow dataset through the lake's filesystem and handed to DuckDB.
@@ -20,6 +23,7 @@ from datetime import date
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from meterlake.pseudonym import Pseudonymiser
 from streaming.mirror.compact import READ_KEY
 from streaming.mirror.convert import LAKE_SCHEMA
 from streaming.mirror.lake import Lake
@@ -29,11 +33,15 @@ def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def connect(lake: Lake, days: list[date] | None = None):
-    """A DuckDB connection with the ``reads`` and ``reads_all`` views over the live files (of ``days``)."""
+def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymiser | None = None):
+    """A DuckDB connection with the ``reads`` and ``reads_all`` views over the live files (of ``days``), and the
+    function ``pseudonym`` when ``pseudonyms`` is given."""
     import duckdb
 
     con = duckdb.connect()
+    if pseudonyms is not None:
+        con.create_function("pseudonym", pseudonyms.one, [duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+                            null_handling="special", side_effects=False)
     paths = [f.path for _, f in lake.all_live_files(days)]
     if not paths:
         con.register("lake_empty", LAKE_SCHEMA.empty_table())
@@ -72,9 +80,9 @@ def _plain(value):
     return value
 
 
-def sql(lake: Lake, query: str) -> dict:
+def sql(lake: Lake, query: str, pseudonyms: Pseudonymiser | None = None) -> dict:
     """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values."""
-    con = connect(lake)
+    con = connect(lake, pseudonyms=pseudonyms)
     try:
         cursor = con.execute(query)
         columns = [d[0] for d in cursor.description] if cursor.description else []

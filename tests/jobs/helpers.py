@@ -59,9 +59,11 @@ def after(day: date, hours: float) -> int:
     return version_at(cal.day_bounds(day)[1] + timedelta(hours=hours))
 
 
-def publish_to_lake(lake, root, paths, now: datetime, *, topic: str = "meter-reads", first_offset: int = 0) -> int:
-    """Ingest files and write their reads into ``lake`` as the mirror does (one part file per file and date,
-    named by a made-up Kafka offset); rejected files are skipped. Returns the next free offset."""
+def publish_to_lake(lake, root, paths, now: datetime, pseudonyms, *, topic: str = "meter-reads",
+                    first_offset: int = 0) -> int:
+    """Ingest files and write their reads into ``lake`` as the mirror does (identifiers pseudonymised, one part
+    file per file and date, named by a made-up Kafka offset); rejected files are skipped. Returns the next free
+    offset."""
     from streaming.ingest.common import FileRejected
     from streaming.ingest.pipeline import validated_file
     from streaming.mirror import layout
@@ -74,7 +76,7 @@ def publish_to_lake(lake, root, paths, now: datetime, *, topic: str = "meter-rea
                 table = v.reads_table()
         except FileRejected:
             continue
-        rows = with_kafka(stamp(table), topic, 0, offset)
+        rows = with_kafka(stamp(pseudonyms.table(table)), topic, 0, offset)
         for day, part in split_by_date(rows):
             lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)
         offset += 1

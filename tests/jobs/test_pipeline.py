@@ -24,7 +24,7 @@ from jobs.quality import job as quality
 from jobs.settle import job as settle
 from jobs.settle import runs
 from jobs.settle_diff import job as settle_diff
-from meterlake import config
+from meterlake import config, pseudonym
 from meterlake.cli import cli
 from meterlake.generate import Options, generate
 from streaming.mirror.lake import open_lake
@@ -48,15 +48,18 @@ def portfolio(tmp_path_factory):
 def settings(portfolio, tmp_path_factory):
     root, manifest = portfolio
     base = tmp_path_factory.mktemp("jobs-lake")
+    (base / "lake.key").write_text("a key of the lake's pseudonyms, for this test only\n")
     s = config.load(None)
     s = s.model_copy(update={"paths": s.paths.model_copy(update={"state_dir": base / "state",
-                                                                 "lake": str(base / "lake")})})
+                                                                 "lake": str(base / "lake")}),
+                             "lake": s.lake.model_copy(update={"pseudonym_key_file": str(base / "lake.key")})})
     lake = open_lake(s)
     now = datetime.fromisoformat(manifest["valid_as_of"])
-    publish_to_lake(lake, root, [f["path"] for f in manifest["files"]], now)
+    publish_to_lake(lake, root, [f["path"] for f in manifest["files"]], now, pseudonym.for_settings(s))
     result = CliRunner().invoke(cli, ["registry", "load", str(root / "registry.csv"), "--json"],
                                 obj=None, env={"METERLAKE_PATHS__LAKE": s.paths.lake,
-                                               "METERLAKE_PATHS__STATE_DIR": str(s.paths.state_dir)})
+                                               "METERLAKE_PATHS__STATE_DIR": str(s.paths.state_dir),
+                                               "METERLAKE_LAKE__PSEUDONYM_KEY_FILE": s.lake.pseudonym_key_file})
     assert result.exit_code == 0, result.output
     loaded = json.loads(result.output)
     assert (loaded["loaded"], loaded["meter_points"]) == (12, 12)
@@ -65,6 +68,11 @@ def settings(portfolio, tmp_path_factory):
 
 def _defect(manifest, kind):
     return next(d for d in manifest["defects"] if d["kind"] == kind)
+
+
+def _lake_id(settings, identifier: str) -> str:
+    """What the lake holds for a meter point or serial of the generator's manifest: its pseudonym."""
+    return pseudonym.for_settings(settings).one(identifier)
 
 
 def _clean_rows(settings, day):
@@ -83,7 +91,7 @@ def test_clean_estimates_the_missing_half_hours_by_interpolation(cleaned, settin
     _, manifest = portfolio
     assert cleaned["status"] == "cleaned" and len(cleaned["cleaned"]) == 9
     gap = _defect(manifest, "missing_reads")
-    rows = [r for r in _clean_rows(settings, "2024-10-23") if r["meter_point"] == gap["meter_point"]
+    rows = [r for r in _clean_rows(settings, "2024-10-23") if r["meter_point"] == _lake_id(settings, gap["meter_point"])
             and r["estimation_method"] == "interpolation"]
     got = sorted(r["interval_start_utc"].strftime("%Y-%m-%dT%H:%M:%SZ") for r in rows)
     assert got == gap["interval_starts"]
@@ -94,12 +102,13 @@ def test_clean_flags_the_meter_exchange_and_the_register_reset(cleaned, settings
     exchange, reset = _defect(manifest, "meter_exchange"), _defect(manifest, "register_reset")
     flagged = {(r["meter_point"], r["meter_serial"], f) for r in _clean_rows(settings, exchange["day"])
                for f in r["flags"] if r["read_kind"] == "register"}
-    assert (exchange["meter_point"], exchange["new_serial"], "meter_exchange") in flagged
+    assert (_lake_id(settings, exchange["meter_point"]), _lake_id(settings, exchange["new_serial"]),
+            "meter_exchange") in flagged
     # the reset register read is kept (flags never drop); with this portfolio it is the meter's first register
     # read in the lake (read weekly, reset on the fifth day), so there is nothing earlier to be lower than
     registers = [(r["settlement_date"], r["value"], r["flags"]) for day in ("2024-10-21", "2024-10-25")
                  for r in _clean_rows(settings, day)
-                 if r["meter_point"] == reset["meter_point"] and r["read_kind"] == "register"]
+                 if r["meter_point"] == _lake_id(settings, reset["meter_point"]) and r["read_kind"] == "register"]
     assert registers == [(date(2024, 10, 25), 0.0, [])]
 
 
@@ -163,7 +172,7 @@ def late(first_sf, settings):
     fix = reads(corrected["meter_point"], [corrected["interval_start_utc"]], corrected["value"] + 1.0,
                 serial=corrected["meter_serial"], register=corrected["register_id"], version=version)
     write_lake_reads(lake, fix, offset=9000)
-    write_lake_reads(lake, day_of(NEW_METER, AUTUMN, 0.1, version=version), offset=9001)
+    write_lake_reads(lake, day_of(_lake_id(settings, NEW_METER), AUTUMN, 0.1, version=version), offset=9001)
     return corrected
 
 
@@ -187,7 +196,7 @@ def test_the_run_diff_lists_the_correction_and_the_late_reads(late, settings, sp
     fix = [r for r in out["rows"] if r["reason"] == "correction"]
     assert [(r["meter_point"], r["settlement_period"], r["delta_kwh"]) for r in fix] == [
         (late["meter_point"], 20, pytest.approx(1.0))]
-    assert {r["meter_point"] for r in out["rows"] if r["reason"] == "late_read"} == {NEW_METER}
+    assert {r["meter_point"] for r in out["rows"] if r["reason"] == "late_read"} == {_lake_id(settings, NEW_METER)}
 
 
 def test_quality_measures_completeness_and_estimates(cleaned, settings, spark, portfolio):
@@ -197,7 +206,7 @@ def test_quality_measures_completeness_and_estimates(cleaned, settings, spark, p
     gap = _defect(manifest, "missing_reads")
     lake = open_lake(settings)
     rows = pq.ParquetDataset(outputs.view_files(lake, ["quality"])["quality"], partitioning=None).read().to_pylist()
-    row = next(r for r in rows if r["meter_point"] == gap["meter_point"])
+    row = next(r for r in rows if r["meter_point"] == _lake_id(settings, gap["meter_point"]))
     assert (row["expected_periods"], row["received_periods"], row["estimated_periods"], row["missing_periods"]) == (
         48, 44, 4, 0)
     assert row["estimated_share"] == pytest.approx(4 / 48)

@@ -20,7 +20,8 @@ def isolated(settings: config.Settings, name: str, **ingest) -> config.Settings:
     return settings.model_copy(update={
         "kafka": kafka, "cassandra": cassandra,
         "paths": settings.paths.model_copy(update={"lake": str(settings.state_dir / "lakes" / tag)}),
-        "ingest": settings.ingest.model_copy(update=ingest),
+        "ingest": settings.ingest.model_copy(update={"archive_dir": str(settings.state_dir / "archives" / tag),
+                                                     **ingest}),
     })
 
 
@@ -34,7 +35,7 @@ def env(settings: config.Settings) -> dict[str, str]:
         "METERLAKE_KAFKA__DEVICES_TOPIC": k.devices_topic, "METERLAKE_KAFKA__QUARANTINE_TOPIC": k.quarantine_topic,
         "METERLAKE_KAFKA__PARTITIONS": str(k.partitions), "METERLAKE_CASSANDRA__KEYSPACE": c.keyspace,
         "METERLAKE_INGEST__LEASE_S": str(i.lease_s), "METERLAKE_INGEST__CLAIM_CHECK_BYTES": str(i.claim_check_bytes),
-        "METERLAKE_INGEST__BATCH_ROWS": str(i.batch_rows),
+        "METERLAKE_INGEST__BATCH_ROWS": str(i.batch_rows), "METERLAKE_INGEST__ARCHIVE_DIR": i.archive_dir,
     }
     return {**os.environ, **out}
 

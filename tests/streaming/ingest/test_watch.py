@@ -99,8 +99,9 @@ def test_four_workers_racing_over_200_files_process_each_exactly_once(settings, 
     sets = _sets_per_file(settings)
     assert len(sets) == 200 and set(sets.values()) == {1}  # every file's one meter-day, published once
     day = datetime.now(UTC)
-    archived = Path(settings.lake_url) / "raw" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+    archived = Path(settings.ingest.archive_dir) / "raw" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
     assert len(list(archived.iterdir())) == 200
+    assert not Path(settings.lake_url).exists()  # the files, identifiers in clear, are kept out of the lake
 
 
 def _wait_for_claim(settings, owner: str, timeout: float = 60) -> None:
@@ -174,10 +175,10 @@ def test_rejected_and_duplicate_files_go_to_quarantine_with_their_reason(setting
         [("HH_cut.csv", "rejected"), ("HH_good.csv", "accepted"), ("HH_zipped.csv.gz", "accepted")],
         [("HH_copy.csv", "accepted"), ("HH_cut.csv", "rejected"), ("HH_zipped.csv.gz", "accepted")])
     day = datetime.now(UTC)
-    raw = Path(settings.lake_url) / "raw" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
+    raw = Path(settings.ingest.archive_dir) / "raw" / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}"
     assert (raw / "HH_zipped.csv.gz").read_bytes() == packed  # archived as it landed, not gunzipped
     assert len(first.duplicates) == 1
-    quarantine = Path(settings.lake_url) / "quarantine" / "files"
+    quarantine = Path(settings.ingest.archive_dir) / "quarantine"
     cut_reason = json.loads((quarantine / "HH_cut.csv.reason.json").read_text())
     assert (cut_reason["reason"], cut_reason["lines"]) == ("truncated_file", 49)
     duplicate = Path(first.duplicates[0]["path"]).name
@@ -200,7 +201,9 @@ def test_a_landing_directory_and_lake_on_hdfs(kafka_stack, cassandra_stack, hdfs
 
     base = isolated(hdfs_stack, "hdfs", claim_check_bytes=6000)
     tag = base.cassandra.keyspace
-    settings = base.model_copy(update={"paths": base.paths.model_copy(update={"lake": f"hdfs:///lake/{tag}"})})
+    settings = base.model_copy(update={"paths": base.paths.model_copy(update={"lake": f"hdfs:///lake/{tag}"}),
+                                       "ingest": base.ingest.model_copy(update={
+                                           "archive_dir": f"hdfs:///lake/{tag}-archive"})})
     landing = f"hdfs:///lake/{tag}-landing"
     fs, root = lakefs.resolve(settings, landing)
     fs.create_dir(root, recursive=True)
@@ -215,6 +218,6 @@ def test_a_landing_directory_and_lake_on_hdfs(kafka_stack, cassandra_stack, hdfs
     assert [a["path"] for a in result.announced] == [f"{landing}/HH_large.csv"]
     assert fs.get_file_info(pafs.FileSelector(root)) == []
     day = datetime.now(UTC)
-    archived = fs.get_file_info(pafs.FileSelector(f"/lake/{tag}/raw/{day:%Y}/{day:%m}/{day:%d}"))
+    archived = fs.get_file_info(pafs.FileSelector(f"/lake/{tag}-archive/raw/{day:%Y}/{day:%m}/{day:%d}"))
     assert sorted(i.base_name for i in archived) == ["HH_large.csv", "HH_small.csv"]
     assert sum(_sets_per_file(settings).values()) == 4

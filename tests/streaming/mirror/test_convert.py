@@ -8,10 +8,13 @@ import pyarrow as pa
 import pytest
 
 from meterlake import schema
+from meterlake.pseudonym import Pseudonymiser
 from streaming import kafka_io
 from streaming.ingest import validated_file
 from streaming.mirror.convert import LAKE_COLUMNS, Message, split_by_date, to_table
 from tests.streaming.mirror.mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
+
+PSEUDONYMS = Pseudonymiser(b"a test key of thirty-two bytes!!")
 
 
 def _through_kafka(reads: pa.Table, partitions: int = 3) -> list[Message]:
@@ -29,7 +32,7 @@ def _through_kafka(reads: pa.Table, partitions: int = 3) -> list[Message]:
 def test_rows_carry_the_read_model_and_where_they_came_from():
     reads = interval_reads("MAC000001", [utc(2024, 1, 10, 0, 0), utc(2024, 1, 10, 0, 30)], [0.25, 0.5])
     message = Message("meter-reads", 4, 1234, schema.to_ipc_bytes(schema.pack_table(reads)), 1_000)
-    table = to_table([message]).table
+    table = to_table([message], PSEUDONYMS).table
     assert table.schema.names == list(LAKE_COLUMNS)
     assert table.select(["kafka_topic", "kafka_partition", "kafka_offset", "settlement_period", "value"]).to_pylist() \
         == [{"kafka_topic": "meter-reads", "kafka_partition": 4, "kafka_offset": 1234, "settlement_period": 1,
@@ -46,7 +49,7 @@ def test_settlement_date_and_period_are_stamped_from_the_read_time_whatever_the_
     wrong = pa.Table.from_batches([batch])
     wrong = wrong.set_column(6, schema.READ_SCHEMA.field("settlement_date"), pa.array([date(2024, 7, 1)]))
     wrong = wrong.set_column(7, schema.READ_SCHEMA.field("settlement_period"), pa.array([48], pa.int8()))
-    table = to_table([Message("meter-reads", 0, 0, schema.to_ipc_bytes(wrong))]).table
+    table = to_table([Message("meter-reads", 0, 0, schema.to_ipc_bytes(wrong))], PSEUDONYMS).table
     # THEN 23:10 UTC in July (00:10 BST) is in period 1 of 2 July
     assert table.column("settlement_date").to_pylist() == [date(2024, 7, 2)]
     assert table.column("settlement_period").to_pylist() == [1]
@@ -60,11 +63,11 @@ def test_settlement_date_and_period_are_stamped_from_the_read_time_whatever_the_
 def test_a_clock_change_day_lands_with_all_its_periods(day, periods):
     # GIVEN a read in every half-hour of the local day, published by the contract
     messages = _through_kafka(pa.concat_tables([day_of_reads("MAC000001", day), day_of_reads("MAC000002", day)]))
-    table = to_table(messages).table
+    table = to_table(messages, PSEUDONYMS).table
     # THEN every row is on that settlement date, and each meter has periods 1..n once
     assert split_by_date(table)[0][0] == day and len(split_by_date(table)) == 1
     for meter in ("MAC000001", "MAC000002"):
-        rows = table.filter(pa.compute.equal(table.column("meter_point"), meter))
+        rows = table.filter(pa.compute.equal(table.column("meter_point"), PSEUDONYMS.one(meter)))
         assert sorted(rows.column("settlement_period").to_pylist()) == list(range(1, periods + 1))
 
 
@@ -83,7 +86,7 @@ MAC000002,2014-03-30 23:00:00, 0.404
     with validated_file(path, now=datetime(2025, 1, 1, tzinfo=UTC)) as validated:
         reads = validated.reads_table()
     # WHEN parsed, published and mirrored
-    table = to_table(_through_kafka(reads)).table
+    table = to_table(_through_kafka(reads), PSEUDONYMS).table
     got = sorted(zip(table.column("interval_start_utc").to_pylist(), table.column("settlement_date").to_pylist(),
                      table.column("settlement_period").to_pylist(), table.column("value").to_pylist(),
                      strict=True))
@@ -100,7 +103,7 @@ MAC000002,2014-03-30 23:00:00, 0.404
 def test_an_incompatible_message_becomes_a_quarantine_record_and_no_rows():
     good = Message("meter-reads", 0, 7, schema.to_ipc_bytes(interval_reads("MAC000001", [utc(2024, 1, 1)], [1.0])))
     bad = Message("meter-reads", 0, 8, b"\x00garbage")
-    converted = to_table([good, bad])
+    converted = to_table([good, bad], PSEUDONYMS)
     assert converted.table.column("kafka_offset").to_pylist() == [7]
     assert [(q["source_file"], q["reason"]) for q in converted.quarantine] == [
         ("kafka:meter-reads/0/8", "incompatible_message")]
@@ -110,7 +113,24 @@ def test_an_incompatible_message_becomes_a_quarantine_record_and_no_rows():
 def test_a_batch_splits_into_one_table_per_settlement_date_in_date_order():
     reads = interval_reads("MAC000001", [utc(2024, 1, 11, 0, 0), utc(2024, 1, 10, 0, 0), utc(2024, 1, 11, 0, 30)],
                            [1.0, 2.0, 3.0])
-    table = to_table([Message("t", 0, 0, schema.to_ipc_bytes(reads))]).table
+    table = to_table([Message("t", 0, 0, schema.to_ipc_bytes(reads))], PSEUDONYMS).table
     parts = split_by_date(table)
     assert [(d, t.column("value").to_pylist()) for d, t in parts] == [
         (date(2024, 1, 10), [2.0]), (date(2024, 1, 11), [1.0, 3.0])]
+
+
+def test_meter_points_serials_and_device_ids_land_as_pseudonyms():
+    # GIVEN a device read and a set of interval reads of the same meter point
+    device = pa.Table.from_batches([schema.build_reads(
+        meter_point="1200023305967", meter_serial="21E5012345", fuel="electricity", read_kind="device",
+        device_id="CAD-0042", interval_start_utc=[utc(2024, 1, 10, 0, 1)], value=[0.4], unit="kW",
+        quality="actual", source_version=1)])
+    interval = interval_reads("1200023305967", [utc(2024, 1, 10, 0, 0)], [0.25])
+    messages = [Message("meter-devices", 0, 0, schema.to_ipc_bytes(device)),
+                Message("meter-reads", 0, 0, schema.to_ipc_bytes(schema.pack_table(interval)))]
+    rows = to_table(messages, PSEUDONYMS).table.select(["meter_point", "meter_serial", "device_id"]).to_pylist()
+    # THEN the lake rows carry the keyed pseudonyms (HMAC-SHA256 under the test key), never the identifiers
+    mp = "P36ed974adb6dcb432edaa98d"
+    assert rows == [{"meter_point": mp, "meter_serial": "P640a70dff2e409f3eb60a24a",
+                     "device_id": "P6fdae51d63c6884e89e50577"},
+                    {"meter_point": mp, "meter_serial": None, "device_id": None}]

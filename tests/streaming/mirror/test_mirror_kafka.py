@@ -10,7 +10,7 @@ from datetime import date
 import pyarrow as pa
 import pytest
 
-from meterlake import clients, schema
+from meterlake import clients, pseudonym, schema
 from streaming.mirror.consumer import Mirror
 from streaming.mirror.lake import Lake, open_lake
 from streaming.mirror.query import sql
@@ -47,6 +47,11 @@ def test_every_published_read_lands_exactly_once(kafka_stack, tmp_path):
     assert sql(lake, "SELECT settlement_date, max(settlement_period) FROM reads WHERE read_kind = 'interval' "
                      "GROUP BY 1 ORDER BY 1")["rows"] == [
         [date(2016, 10, 28), 48], [date(2016, 10, 29), 48], [date(2016, 10, 30), 50], [date(2016, 10, 31), 48]]
+    # AND the device's reads carry pseudonyms of its meter point and device id, never the ids themselves
+    device_rows = "SELECT count(*) FROM reads_all WHERE meter_point = {} AND device_id = {}"
+    assert sql(lake, device_rows.format("'1200023305967'", "'CAD-1'"))["rows"] == [[0]]
+    assert sql(lake, device_rows.format("pseudonym('1200023305967')", "pseudonym('CAD-1')"),
+               pseudonym.for_settings(settings))["rows"] == [[2]]
     # AND a second run finds nothing new
     again = Mirror(settings).run(until_caught_up=True)
     assert (again.reads, lake_counts(lake)[0]) == (0, n + 2)
@@ -160,12 +165,16 @@ def test_from_topic_to_a_households_daily_kwh_through_the_cli(kafka_stack, tmp_p
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["reads"] == 4
     query = ("SELECT settlement_date, count(*) AS reads, sum(value) AS kwh FROM reads "
-             "WHERE meter_point = 'MAC000002' GROUP BY 1 ORDER BY 1")
-    out = subprocess.run(cli + ["lake", "sql", query, "--json"], env=env, capture_output=True, text=True,
-                         timeout=120)
+             "WHERE meter_point = {} GROUP BY 1 ORDER BY 1")
+    out = subprocess.run(cli + ["lake", "sql", query.format("pseudonym('MAC000002')"), "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"columns": ["settlement_date", "reads", "kwh"],
                                       "rows": [["2014-03-30", 2, 0.75], ["2014-03-31", 1, 1.0]]}
+    # the lake holds the household's pseudonym, not its id
+    out = subprocess.run(cli + ["lake", "sql", query.format("'MAC000002'"), "--json"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert json.loads(out.stdout)["rows"] == []
     stats = json.loads(subprocess.run(cli + ["lake", "stats", "--json"], env=env, capture_output=True, text=True,
                                       timeout=120).stdout)
     assert (stats["rows"], stats["settlement_dates"]) == (4, ["2014-03-30", "2014-03-31"])

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 from kafka import KafkaAdminClient
 
-from meterlake import clients, schema
+from meterlake import clients, pseudonym, schema
 from streaming import kafka_io
 from streaming.mirror.consumer import INTENT_PREFIX, Mirror
 from streaming.mirror.lake import open_lake
@@ -143,7 +143,8 @@ def kill_and_restart(settings, tmp_path, *, reads: int, kills: int, max_file_row
     assert rewritten >= inside
     # THEN the lake holds exactly the reads produced: count, distinct reads and a checksum of every read
     con = connect(open_lake(settings))
-    produced = schema.unpack(pa.concat_tables(chunks)).select(["meter_point", "interval_start_utc", "value"])
+    produced = pseudonym.for_settings(settings).table(
+        schema.unpack(pa.concat_tables(chunks)).select(["meter_point", "interval_start_utc", "value"]))
     con.register("produced", produced)
     expected = _checksum("produced", con)
     assert expected[:2] == (expected_reads, expected_reads)

@@ -111,6 +111,10 @@ class Mirror(_Section):
     compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
     retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
                                                           "retiring them (readers may still hold them)")
+    superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
+                                          "read versions until this many days after the DF run's cut-off of "
+                                          "the last settlement that reads the date, so every run stays "
+                                          "reproducible until then (docs/lake.md)")
 
 
 class Ingest(_Section):

@@ -58,7 +58,8 @@ _FIRST_COPY = ("kafka_topic", "kafka_partition", "kafka_offset", "source_file", 
 @dataclass(frozen=True)
 class Horizon:
     """When a settlement date's superseded versions may go: ``after_df_days`` after the DF run's cut-off of the
-    last settlement date that reads it, ``reads_ahead_days`` after it (:func:`horizon_from`)."""
+    last settlement date that reads the date's partition, which is ``reads_ahead_days`` after it
+    (:func:`horizon_from`)."""
 
     after_df_days: int
     reads_ahead_days: int = 0
@@ -80,17 +81,14 @@ def horizon_from(settings) -> Horizon:
     return Horizon(settings.mirror.superseded_after_df_days, max(7 * jobs.profile_weeks, jobs.proration_days))
 
 
-def _column(t: pa.Table, name: str) -> pa.Array:
-    return t.column(name).chunk(0) if t.column(name).num_chunks else pa.array([], t.schema.field(name).type)
-
-
 def _starts(t: pa.Table, names) -> np.ndarray:
-    """Over sorted rows: does each row start a new run of equal ``names``?"""
+    """Over sorted rows (one chunk): does each row start a new run of equal ``names``?"""
     first = np.zeros(t.num_rows, dtype=bool)
-    if t.num_rows:
-        first[0] = True
+    if t.num_rows == 0:
+        return first
+    first[0] = True
     for name in names:
-        first[1:] |= differs_from_previous(_column(t, name))
+        first[1:] |= differs_from_previous(t.column(name).chunk(0))
     return first
 
 

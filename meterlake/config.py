@@ -117,6 +117,10 @@ class Mirror(_Section):
     assignment_timeout_s: float = Field(120.0, gt=0, description="`mirror run --until-caught-up` stops, having "
                                                                  "nothing to do, when the group assigns it no "
                                                                  "partition within this long")
+    superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
+                                          "read versions until this many days after the DF run's cut-off of "
+                                          "the last settlement that reads the date, so every run stays "
+                                          "reproducible until then (docs/lake.md)")
 
 
 class Ingest(_Section):

@@ -53,17 +53,20 @@ def _lake(ctx):
 @json_command
 @click.pass_obj
 def lake_compact(ctx, day: str | None):
-    """Merge each settlement date's small files, keeping the latest version of each read; swap atomically."""
+    """Merge each settlement date's small files and collapse duplicate reads, keeping superseded versions until no
+    settlement run can need them (mirror.superseded_after_df_days); swap atomically."""
     from streaming.mirror import compact
 
     opts = ctx.settings.mirror
     results = compact.compact(_lake(ctx), [parse_date(day)] if day else None,
-                              target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s)
+                              target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s,
+                              horizon=compact.horizon_from(ctx.settings))
     dates = [r.to_json() for r in results]
     done = [d for d in dates if d["compacted"]]
     summary = (f"{len(done)} of {len(dates)} settlement dates compacted: "
                f"{sum(d['inputs'] for d in done)} files into {sum(d['outputs'] for d in done)}, "
-               f"{sum(d['collapsed'] for d in done):,} superseded or duplicate reads collapsed")
+               f"{sum(d['collapsed'] for d in done):,} duplicate or expired superseded reads collapsed, "
+               f"{sum(d['superseded_kept'] for d in dates):,} superseded versions kept for settlement runs")
     return {"dates": dates}, summary
 
 

@@ -115,6 +115,7 @@ class Manifest:
     compacted: list[dict] = field(default_factory=list)  # {"name", "rows", "bytes"}
     retired_through: dict[str, int] = field(default_factory=dict)  # tp_key -> last offset merged
     pending_delete: list[dict] = field(default_factory=list)  # {"name", "retired_at"} (epoch seconds)
+    superseded: int = 0  # rows of the compacted files beyond the latest of each read (kept for settlement runs)
 
     @property
     def compacted_names(self) -> list[str]:
@@ -126,13 +127,15 @@ class Manifest:
     def to_json(self) -> str:
         return json.dumps({"settlement_date": self.settlement_date.isoformat(), "generation": self.generation,
                            "compacted": self.compacted, "retired_through": self.retired_through,
-                           "pending_delete": self.pending_delete}, indent=1, sort_keys=True)
+                           "pending_delete": self.pending_delete, "superseded": self.superseded},
+                          indent=1, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
         return cls(date.fromisoformat(data["settlement_date"]), int(data["generation"]), list(data["compacted"]),
-                   {k: int(v) for k, v in data["retired_through"].items()}, list(data["pending_delete"]))
+                   {k: int(v) for k, v in data["retired_through"].items()}, list(data["pending_delete"]),
+                   int(data.get("superseded", 0)))  # absent: written when compaction kept only the latest
 
 
 def live_files(names: list[str], manifest: Manifest) -> list[str]:
@@ -150,8 +153,9 @@ def live_files(names: list[str], manifest: Manifest) -> list[str]:
     return manifest.compacted_names + [p.name for p in parts]
 
 
-def retire(manifest: Manifest, inputs: list[str], outputs: list[dict], now: float) -> Manifest:
-    """The manifest after a compaction that merged the live files ``inputs`` into ``outputs``.
+def retire(manifest: Manifest, inputs: list[str], outputs: list[dict], now: float, superseded: int = 0) -> Manifest:
+    """The manifest after a compaction that merged the live files ``inputs`` into ``outputs`` (of which
+    ``superseded`` rows are superseded versions kept for settlement runs).
 
     Part inputs raise their topic partition's watermark to their highest ``last`` offset (the mirror writes a
     partition's batches in order, so every part file of that partition up to it was an input); inputs (parts and
@@ -161,4 +165,4 @@ def retire(manifest: Manifest, inputs: list[str], outputs: list[dict], now: floa
     for part in filter(None, map(parse_part, inputs)):
         through[part.topic_partition] = max(through.get(part.topic_partition, -1), part.last)
     pending = manifest.pending_delete + [{"name": n, "retired_at": now} for n in inputs]
-    return Manifest(manifest.settlement_date, manifest.generation + 1, outputs, through, pending)
+    return Manifest(manifest.settlement_date, manifest.generation + 1, outputs, through, pending, superseded)

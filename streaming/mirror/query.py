@@ -3,8 +3,9 @@
 Views of a connection from :func:`connect`:
 
 * ``reads``: the latest version of each read (one row per read key, see docs/lake.md): what to query.
-* ``reads_all``: every row of the live files (a read published twice, or corrected, appears more than once
-  until compaction collapses it).
+* ``reads_all``: every row of the live files: a read published twice appears more than once until compaction
+  collapses the copies, a corrected read once per version until its date is past the horizon of settlement runs
+  (docs/lake.md).
 
 Given the lake's pseudonymiser, the connection also has the function ``pseudonym(identifier)``, so a known meter
 is found by ``WHERE meter_point = pseudonym('2000012345670')`` (the lake holds pseudonyms, not identifiers).
@@ -57,7 +58,7 @@ def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymise
     con.execute(f"""CREATE VIEW reads AS SELECT * FROM reads_all
                     QUALIFY row_number() OVER (PARTITION BY {key}
                                                ORDER BY source_version DESC, kafka_topic, kafka_partition,
-                                                        kafka_offset) = 1""")
+                                                        kafka_offset, source_file, source_line) = 1""")
     from jobs.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
 
     register_duckdb(con, lake)

@@ -1,21 +1,25 @@
-"""Compaction: the latest version of each read wins, files merge, the swap is one manifest write."""
+"""Compaction: duplicates collapse, superseded versions stay until no settlement run can need them, files merge,
+the swap is one manifest write."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from meterlake import schema
+from meterlake import config, schema
 from streaming.mirror import layout
-from streaming.mirror.compact import collapse, compact, compact_date
+from streaming.mirror.compact import Horizon, collapse, compact, compact_date, horizon_from, superseded_rows
 from streaming.mirror.convert import Message, to_table
 from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import interval_reads, utc
 
 DAY = date(2024, 1, 10)
+HORIZON = Horizon(after_df_days=30, reads_ahead_days=28)  # the default configuration's (horizon_from)
+WITHIN = datetime(2026, 7, 7, 22, 59, tzinfo=UTC).timestamp()  # a minute before DAY's horizon ends
+PAST = datetime(2026, 7, 7, 23, 0, tzinfo=UTC).timestamp()
 
 
 def _rows(*rows: dict) -> pa.Table:
@@ -74,14 +78,15 @@ def test_compaction_merges_the_live_files_and_swaps_them_in(lake):
     _part(lake, 0, 5, 9, t[1:], [2.5, 3.0], version=2)   # corrects period 2
     _part(lake, 1, 0, 0, t[:1], [1.0])                    # a copy of period 1 (another partition, same version)
     assert _values(lake, "reads_all") == [(1, 1.0), (1, 1.0), (2, 2.0), (2, 2.5), (3, 3.0)]
-    result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, now=1000.0)
-    assert (result.inputs, result.outputs, result.rows_in, result.rows_out) == (3, 1, 5, 3)
-    # THEN the one live file holds each read once, latest version
+    result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1000.0)
+    assert (result.inputs, result.outputs, result.rows_in, result.rows_out) == (3, 1, 5, 4)
+    # THEN the one live file holds each read's versions once (now=1000 is 1970: every run may still need them)
     assert [f.name for f in lake.live_files(DAY)] == ["compacted-1-0.parquet"]
-    assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.5), (3, 3.0)]
+    assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.0), (2, 2.5), (3, 3.0)]
+    assert _values(lake) == [(1, 1.0), (2, 2.5), (3, 3.0)]
     # AND the inputs stay on disk for readers holding the old list, until the grace period is over
     assert len(lake.date_listing(DAY)) == 4
-    later = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, now=1061.0)
+    later = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1061.0)
     assert not later.compacted and len(later.deleted) == 3
     assert [i.base_name for i in lake.date_listing(DAY)] == ["compacted-1-0.parquet"]
 
@@ -89,7 +94,7 @@ def test_compaction_merges_the_live_files_and_swaps_them_in(lake):
 def test_a_part_written_after_compaction_is_live_and_a_rewrite_of_a_merged_one_is_not(lake):
     t = [utc(2024, 1, 10, 0, 0), utc(2024, 1, 10, 0, 30)]
     merged = _part(lake, 0, 0, 4, t[:1], [1.0])
-    compact(lake, target_bytes=1 << 20, grace_s=0)
+    compact(lake, target_bytes=1 << 20, grace_s=0, horizon=HORIZON)
     assert not lake.exists(f"{layout.date_dir(DAY)}/{merged}")
     # WHEN the mirror rewrites the merged batch after a crash, and writes the next one
     _part(lake, 0, 0, 4, t[:1], [1.0])
@@ -107,7 +112,7 @@ def test_big_dates_are_split_to_about_the_target_size(lake):
         table = to_table([Message("meter-reads", 0, p, schema.to_ipc_bytes(reads))]).table
         lake.write_parquet(f"{layout.date_dir(DAY)}/{layout.part_name('meter-reads', 0, p, p)}", table)
     part_size = lake.date_listing(DAY)[0].size
-    result = compact_date(lake, DAY, target_bytes=10 * part_size, grace_s=60)
+    result = compact_date(lake, DAY, target_bytes=10 * part_size, grace_s=60, horizon=HORIZON)
     assert 3 <= result.outputs <= 5 and result.rows_out == 40
     assert sql(lake, "SELECT count(*), sum(value) FROM reads")["rows"] == [[40, float(sum(range(40)))]]
 
@@ -120,7 +125,68 @@ def test_an_interrupted_compaction_leaves_the_old_files_live(lake, monkeypatch):
 
     monkeypatch.setattr(lake, "write_manifest", crash)
     with pytest.raises(KeyboardInterrupt):
-        compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60)
+        compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON)
     # the compacted file was written but is not live: the manifest was never swapped
     assert "compacted-1-0.parquet" in [i.base_name for i in lake.date_listing(DAY)]
     assert [f.name for f in lake.live_files(DAY)] == ["part-meter-reads-0-0-0.parquet"]
+
+
+def test_with_superseded_versions_kept_only_copies_of_one_version_collapse():
+    table = _rows(
+        {"value": 1.0, "source_version": 1, "kafka_offset": 0},
+        {"value": 1.5, "source_version": 2, "kafka_offset": 9},   # a correction ...
+        {"value": 1.5, "source_version": 2, "kafka_offset": 5},   # ... published twice
+        {"value": 1.7, "source_version": 2, "kafka_offset": 7},   # the same version with another value: a conflict
+    )
+    out = collapse(table, keep_superseded=True)
+    assert out.select(["source_version", "value", "kafka_offset"]).to_pylist() == [
+        {"source_version": 2, "value": 1.5, "kafka_offset": 5},
+        {"source_version": 2, "value": 1.7, "kafka_offset": 7},
+        {"source_version": 1, "value": 1.0, "kafka_offset": 0}]
+    assert superseded_rows(out) == 2
+
+
+def test_the_horizon_is_the_df_cutoff_of_the_last_settlement_reading_the_date_plus_a_margin():
+    assert horizon_from(config.Settings()) == HORIZON
+    # 2024-01-10 is read by settlements up to 2024-02-07, whose DF cut-off is the end of 2026-06-07 (BST)
+    assert HORIZON.end(DAY) == datetime(2026, 7, 7, 23, 0, tzinfo=UTC)
+    tight = horizon_from(config.Settings(mirror={"superseded_after_df_days": 0},
+                                         jobs={"profile_weeks": 0, "proration_days": 3}))
+    assert tight == Horizon(0, 3) and tight.end(DAY) == datetime(2026, 5, 13, 23, 0, tzinfo=UTC)
+
+
+def test_within_the_horizon_a_superseded_version_stays(lake):
+    t = [utc(2024, 1, 10, 0, 0)]
+    _part(lake, 0, 0, 4, t, [1.0])
+    _part(lake, 0, 5, 9, t, [1.5], version=2)  # a correction
+    result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=WITHIN)
+    assert (result.compacted, result.past_horizon, result.superseded) == (True, False, 1)
+    assert _values(lake, "reads_all") == [(1, 1.0), (1, 1.5)]
+    assert _values(lake) == [(1, 1.5)]
+    assert lake.manifest(DAY).superseded == 1
+
+
+def test_the_first_compaction_past_the_horizon_keeps_only_the_latest_version(lake):
+    t = [utc(2024, 1, 10, 0, 0)]
+    _part(lake, 0, 0, 4, t, [1.0])
+    _part(lake, 0, 5, 9, t, [1.5], version=2)
+    compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=WITHIN)
+    # WHEN the date passes its horizon, with no new files since
+    result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=PAST)
+    # THEN it is compacted again, down to the latest version, and the manifest says nothing is left to collapse
+    assert (result.compacted, result.past_horizon, result.rows_in, result.rows_out) == (True, True, 2, 1)
+    assert _values(lake, "reads_all") == [(1, 1.5)]
+    assert (lake.manifest(DAY).generation, lake.manifest(DAY).superseded) == (2, 0)
+    again = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=PAST + 1)
+    assert not again.compacted
+
+
+@pytest.mark.parametrize("now", [pytest.param(WITHIN, id="within the horizon"), pytest.param(PAST, id="past it")])
+def test_copies_of_a_read_always_collapse_to_the_lowest_offset(lake, now):
+    t = [utc(2024, 1, 10, 0, 0), utc(2024, 1, 10, 0, 30)]
+    _part(lake, 0, 0, 4, t, [1.0, 2.0])
+    _part(lake, 0, 5, 9, t, [1.0, 2.0])  # the same reads published again
+    result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=now)
+    assert (result.rows_in, result.rows_out, result.superseded) == (4, 2, 0)
+    rows = sql(lake, "SELECT settlement_period, value, kafka_offset FROM reads_all ORDER BY 1")["rows"]
+    assert rows == [[1, 1.0, 0], [2, 2.0, 0]]

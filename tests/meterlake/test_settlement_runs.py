@@ -1,11 +1,11 @@
-"""Settlement runs: each run's cut-off day, instant and version (pure; no Spark)."""
+"""Settlement runs (meterlake.settlement_runs): each run's cut-off day, instant and version (pure; no Spark)."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
 import pytest
 
-from jobs.settle import runs
+from meterlake import settlement_runs as runs
 from meterlake.errors import UsageError
 
 

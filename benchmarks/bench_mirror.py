@@ -81,9 +81,10 @@ def _bare_consume(settings: config.Settings, messages: int) -> float:
 
 def _pyarrow_write(sets: pa.Table, directory: Path) -> float:
     """Seconds for pyarrow to write the same rows as the mirror's files (one file per date, zstd, fsync)."""
+    from meterlake.pseudonym import Pseudonymiser
     from streaming.mirror.convert import Message, split_by_date, to_table
 
-    rows = to_table([Message("t", 0, 0, schema.to_ipc_bytes(sets))]).table
+    rows = to_table([Message("t", 0, 0, schema.to_ipc_bytes(sets))], Pseudonymiser(os.urandom(32))).table
     started = time.perf_counter()
     import pyarrow.parquet as pq
 

@@ -67,6 +67,21 @@ def ensure_topics(settings: Settings) -> list[str]:
         admin.close()
 
 
+def subscribe(consumer, topic_names: Sequence[str], *, listener=None, timeout_s: float = 120.0) -> None:
+    """Subscribe ``consumer`` once its metadata knows every topic. The group leader assigns only the partitions
+    its metadata knows, so a topic created a moment ago (``ensure_topics``) would otherwise get no consumer until
+    the next metadata refresh (``metadata_max_age_ms``, five minutes by default)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not all(consumer.partitions_for_topic(t) for t in topic_names) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if listener is None:
+        consumer.subscribe(list(topic_names))
+    else:
+        consumer.subscribe(list(topic_names), listener=listener)
+
+
 def cassandra_connect(contact_points: Sequence[str], port: int, username: str, password: str, *,
                       keyspace: str | None = None, consistency: str = "LOCAL_QUORUM",
                       only_hosts: Sequence[str] | None = None, request_timeout_s: float = 20.0,

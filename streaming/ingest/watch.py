@@ -225,7 +225,7 @@ class Worker:
                 **clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
                 auto_offset_reset="earliest", isolation_level="read_committed", max_poll_records=1,
                 max_poll_interval_ms=(ingest.transaction_timeout_s + 300) * 1000)
-            self._consumer.subscribe([self.settings.kafka.files_topic])
+            clients.subscribe(self._consumer, [self.settings.kafka.files_topic])
         return self._consumer
 
     def take_references(self, *, until_caught_up: bool = False, max_seconds: float | None = None,

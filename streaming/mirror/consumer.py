@@ -198,11 +198,12 @@ class Mirror:
             group_id=self.options.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
             client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20, max_poll_records=64,
             isolation_level="read_committed",  # ingest publishes a file in one transaction: all of it or none
+            metadata_max_age_ms=30_000,  # partitions added to a topic are taken up within half a minute
         )
         if self.options.instance_id:
             options["group_instance_id"] = self.options.instance_id
         consumer = KafkaConsumer(**clients.kafka_options(self.settings), **options)
-        consumer.subscribe(self.topics, listener=_Listener(self))
+        clients.subscribe(consumer, self.topics, listener=_Listener(self), timeout_s=self.options.assignment_timeout_s)
         return consumer
 
     def run(self, *, until_caught_up: bool = False, stop=None) -> MirrorStats:

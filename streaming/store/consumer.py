@@ -94,13 +94,14 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
     writer = None
     try:
         keyspace.ensure(session, settings.cassandra.keyspace, settings.cassandra.replication_factor)
+        clients.ensure_topics(settings)  # a store started before any ingest still finds its partitions
         writer = Writer(session, settings.cassandra.keyspace)
         consumer = KafkaConsumer(**clients.kafka_options(settings), group_id=group, enable_auto_commit=False,
                                  auto_offset_reset="earliest", isolation_level="read_committed",
                                  max_poll_records=poll_records, fetch_max_bytes=32 * 1024 * 1024,
                                  max_partition_fetch_bytes=16 * 1024 * 1024)
         try:
-            consumer.subscribe(topics(settings))
+            clients.subscribe(consumer, topics(settings))
             end_offsets = None
             first = None
             while stop is None or not stop.is_set():

@@ -9,12 +9,15 @@ import pyarrow.fs as pafs
 import pytest
 
 from meterlake import config, schema
+from meterlake.pseudonym import Pseudonymiser
 from streaming.mirror import layout
 from streaming.mirror.compact import Horizon, collapse, compact, compact_date, horizon_from, superseded_rows
 from streaming.mirror.convert import Message, to_table
 from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import interval_reads, utc
+
+PSEUDONYMS = Pseudonymiser(b"a test key of thirty-two bytes!!")
 
 DAY = date(2024, 1, 10)
 HORIZON = Horizon(after_df_days=30, reads_ahead_days=28)  # the default configuration's (horizon_from)
@@ -62,7 +65,7 @@ def lake(tmp_path) -> Lake:
 
 def _part(lake: Lake, partition: int, first: int, last: int, starts, values, version=1) -> str:
     reads = interval_reads("MAC000001", starts, values, version=version)
-    table = to_table([Message("meter-reads", partition, first, schema.to_ipc_bytes(reads))]).table
+    table = to_table([Message("meter-reads", partition, first, schema.to_ipc_bytes(reads))], PSEUDONYMS).table
     name = layout.part_name("meter-reads", partition, first, last)
     lake.write_parquet(f"{layout.date_dir(DAY)}/{name}", table)
     return name
@@ -109,7 +112,7 @@ def test_big_dates_are_split_to_about_the_target_size(lake):
     starts = [utc(2024, 1, 10, 0, 0)]
     for p in range(40):
         reads = interval_reads(f"MAC{p:06d}", starts * 1, [float(p)])
-        table = to_table([Message("meter-reads", 0, p, schema.to_ipc_bytes(reads))]).table
+        table = to_table([Message("meter-reads", 0, p, schema.to_ipc_bytes(reads))], PSEUDONYMS).table
         lake.write_parquet(f"{layout.date_dir(DAY)}/{layout.part_name('meter-reads', 0, p, p)}", table)
     part_size = lake.date_listing(DAY)[0].size
     result = compact_date(lake, DAY, target_bytes=10 * part_size, grace_s=60, horizon=HORIZON)

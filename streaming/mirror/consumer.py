@@ -282,19 +282,11 @@ class Mirror:
         flushed already; after a failure the batches are left to the next owner, like a crash)."""
         log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
         commit = getattr(getattr(self._consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
-        done: dict[TopicPartition, OffsetAndMetadata] = {}
-        failed: set[TopicPartition] = set()
-        for tp in revoked:  # the writes under way end first; one that failed leaves its partition as it is
-            w = self._inflight.pop(tp, None)
-            if w is None:
-                continue
-            try:
-                self._written(tp, w, w.future.result())
-                done[tp] = OffsetAndMetadata(w.last + 1, "", -1)
-            except SinkError as exc:
-                log.warning("%s/%d: writing batch %d-%d failed (%s); the next owner rewrites it", tp.topic,
-                            tp.partition, w.batch.first, w.last, exc)
-                failed.add(tp)
+        done, failures = self._collect(revoked)  # the writes under way end first
+        for tp, w, exc in failures:  # one that failed leaves its partition as it is
+            log.warning("%s/%d: writing batch %d-%d failed (%s); the next owner rewrites it", tp.topic,
+                        tp.partition, w.batch.first, w.last, exc)
+        failed = {tp for tp, _, _ in failures}
         batches = [(tp, self._buffers[tp]) for tp in revoked
                    if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)
                    and tp not in failed]
@@ -435,8 +427,18 @@ class Mirror:
     def _finish(self, tps: list[TopicPartition]) -> bool:
         """Wait for the writes under way of ``tps`` and commit the end of each batch written. A failed write
         pauses its partition (see :meth:`_failed`). True if all were written and committed."""
-        written: dict[TopicPartition, OffsetAndMetadata] = {}
-        ok = True
+        written, failures = self._collect(tps)
+        for failure in failures:
+            self._failed(*failure)
+        if written:
+            self._commit(written)  # not committed: the intent stays, and the next owner skips the files
+            self.stats.batches += len(written)
+        return not failures
+
+    def _collect(self, tps: list[TopicPartition]) -> tuple[dict[TopicPartition, OffsetAndMetadata], list]:
+        """Wait for the writes under way of ``tps``: the end offsets to commit for those written, and
+        ``(tp, write, error)`` for those that failed."""
+        written, failures = {}, []
         for tp in tps:
             w = self._inflight.pop(tp, None)
             if w is None:
@@ -445,12 +447,8 @@ class Mirror:
                 self._written(tp, w, w.future.result())
                 written[tp] = OffsetAndMetadata(w.last + 1, "", -1)
             except SinkError as exc:
-                self._failed(tp, w, exc)
-                ok = False
-        if written:
-            self._commit(written)  # not committed: the intent stays, and the next owner skips the files
-            self.stats.batches += len(written)
-        return ok
+                failures.append((tp, w, exc))
+        return written, failures
 
     def _written(self, tp: TopicPartition, w: _Write, sizes: list[int | None]) -> None:
         self._count(sizes)

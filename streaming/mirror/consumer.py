@@ -105,12 +105,13 @@ def rotation_due(batch: _Batch, options) -> str | None:
     return None
 
 
-def flush_due(batches: dict, options, now: float) -> list:
+def flush_due(batches: dict, options, now: float, in_flight_bytes: int = 0) -> list:
     """The partitions whose batches to write between polls: those idle for ``idle_flush_s``, then, while all
-    batches together hold more than ``max_buffer_bytes``, the largest until they hold half of it."""
+    batches together (with those being written, ``in_flight_bytes``) hold more than ``max_buffer_bytes``, the
+    largest until they hold half of it."""
     live = {tp: b for tp, b in batches.items() if b.first is not None}
     due = [tp for tp, b in live.items() if now - b.last_arrival >= options.idle_flush_s]
-    total = sum(b.nbytes for b in live.values())
+    total = sum(b.nbytes for b in live.values()) + in_flight_bytes
     if total > options.max_buffer_bytes:
         for tp, b in sorted(live.items(), key=lambda item: -item[1].nbytes):
             if total <= options.max_buffer_bytes // 2:
@@ -388,7 +389,8 @@ class Mirror:
             if self._retry_at is not None and now >= self._retry_at:
                 self._retry()
             return
-        due = flush_due({tp: b for tp, b in self._buffers.items() if tp not in self._forced}, self.options, now)
+        due = flush_due({tp: b for tp, b in self._buffers.items() if tp not in self._forced}, self.options, now,
+                        sum(w.batch.nbytes for w in self._inflight.values()))
         if due:
             self._flush(due)
 

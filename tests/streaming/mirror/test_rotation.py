@@ -36,6 +36,8 @@ def test_idle_batches_and_then_the_largest_are_written_between_polls():
     # at t=10 the quiet one is idle; together they hold 21,100 > 20,000 bytes: the largest goes too
     assert flush_due(batches, OPTIONS, now=10.0) == ["quiet", "big"]
     assert flush_due({"small": batches["small"]}, OPTIONS, now=10.0) == []
+    # batches still being written count too: 6,000 held + 15,000 being written > 20,000
+    assert flush_due({"small": batches["small"]}, OPTIONS, now=10.0, in_flight_bytes=15_000) == ["small"]
 
 
 def test_an_intent_names_the_batch_at_the_committed_offset_only():

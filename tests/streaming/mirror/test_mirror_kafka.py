@@ -129,13 +129,18 @@ def test_a_rebalance_flushes_and_commits_what_the_leaving_partitions_hold(kafka_
 
     # GIVEN a mirror holding every read in memory (no rotation, no idle flush yet)
     settings = mirror_settings(kafka_stack, tmp_path / "lake", idle_flush_s=600)
-    publish(settings, meter_days(12, 1, date(2024, 1, 10)))
     first = Mirror(settings)
     stop = threading.Event()
     thread = threading.Thread(target=first.run, kwargs={"stop": stop})
     thread.start()
     try:
+        # the reads are published once the first mirror has all six partitions and the group has settled (a
+        # group leader may re-join once right after its first assignment, if that raced a metadata update)
         deadline = time.monotonic() + 120
+        while not (first._consumer and len(first._consumer.assignment()) == 6) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)
+        publish(settings, meter_days(12, 1, date(2024, 1, 10)))
         while first.stats.reads < 12 * 48 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert (first.stats.reads, first.stats.files) == (12 * 48, 0)

@@ -7,12 +7,14 @@ message (:data:`~streaming.mirror.convert.LAKE_SCHEMA`), in files ``settlement_d
 
 Exactly once, per topic partition, one batch at a time:
 
-1. Messages are decoded as they arrive (:func:`~streaming.mirror.convert.to_table`) into the partition's batch
-   until it rotates: enough rows or bytes, a span of record time, or an idle spell (so a quiet topic lands too).
+1. Messages are checked and pseudonymised as they arrive (:func:`~streaming.mirror.convert.decode`) into the
+   partition's batch until it rotates: enough rows or bytes, a span of record time, or an idle spell (so a quiet
+   topic lands too).
 2. The batch's intent is committed: offset ``first`` (nothing new) with the metadata ``mirror:<first>-<last>``.
 3. One file per settlement date is written to a temporary name, made durable and renamed to its final name, which
-   carries topic, partition, first and last offset. This runs on a writer thread, so the consumer goes on
-   fetching and decoding the next messages meanwhile (one write under way per partition).
+   carries topic, partition, first and last offset. This runs on a writer thread, which also unpacks the sets
+   to one row per read (:func:`~streaming.mirror.convert.lake_rows`), so the consumer goes on fetching and
+   checking the next messages meanwhile (one write under way per partition).
 4. Offset ``last + 1`` is committed. Only now is the batch done, and only now may the partition's next batch
    announce its intent.
 
@@ -33,7 +35,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
@@ -41,8 +42,9 @@ from kafka.structs import OffsetAndMetadata
 
 from meterlake import clients, pseudonym, schema
 from meterlake.config import Settings
+from streaming.kafka_io import IncompatibleMessage
 from streaming.mirror import layout
-from streaming.mirror.convert import Message, split_by_date, to_table
+from streaming.mirror.convert import Decoded, Message, decode, lake_rows, quarantine_record, split_by_date
 from streaming.mirror.lake import Lake, open_lake
 
 log = logging.getLogger("meterlake.mirror")
@@ -70,7 +72,7 @@ def parse_intent(metadata: str | None, committed: int) -> int | None:
 
 @dataclass
 class _Batch:
-    tables: list[pa.Table] = field(default_factory=list)
+    items: list[Decoded] = field(default_factory=list)  # unpacked to lake rows on the writer thread
     first: int | None = None
     last: int = -1
     rows: int = 0
@@ -79,16 +81,17 @@ class _Batch:
     last_time_ms: int = 0
     last_arrival: float = 0.0
 
-    def add(self, message: Message, table: pa.Table, now: float) -> None:
+    def add(self, message: Message, decoded: Decoded | None, now: float) -> None:
+        """Add ``message`` (``decoded``, or None if it was refused: its offset still counts)."""
         if self.first is None:
             self.first, self.first_time_ms = message.offset, message.timestamp
         self.last = message.offset
         self.last_time_ms = max(self.last_time_ms, message.timestamp)
         self.last_arrival = now
-        if table.num_rows:
-            self.tables.append(table)
-            self.rows += table.num_rows
-            self.nbytes += table.nbytes
+        if decoded is not None and decoded.rows:
+            self.items.append(decoded)
+            self.rows += decoded.rows
+            self.nbytes += decoded.nbytes
 
 
 def rotation_due(batch: _Batch, options) -> str | None:
@@ -354,12 +357,14 @@ class Mirror:
                     return
                 forced = None
                 buf = self._buffers.setdefault(tp, _Batch())
-            converted = to_table([message], self._pseudonyms)
-            if converted.quarantine:
-                self._quarantine(converted.quarantine)
-            buf.add(message, converted.table, self.clock())
+            try:
+                decoded = decode(message, self._pseudonyms)
+            except IncompatibleMessage as exc:
+                decoded = None
+                self._quarantine([quarantine_record(message, str(exc))])
+            buf.add(message, decoded, self.clock())
             self.stats.messages += 1
-            self.stats.reads += converted.table.num_rows
+            self.stats.reads += decoded.rows if decoded is not None else 0
             if forced is not None:
                 done = message.offset >= forced
             else:
@@ -499,8 +504,7 @@ class Mirror:
         """Write batch ``b`` of ``tp`` (offsets ``b.first..last``): a file per settlement date, each made durable
         under its final name. A rewrite skips the files already there. Runs on a writer thread; returns each
         file's size (None: skipped)."""
-        table = pa.concat_tables(b.tables) if b.tables else None
-        if table is None:
+        if not b.items:
             return []
         part = layout.PartName(tp.topic, tp.partition, b.first, last)
 
@@ -510,14 +514,13 @@ class Mirror:
             return self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
 
         try:
-            by_date = split_by_date(table)
+            by_date = split_by_date(lake_rows(b.items))
             if self._pool is None or len(by_date) == 1:
                 sizes = [write_one(day, rows) for day, rows in by_date]
             else:  # a remote store is latency-bound: the dates' files go up side by side
                 sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
         except OSError as exc:
             raise SinkError(str(exc)) from exc
-        b.tables = [table]
         return sizes
 
 

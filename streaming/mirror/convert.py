@@ -91,30 +91,72 @@ def _by_date(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table.column("settlement_date")))  # stable
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """One message checked and pseudonymised, not yet unpacked: ``table`` is a set table (``name`` ``set``,
+    a meter-day a row) or a read table (``read``); ``rows`` is how many lake rows it makes."""
+
+    message: Message
+    name: str
+    table: pa.Table
+    rows: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes
+
+
+def decode(message: Message, pseudonyms: Pseudonymiser) -> Decoded:
+    """Check one message and pseudonymise its identifiers: everything that can refuse it, and cheap (a set
+    message is worked on once per meter-day, not per read). Raises
+    :class:`~streaming.kafka_io.IncompatibleMessage`."""
+    name, table = kafka_io.decode_table(message.value)
+    table = pseudonyms.table(table)
+    if name == "set":
+        values = table.column("values")
+        if not pc.all(pc.equal(pc.list_value_length(values), table.column("periods"))).as_py():
+            raise kafka_io.IncompatibleMessage("a set does not unpack: a set's values list is not as long as its "
+                                               "periods")
+        flat = pc.list_flatten(values)
+        rows = len(flat) - flat.null_count
+    else:
+        rows = table.num_rows
+    return Decoded(message, name, table, rows)
+
+
+def rows_of(decoded: Decoded) -> pa.Table:
+    """The lake rows of one decoded message, in settlement date order."""
+    if decoded.name == "set":
+        # sorting the sets (48 times fewer rows than reads) keeps each date's reads together, so a batch splits
+        # into dates without moving data (split_by_date)
+        reads = stamp(kafka_io.unpack(_by_date(decoded.table)))
+    else:
+        reads = _by_date(stamp(decoded.table))
+    m = decoded.message
+    return with_kafka(reads, m.topic, m.partition, m.offset)
+
+
+def lake_rows(decoded: list[Decoded]) -> pa.Table:
+    """The lake rows of decoded messages, in message order (the mirror does this on its writer threads)."""
+    tables = [rows_of(d) for d in decoded]
+    return pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()
+
+
 def convert_one(message: Message, pseudonyms: Pseudonymiser) -> pa.Table:
     """The lake rows of one message, in settlement date order, identifiers pseudonymised. Raises
     :class:`~streaming.kafka_io.IncompatibleMessage`."""
-    name, table = kafka_io.decode_table(message.value)
-    table = pseudonyms.table(table)  # a set message: once per meter-day, not per read
-    # sorting the sets (48 times fewer rows than reads) keeps each date's reads together, so a batch splits
-    # into dates without moving data (split_by_date)
-    reads = kafka_io.unpack(_by_date(table)) if name == "set" else table
-    reads = stamp(reads)
-    if name != "set":
-        reads = _by_date(reads)
-    return with_kafka(reads, message.topic, message.partition, message.offset)
+    return rows_of(decode(message, pseudonyms))
 
 
 def to_table(messages: list[Message], pseudonyms: Pseudonymiser) -> Converted:
     """The lake rows of ``messages`` (in message order) and a quarantine record per message refused."""
-    tables, refused = [], []
+    decoded, refused = [], []
     for message in messages:
         try:
-            tables.append(convert_one(message, pseudonyms))
+            decoded.append(decode(message, pseudonyms))
         except kafka_io.IncompatibleMessage as exc:
             refused.append(quarantine_record(message, str(exc)))
-    table = pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()
-    return Converted(table, refused)
+    return Converted(lake_rows(decoded), refused)
 
 
 def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:

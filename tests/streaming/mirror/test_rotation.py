@@ -6,7 +6,7 @@ import pytest
 
 from meterlake.config import Mirror as MirrorOptions
 from streaming.mirror.consumer import _Batch, flush_due, intent, parse_intent, rotation_due
-from streaming.mirror.convert import Message
+from streaming.mirror.convert import Decoded, Message
 
 OPTIONS = MirrorOptions(max_file_rows=100, max_file_bytes=10_000, rotate_record_s=60, idle_flush_s=5,
                         max_buffer_bytes=20_000)
@@ -14,7 +14,8 @@ OPTIONS = MirrorOptions(max_file_rows=100, max_file_bytes=10_000, rotate_record_
 
 def batch(rows: int, *, nbytes: int = 0, first_ms: int = 0, last_ms: int = 0, arrived: float = 0.0) -> _Batch:
     b = _Batch()
-    b.add(Message("t", 0, 10, b"", first_ms), pa.table({"x": list(range(rows))}), arrived)
+    message = Message("t", 0, 10, b"", first_ms)
+    b.add(message, Decoded(message, "read", pa.table({"x": list(range(rows))}), rows), arrived)
     b.last_time_ms = last_ms
     b.nbytes = nbytes
     return b

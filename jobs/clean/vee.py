@@ -12,9 +12,9 @@ Validation (:func:`flag_reads`): flags, never drops. :data:`FLAGS` lists them. T
     ``future``) quarantine the read: it is kept in ``clean_reads`` with ``is_quarantined`` but is not energy of
     any period. The others leave the value in use.
 Gaps (:func:`find_gaps`)
-    The expected meters of a settlement date are those with half-hourly (kWh or Wh interval) reads anywhere in the
-    loaded window plus the registry's electricity meters registered that day; each has the calendar's periods
-    (46, 48 or 50). A missing period is one without a usable read; consecutive missing periods form a gap.
+    The expected meters of a settlement date are those with half-hourly (kWh or Wh interval) reads that day plus
+    the registry's electricity meters registered that day; each has the calendar's periods (46, 48 or 50). A
+    missing period is one without a usable read; consecutive missing periods form a gap.
 Estimation (:func:`estimate`), in this order of preference, each marked with its method:
     ``interpolation``: a gap of at most ``short_gap_periods`` with actual neighbours on both sides: linear
     between them. ``profile``: the mean of the meter's reads in the same UK clock half-hour of the same weekday
@@ -271,16 +271,15 @@ def register_reads(flagged: DataFrame) -> DataFrame:
 # --------------------------------------------------------------------------------------------------- gaps
 
 
-def expected_meters(seen: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
-    """(meter_point, settlement_date) for every target day: the meters of ``seen`` (those with half-hourly reads
-    in the loaded window: :func:`meter_periods`, or any frame with a ``meter_point`` column), and
-    ``registered`` (meter_point, settlement_date) rows of those days."""
+def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
+    """(meter_point, settlement_date) expected on each target day: the meters with half-hourly reads that day
+    (``periods``: :func:`meter_periods`) and the ``registered`` ones (meter_point, settlement_date). A meter with
+    neither is not expected: the registry says which meters should exist."""
     F = _F()
-    spark = seen.sparkSession
-    targets = spark.createDataFrame([(d,) for d in sorted(set(days))], "settlement_date date")
-    seen = seen.select("meter_point").distinct().crossJoin(targets)
-    in_days = registered.join(targets, "settlement_date", "left_semi").select("meter_point", "settlement_date")
-    return seen.unionByName(in_days).distinct().select("meter_point", F.col("settlement_date"))
+    targets = sorted(set(days))
+    read = periods.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
+    listed = registered.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
+    return read.unionByName(listed).distinct()
 
 
 def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame) -> DataFrame:

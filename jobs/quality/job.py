@@ -4,8 +4,8 @@ Run: ``meterlake job quality [--date D …] [--json]`` after ``meterlake job cle
 Default: every date of ``clean_reads`` whose clean output changed since the last run.
 
 Grain of the output (``quality/settlement_date=D/part-*.parquet``): one row per (settlement_date, meter_point) of
-the meters expected that day: those with half-hourly reads or estimates in ``clean_reads``, and the registry's
-electricity meters registered that day. Columns (see docs/jobs.md):
+the meters expected that day: those with half-hourly reads in ``clean_reads``, and the registry's electricity
+meters registered that day. Columns (see docs/jobs.md):
 
 - ``expected_periods``: the calendar's periods (46, 48 or 50); ``received_periods``: periods with a usable read
   from the source (actual or the source's estimate); ``estimated_periods``: periods we estimated;

@@ -26,11 +26,8 @@ def _stage(name: str, timings: dict, start: float) -> None:
 def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -> dict:
     from infra.local import hdfs
     from infra.local import stack as stack_mod
-    from meterlake import clients
     from meterlake.generate import Options, generate
-    from streaming.ingest.common import FileRejected
-    from streaming.ingest.pipeline import validated_file
-    from streaming.ingest.publish import publish
+    from streaming.ingest.publish import ingest_paths
     from streaming.mirror import consumer as mirror
     from streaming.store import consumer as store
 
@@ -56,20 +53,10 @@ def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -
 
     t = time.monotonic()
     output_progress(f"3/5 ingesting {len(files)} files into Kafka ...")
-    clients.ensure_topics(settings)
-    ingested = {"files": 0, "rejected": 0, "reads": 0, "quarantined": 0, "duplicates": 0}
-    now = datetime.now(UTC)
-    for path in files:
-        try:
-            with validated_file(path, now=now) as validated:
-                publish(validated, settings)
-                r = validated.result
-                ingested["files"] += 1
-                ingested["reads"] += r.reads
-                ingested["quarantined"] += r.quarantined
-                ingested["duplicates"] += r.duplicates
-        except FileRejected:
-            ingested["rejected"] += 1
+    results = ingest_paths(files, settings, now=datetime.now(UTC))
+    ingested = {"files": len(results), "rejected": sum(r.status == "rejected" for r in results),
+                "reads": sum(r.reads for r in results), "quarantined": sum(r.quarantined for r in results),
+                "duplicates": sum(r.duplicates for r in results)}
     _stage("ingest", timings, t)
 
     t = time.monotonic()
@@ -107,9 +94,10 @@ def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
         # the lake keeps every version; the live read is the highest source_version of each key
         from pyspark.sql.window import Window
 
-        key = ["meter_point", "meter_serial", "register_id", "unit", "interval_start_utc"]
+        from streaming.mirror.compact import READ_KEY
+
         live = (lake.withColumn("_rank", F.row_number().over(
-            Window.partitionBy(*key).orderBy(F.col("source_version").desc())))
+            Window.partitionBy(*READ_KEY).orderBy(F.col("source_version").desc())))
             .where("_rank = 1").drop("_rank"))
         from_lake = (live.groupBy("settlement_date")
                      .agg(F.max("settlement_period").alias("periods"), F.count("*").alias("lake_reads"),
@@ -138,8 +126,8 @@ def summary(result: dict) -> str:
     g, i = result["generated"], result["ingested"]
     lines = [
         f"meterlake demo: {g['meters']} meters x {g['days']} days from {g['start']} ({g['files']} files)",
-        f"ingested {i['files']} files ({i['rejected']} rejected): {i['reads']:,} reads, {i['quarantined']} "
-        f"quarantined, {i['duplicates']} duplicate lines dropped",
+        f"ingested {i['files']} files ({i['rejected']} rejected whole, to quarantine): {i['reads']:,} reads, "
+        f"{i['quarantined']} records quarantined, {i['duplicates']} duplicate lines dropped",
         f"store: {result['stored']['messages']} Kafka messages -> Cassandra rows {result['stored']['rows']}",
         f"lake:  {result['lake']}",
         "",

@@ -323,7 +323,7 @@ def _as_table(data: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]) -> pa.
     return pa.Table.from_batches(list(data), schema=READ_SCHEMA)
 
 
-def _differs(column: pa.Array) -> np.ndarray:
+def differs_from_previous(column: pa.Array) -> np.ndarray:
     """For rows 1..n-1 of a sorted column: does the row differ from the one before? (Nulls equal nulls.)"""
     a, b = column.slice(1), column.slice(0, len(column) - 1)
     ne = pc.fill_null(pc.not_equal(a, b), False)
@@ -355,7 +355,7 @@ def pack_table(reads: pa.Table | pa.RecordBatch) -> pa.Table:
     new = np.zeros(n, dtype=bool)
     new[0] = True
     for name in group_cols:
-        new[1:] |= _differs(t.column(name).chunk(0))
+        new[1:] |= differs_from_previous(t.column(name).chunk(0))
     periods = np.asarray(t.column("settlement_period").to_numpy(), dtype=np.int64)
     repeated = ~new[1:] & (periods[1:] == periods[:-1])
     if repeated.any():

@@ -148,7 +148,22 @@ def launch(proc: JvmProcess) -> int:
             cwd=proc.home, env=env, start_new_session=True,
         )
     proc.pid_file.write_text(f"{child.pid}\n")
+    _wait_for_exec(proc, child)
     return child.pid
+
+
+def _wait_for_exec(proc: JvmProcess, child: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Until the child has exec'd java (its command line carries our marker) or has exited: on a loaded machine
+    the forked child still shows Python's command line for a moment, and pid() would call it not ours."""
+    deadline = time.monotonic() + timeout_s
+    marker = f"-Dmeterlake.home={proc.home}"
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            if marker in psutil.Process(child.pid).cmdline():
+                return
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return
+        time.sleep(0.02)
 
 
 def wait_ready(procs: Sequence[JvmProcess], timeout_s: float, poll_s: float = 1.0) -> None:

@@ -287,7 +287,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     existing = lakeio.file_digest(jl.lake, output_path(day, run_name))
     if not force and previous and previous["fingerprint"] == fp and existing == previous["digest"]:
         return {**answer, "status": "unchanged", "digest": existing, "rows": previous["rows"],
-                "totals": previous["totals"],
+                "totals": previous["totals"], "same_as_previous": True,
                 "message": f"{day} {run_name}: inputs unchanged since {previous['at']}; nothing to do"}
     with lakeio.session(settings, f"meterlake-settle-{day}-{run_name}", spark, master) as s:
         reads, calendar, registry, factors = extract(s, jl, day, params, list(llf_paths))

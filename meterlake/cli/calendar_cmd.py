@@ -6,22 +6,15 @@ The rules live in :mod:`meterlake.calendar`; this module only parses arguments a
 """
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import click
 
 from meterlake import calendar as cal
-from meterlake.cli.output import json_command
+from meterlake.cli.output import json_command, parse_date
 from meterlake.errors import UsageError
 
 _KIND = {46: "spring clock change", 50: "autumn clock change", 48: "ordinary day"}
-
-
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
 
 
 def _parse_instant(text: str) -> datetime:
@@ -57,7 +50,7 @@ def day(settlement_date: str):
     \b
     Example: meterlake calendar day 2026-03-29 --json
     """
-    d = _parse_date(settlement_date)
+    d = parse_date(settlement_date)
     start, end = cal.day_bounds(d)
     count = cal.periods_in_day(d)
     result = {"settlement_date": d, "periods": count, "start_utc": start, "end_utc": end}
@@ -99,7 +92,7 @@ def period(settlement_date: str, period: str):
     \b
     Example: meterlake calendar period 2026-10-25 4 --json
     """
-    d = _parse_date(settlement_date)
+    d = parse_date(settlement_date)
     try:
         number = int(period)
     except ValueError:

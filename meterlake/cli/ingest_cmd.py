@@ -101,28 +101,12 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
     \b
     Example: meterlake ingest flows/*.uff lcl/MAC000002.csv --dry-run --json
     """
-    from streaming.ingest import FileRejected, ingest_file, validated_file
-    from streaming.ingest.publish import publish, publish_rejection
+    from streaming.ingest.publish import ingest_paths
 
     # the validation instant (future timestamps); never a version or an id
     now = _instant(now_text) if now_text else datetime.now(UTC)
-    if not dry_run:
-        from meterlake import clients
-
-        clients.ensure_topics(ctx.settings)
-    results = []
-    for path in paths:
-        output.progress(f"{'checking' if dry_run else 'ingesting'} {path} ...")
-        if dry_run:
-            results.append(ingest_file(path, fmt, now=now, batch_rows=batch_rows))
-            continue
-        try:
-            with validated_file(path, fmt, now=now, batch_rows=batch_rows) as validated:
-                publish(validated, ctx.settings)
-                results.append(validated.result)
-        except FileRejected as exc:
-            publish_rejection(exc.result, ctx.settings, path.name)
-            results.append(exc.result)
+    results = ingest_paths(paths, ctx.settings, now=now, fmt=fmt, dry_run=dry_run, batch_rows=batch_rows,
+                           progress=output.progress)
     rows = [r.to_json() for r in results]
     details = {r.path: r.detail for r in results if r.detail}
     return {"files": rows}, _summary(rows, details)
@@ -158,16 +142,10 @@ def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, 
     \b
     Example: meterlake ingest watch landing/ --once --json
     """
-    import signal
-    import threading
-
     from streaming.ingest.watch import Worker
 
     now = _instant(now_text) if now_text else None
-    stop = threading.Event()
-    if not once:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+    stop = output.stop_event(on_signals=not once)
     with Worker(ctx.settings, directory, worker_id, now=now) as worker:
         if not once:
             output.progress(f"worker {worker.worker_id} watching {worker.storage.landing_url}; Ctrl-C to stop")

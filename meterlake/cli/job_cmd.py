@@ -7,23 +7,13 @@ is in :mod:`jobs`; the outputs are described in docs/jobs.md.
 """
 from __future__ import annotations
 
-from datetime import date
-
 import click
 
-from meterlake.cli.output import json_command, progress
-from meterlake.errors import UsageError
+from meterlake.cli.output import json_command, parse_date, progress
 
 _MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
                                         "or the local stack's standalone master when it runs).")
 _FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
 
 
 @click.group("registry")
@@ -61,7 +51,7 @@ def job_clean(ctx, days: tuple[str, ...], master: str | None, force: bool):
     from jobs.clean import job as clean
 
     progress("cleaning reads (Spark)…")
-    out = clean.run(ctx.settings, [_day(d) for d in days] or None, master=master, force=force)
+    out = clean.run(ctx.settings, [parse_date(d) for d in days] or None, master=master, force=force)
     return out, out["message"]
 
 
@@ -80,7 +70,7 @@ def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master:
     from jobs.settle import job as settle
 
     progress(f"settling {day} {run_name.upper()} (Spark)…")
-    out = settle.run(ctx.settings, _day(day), run_name, llf_paths=list(llf_paths), master=master, force=force)
+    out = settle.run(ctx.settings, parse_date(day), run_name, llf_paths=list(llf_paths), master=master, force=force)
     return out, out["message"]
 
 
@@ -100,7 +90,7 @@ def job_settle_diff(ctx, day: str, from_run: str, to_run: str, limit: int, maste
     from jobs.settle_diff import job as settle_diff
 
     progress(f"comparing {day} {from_run.upper()} -> {to_run.upper()} (Spark)…")
-    out = settle_diff.run(ctx.settings, _day(day), from_run, to_run, limit=limit, master=master, force=force)
+    out = settle_diff.run(ctx.settings, parse_date(day), from_run, to_run, limit=limit, master=master, force=force)
     lines = [out["message"]] + [f"  {r['settlement_period']:>2} {r['meter_point']} {r['reason']:<17} "
                                 f"{r['from_kwh']} -> {r['to_kwh']}" for r in out["rows"]]
     return out, "\n".join(lines)
@@ -117,5 +107,5 @@ def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
     from jobs.quality import job as quality
 
     progress("measuring data quality (Spark)…")
-    out = quality.run(ctx.settings, [_day(d) for d in days] or None, master=master, force=force)
+    out = quality.run(ctx.settings, [parse_date(d) for d in days] or None, master=master, force=force)
     return out, out["message"]

@@ -6,21 +6,10 @@ docs/lake.md.
 """
 from __future__ import annotations
 
-import signal
-import threading
-from datetime import date
-
 import click
 
-from meterlake.cli.output import json_command, progress
+from meterlake.cli.output import json_command, parse_date, progress, stop_event
 from meterlake.errors import UsageError
-
-
-def _parse_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
 
 
 @click.group()
@@ -37,10 +26,8 @@ def mirror_run(ctx, until_caught_up: bool):
     from streaming.mirror.consumer import Mirror
 
     settings = ctx.settings
-    stop = threading.Event()
+    stop = stop_event(on_signals=not until_caught_up)
     if not until_caught_up:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
                  f"{settings.lake_url}; Ctrl-C to stop")
     stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop).to_json()
@@ -70,7 +57,7 @@ def lake_compact(ctx, day: str | None):
     from streaming.mirror import compact
 
     opts = ctx.settings.mirror
-    results = compact.compact(_lake(ctx), [_parse_date(day)] if day else None,
+    results = compact.compact(_lake(ctx), [parse_date(day)] if day else None,
                               target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s)
     dates = [r.to_json() for r in results]
     done = [d for d in dates if d["compacted"]]

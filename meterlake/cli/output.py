@@ -8,7 +8,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import click
 
-from meterlake.errors import MeterlakeError
+from meterlake.errors import MeterlakeError, UsageError
 
 log = logging.getLogger("meterlake")
 
@@ -35,6 +37,23 @@ def _default(o: Any) -> Any:
 
 def dumps(obj: dict) -> str:
     return json.dumps(obj, default=_default, sort_keys=False)
+
+
+def parse_date(text: str) -> date:
+    """A YYYY-MM-DD argument or option as a date; anything else is a usage error."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
+
+
+def stop_event(on_signals: bool) -> threading.Event:
+    """An event for a long-running command's loop; with ``on_signals``, SIGINT and SIGTERM set it (a clean stop)."""
+    stop = threading.Event()
+    if on_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    return stop
 
 
 def progress(message: str) -> None:

@@ -5,12 +5,9 @@ Run: ``meterlake store run [--until-caught-up] [--json]``, ``meterlake store sta
 """
 from __future__ import annotations
 
-import signal
-import threading
-
 import click
 
-from meterlake.cli.output import json_command, progress
+from meterlake.cli.output import json_command, progress, stop_event
 
 
 @click.group()
@@ -28,10 +25,8 @@ def store_run(ctx, until_caught_up: bool):
     from streaming.store import consumer
 
     settings = ctx.settings
-    stop = threading.Event()
+    stop = stop_event(on_signals=not until_caught_up)
     if not until_caught_up:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         progress(f"storing {', '.join(consumer.topics(settings))} into keyspace {settings.cassandra.keyspace}; "
                  "Ctrl-C to stop")
     data = consumer.run(settings, until_caught_up=until_caught_up, stop=stop).as_dict()

@@ -179,13 +179,18 @@ class Claims:
 class Lease:
     """Holds a claim while a file is worked on: renews it every third of the lease from a daemon thread.
 
-    Use as a context manager around the work; :meth:`check` raises :class:`LeaseLost` once a renewal failed.
+    Use as a context manager around the work, entered right after the claim. :meth:`check` raises
+    :class:`LeaseLost` once a renewal was refused, or when the lease may run out within ``margin`` seconds (a
+    renewal still retrying while the ring is short of nodes does not count as held): the expiry is reckoned from
+    the moment each successful renewal was *sent*, never later than the row's real TTL.
     """
 
     def __init__(self, claims: Claims, key: str, path: str, size: int, mtime_ns: int):
         self.claims, self.key, self.path, self.size, self.mtime_ns = claims, key, path, size, mtime_ns
         self.claimed_at = _now()
         self.renewals = 0
+        self.margin = min(5.0, claims.lease_s / 4)
+        self._expires = time.monotonic() + claims.lease_s  # the claim was written just before
         self._lost: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease-{key[:8]}", daemon=True)
@@ -196,28 +201,31 @@ class Lease:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
 
     def _beat(self) -> None:
         interval = self.claims.lease_s / 3
-        deadline = time.monotonic() + self.claims.lease_s  # the lease as last written
         while not self._stop.wait(interval):
+            sent = time.monotonic()
             try:
                 if not self.claims.renew(self.key, self.path, self.size, self.mtime_ns, self.claimed_at):
                     self._lost = "another worker holds the claim (the lease ran out)"
                     return
                 self.renewals += 1
-                deadline = time.monotonic() + self.claims.lease_s
-            except Exception as exc:  # Cassandra unreachable: keep trying while the lease may still hold
+                self._expires = sent + self.claims.lease_s
+            except Exception as exc:  # the ring did not answer: keep trying while the lease may still hold
                 log.warning("renewing the claim on %s failed: %s", self.path, exc)
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= self._expires:
                     self._lost = f"the lease ran out while renewals failed ({exc})"
                     return
 
     @property
     def held(self) -> bool:
-        return self._lost is None
+        return self._lost is None and time.monotonic() < self._expires - self.margin
 
     def check(self) -> None:
         if self._lost is not None:
             raise LeaseLost(f"lost the claim on {self.path}: {self._lost}")
+        left = self._expires - time.monotonic()
+        if left < self.margin:
+            raise LeaseLost(f"the claim on {self.path} may run out in {max(left, 0):.1f}s (renewals failing)")

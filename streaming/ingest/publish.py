@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -169,3 +170,35 @@ def publish_rejection(result, settings: Settings, source_name: str, digest: byte
                  lambda p: _send_quarantine(p, settings.kafka.quarantine_topic, batch, out), before_commit,
                  source_name)
     return out
+
+
+def ingest_paths(paths, settings: Settings, *, now, fmt: str | None = None, dry_run: bool = False,
+                 batch_rows: int | None = None, progress=None) -> list:
+    """Ingest files one after another: each is checked whole, then published in one transaction (or, rejected,
+    announced on the quarantine topic); with ``dry_run`` only checked. Returns one ``FileResult`` per path.
+
+    ``now`` is the validation instant (future timestamps), never a version or an id. The CLI's
+    ``meterlake ingest PATH…`` and the demo both run this.
+    """
+    from meterlake import clients
+    from streaming.ingest import DEFAULT_BATCH_ROWS, FileRejected, ingest_file, validated_file
+
+    rows = batch_rows or DEFAULT_BATCH_ROWS
+    if not dry_run:
+        clients.ensure_topics(settings)
+    results = []
+    for path in paths:
+        path = Path(path)
+        if progress is not None:
+            progress(f"{'checking' if dry_run else 'ingesting'} {path} ...")
+        if dry_run:
+            results.append(ingest_file(path, fmt, now=now, batch_rows=rows))
+            continue
+        try:
+            with validated_file(path, fmt, now=now, batch_rows=rows) as validated:
+                publish(validated, settings)
+                results.append(validated.result)
+        except FileRejected as exc:
+            publish_rejection(exc.result, settings, path.name)
+            results.append(exc.result)
+    return results

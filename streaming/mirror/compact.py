@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meterlake.schema import differs_from_previous
 from streaming.mirror import layout
 from streaming.mirror.convert import LAKE_SCHEMA
 from streaming.mirror.lake import Lake
@@ -33,14 +34,6 @@ log = logging.getLogger("meterlake.mirror.compact")
 
 #: What identifies a read: two rows with the same key are versions of the same read (docs/lake.md).
 READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "device_id", "unit")
-
-
-def _differs(column: pa.Array) -> np.ndarray:
-    """For rows 1..n-1 of a sorted column: does the row differ from the one before? (Nulls equal nulls.)"""
-    a, b = column.slice(1), column.slice(0, len(column) - 1)
-    ne = pc.fill_null(pc.not_equal(a, b), False)
-    either_null = pc.xor(a.is_null(), b.is_null())
-    return np.asarray(pc.or_(ne, either_null).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def collapse(table: pa.Table) -> pa.Table:
@@ -56,7 +49,7 @@ def collapse(table: pa.Table) -> pa.Table:
     first = np.zeros(t.num_rows, dtype=bool)
     first[0] = True
     for name in READ_KEY:
-        first[1:] |= _differs(t.column(name).chunk(0) if t.column(name).num_chunks else t.column(name))
+        first[1:] |= differs_from_previous(t.column(name).chunk(0) if t.column(name).num_chunks else t.column(name))
     return t.filter(pa.array(first))
 
 

@@ -87,7 +87,21 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
 
 
 def ensure(session, keyspace: str, replication_factor: int) -> None:
-    """Create the keyspace and tables if absent, waiting for schema agreement."""
+    """Create the keyspace and tables if absent, waiting for schema agreement.
+
+    Raises :class:`~meterlake.errors.MeterlakeError` if ``hh_sets`` exists with the first layout (a frozen list
+    per set, replaced whole), which the per-period writes cannot update.
+    """
+    from meterlake.errors import MeterlakeError
+
     for statement in ddl(keyspace, replication_factor):
         session.execute(statement, timeout=60)
     session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    row = session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = "
+                          "'hh_sets' AND column_name = 'values'", (keyspace,)).one()
+    if row is not None and not row.type.startswith("map<"):
+        raise MeterlakeError(
+            f"{keyspace}.hh_sets has the old layout (values {row.type}); the store now keeps one cell per period "
+            f"(map<tinyint, double>). Drop the table (a local stack: `DROP TABLE {keyspace}.hh_sets`) and replay "
+            "meter-reads from the beginning (`meterlake store run` with a new consumer group, or reset its offsets)",
+            keyspace=keyspace, column_type=row.type)

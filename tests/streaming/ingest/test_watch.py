@@ -191,3 +191,30 @@ def test_rejected_and_duplicate_files_go_to_quarantine_with_their_reason(setting
         again = worker.run(once=True)
     assert (again.files, len(again.duplicates)) == ([], 1)
     assert len(consume(settings, settings.kafka.reads_topic)) == sent
+
+
+def test_a_landing_directory_and_lake_on_hdfs(kafka_stack, cassandra_stack, hdfs_stack, tmp_path):
+    import pyarrow.fs as pafs
+
+    from meterlake import lakefs
+
+    base = isolated(hdfs_stack, "hdfs", claim_check_bytes=6000)
+    tag = base.cassandra.keyspace
+    settings = base.model_copy(update={"paths": base.paths.model_copy(update={"lake": f"hdfs:///lake/{tag}"})})
+    landing = f"hdfs:///lake/{tag}-landing"
+    fs, root = lakefs.resolve(settings, landing)
+    fs.create_dir(root, recursive=True)
+    for name, meters in (("HH_small.csv", range(1, 2)), ("HH_large.csv", range(2, 5))):  # 4.5 KB, 13.5 KB
+        local = _land(tmp_path, name, meters)
+        with fs.open_output_stream(f"{root}/{name}", compression=None) as out:
+            out.write(local.read_bytes())
+    with Worker(settings, landing, "h1", now=NOW) as worker:
+        result = worker.run(once=True)
+    assert sorted((Path(f["path"]).name, f["via"], f["reads"]) for f in result.files) == [
+        ("HH_large.csv", "reference", 144), ("HH_small.csv", "scan", 48)]
+    assert [a["path"] for a in result.announced] == [f"{landing}/HH_large.csv"]
+    assert fs.get_file_info(pafs.FileSelector(root)) == []
+    day = datetime.now(UTC)
+    archived = fs.get_file_info(pafs.FileSelector(f"/lake/{tag}/raw/{day:%Y}/{day:%m}/{day:%d}"))
+    assert sorted(i.base_name for i in archived) == ["HH_large.csv", "HH_small.csv"]
+    assert sum(_sets_per_file(settings).values()) == 4

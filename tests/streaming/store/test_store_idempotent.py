@@ -110,3 +110,23 @@ def test_a_meter_day_cut_across_batches_of_an_interleaved_file_is_stored_whole(s
     store(settings)
     assert _values(settings, METER_A) == {p: 0.25 for p in range(1, 49)}
     assert _values(settings, METER_B) == {p: 0.5 for p in range(1, 49)}
+
+
+def test_a_table_of_the_old_layout_is_refused_with_what_to_do(settings):
+    from meterlake import clients
+    from meterlake.errors import MeterlakeError
+    from streaming.store import keyspace
+
+    ks = settings.cassandra.keyspace
+    session = clients.cassandra_session(settings)
+    try:
+        session.execute(f"CREATE KEYSPACE {ks} WITH replication = {{'class': 'SimpleStrategy', "
+                        "'replication_factor': 1}", timeout=60)
+        session.execute(f"CREATE TABLE {ks}.hh_sets (meter_point text, month text, settlement_date date, "
+                        "register_id text, meter_serial text, unit text, values frozen<list<double>>, "
+                        "PRIMARY KEY ((meter_point, month), settlement_date, register_id, meter_serial, unit))",
+                        timeout=60)
+        with pytest.raises(MeterlakeError, match=f"DROP TABLE {ks}.hh_sets"):
+            keyspace.ensure(session, ks, 1)
+    finally:
+        session.cluster.shutdown()

@@ -34,3 +34,19 @@ def test_a_file_level_quarantine_record_has_line_minus_one():
     batch = schema.quarantine_batch([{"source_file": "cut.uff", "source_line": None, "field": None,
                                       "reason": "truncated_file", "detail": "no ZPT", "raw": None}])
     assert quarantine_rows(pa.Table.from_batches([batch])) == [("cut.uff", -1, "", "truncated_file", "no ZPT", None)]
+
+
+def test_each_set_of_a_message_gets_its_own_periods():
+    def one(meter: str, day: date, values: list) -> dict:
+        return {"meter_point": meter, "meter_serial": "E1", "fuel": "electricity", "register_id": "S", "unit": "kWh",
+                "settlement_date": day, "source_version": 1, "periods": len(values), "values": values,
+                "qualities": ["actual"] * len(values), "source_file": "f", "file_id": None, "batch_id": None}
+
+    gappy = [0.5] * 48
+    gappy[0] = gappy[47] = None
+    sets = pa.Table.from_pylist([one("1200023305967", date(2024, 6, 1), gappy),
+                                 one("1200023305967", date(2024, 3, 31), [0.25] * 46)], schema=schema.SET_SCHEMA)
+    first, second = set_rows(sets)
+    assert first[3] == {p: 0.5 for p in range(2, 48)}
+    assert second[3] == {p: 0.25 for p in range(1, 47)}  # the spring clock-change day: 46 periods
+    assert (first[10], second[10]) == ("2024-06", "2024-03")

@@ -189,7 +189,7 @@ class Mirror:
         consumer.subscribe(self.topics, listener=_Listener(self))
         return consumer
 
-    def run(self, *, until_caught_up: bool = False, stop=None, assignment_timeout_s: float = 180.0) -> MirrorStats:
+    def run(self, *, until_caught_up: bool = False, stop=None, assignment_timeout_s: float = 60.0) -> MirrorStats:
         """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
         assigned partition has reached the end offset it had when this run got it."""
         started = self.clock()

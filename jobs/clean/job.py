@@ -142,9 +142,7 @@ def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams
 def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     """Clean the dates (default: every date of the lake) whose inputs changed; the answer."""
-    from jobs.settle.job import params_from
-
-    params = params_from(settings)
+    params = vee.VeeParams.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     targets = sorted(set(days)) if days else jl.lake.dates()
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)

@@ -27,10 +27,11 @@ Energy is carried in whole Wh (``value_wh``, long): sums are exact, so results d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import TYPE_CHECKING
 
+from meterlake.config import Jobs
 from streaming.mirror.compact import READ_KEY
 
 if TYPE_CHECKING:
@@ -59,17 +60,26 @@ ENERGY_UNITS = {"kWh": 1.0, "Wh": 0.001}
 
 @dataclass(frozen=True)
 class VeeParams:
-    short_gap_periods: int = 4
-    profile_weeks: int = 4
-    proration_days: int = 7
-    spike_factor: float = 10.0
-    spike_floor_kwh: float = 3.0
-    zero_run_periods: int = 12
-    register_tolerance_kwh: float = 1.0
-    register_tolerance_share: float = 0.02
+    """The rules' parameters: the ``[jobs]`` settings of the same names (:class:`meterlake.config.Jobs`, where
+    their defaults and meanings are)."""
+
+    short_gap_periods: int
+    profile_weeks: int
+    proration_days: int
+    spike_factor: float
+    spike_floor_kwh: float
+    zero_run_periods: int
+    register_tolerance_kwh: float
+    register_tolerance_share: float
+
+    @classmethod
+    def from_config(cls, jobs: Jobs) -> VeeParams:
+        """The parameters of a ``[jobs]`` section (``settings.jobs``)."""
+        return cls(**{f.name: getattr(jobs, f.name) for f in fields(cls)})
 
 
-DEFAULT_PARAMS = VeeParams()
+DEFAULT_PARAMS = VeeParams.from_config(Jobs())
+
 
 
 def _F():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,6 +34,7 @@ from jobs.registry.job import PATH as REGISTRY_PATH
 from jobs.registry.job import SCHEMA as REGISTRY_SCHEMA
 from jobs.settle import llf as llf_mod
 from jobs.settle import runs
+from meterlake.config import Jobs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -68,26 +69,20 @@ SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class Defaults:
-    """The registration a meter missing from the registry is settled under."""
+    """The registration a meter missing from the registry is settled under: the ``[jobs] default_*`` settings
+    (:class:`meterlake.config.Jobs`, where their defaults are)."""
 
-    gsp_group: str = "UNREGISTERED"
-    supplier: str = "UNREGISTERED"
-    profile_class: str | None = None
-    measurement_class: str | None = None
+    gsp_group: str
+    supplier: str
+    profile_class: str | None
+    measurement_class: str | None
+
+    @classmethod
+    def from_config(cls, jobs: Jobs) -> Defaults:
+        return cls(**{f.name: getattr(jobs, f"default_{f.name}") for f in fields(cls)})
 
 
-def defaults_from(settings) -> Defaults:
-    j = settings.jobs
-    return Defaults(j.default_gsp_group, j.default_supplier, j.default_profile_class, j.default_measurement_class)
-
-
-def params_from(settings) -> vee.VeeParams:
-    j = settings.jobs
-    return vee.VeeParams(short_gap_periods=j.short_gap_periods, profile_weeks=j.profile_weeks,
-                         proration_days=j.proration_days, spike_factor=j.spike_factor,
-                         spike_floor_kwh=j.spike_floor_kwh, zero_run_periods=j.zero_run_periods,
-                         register_tolerance_kwh=j.register_tolerance_kwh,
-                         register_tolerance_share=j.register_tolerance_share)
+DEFAULTS = Defaults.from_config(Jobs())
 
 
 # ------------------------------------------------------------------------------------------------- extract
@@ -183,7 +178,7 @@ def with_registration(settled: DataFrame, registry: DataFrame, factors: DataFram
 
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factors: DataFrame, *, day: date,
-              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = Defaults()) -> DataFrame:
+              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = DEFAULTS) -> DataFrame:
     """The settlement rows of ``day`` for ``run`` (see the module docstring), ordered by period and group."""
     from pyspark.sql import functions as F
 
@@ -276,7 +271,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
         master: str | None = None, force: bool = False) -> dict:
     """Settle ``day`` for ``run_name`` unless its inputs are unchanged since the last settlement; the answer."""
     run_name = runs.check_run(run_name)
-    params, defaults = params_from(settings), defaults_from(settings)
+    params, defaults = vee.VeeParams.from_config(settings.jobs), Defaults.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     key = f"{day.isoformat()}/{run_name}"
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)

@@ -116,7 +116,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     a, b = runs.check_run(from_run), runs.check_run(to_run)
     if a == b:
         raise UsageError("--from and --to name the same run", run=a)
-    params = settle.params_from(settings)
+    params = vee.VeeParams.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     key = f"{day.isoformat()}/{a}/{b}"
     fp = lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "runs": [a, b], "params": asdict(params),

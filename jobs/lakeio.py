@@ -12,9 +12,10 @@ period), and joined: no Spark-side copy of the clock-change rules exists.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -281,6 +282,38 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         yield built
     finally:
         built.stop()
+
+
+# ------------------------------------------------------------------------------------------- spark-submit
+
+
+def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict],
+             options: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """A job's ``main`` (``spark-submit jobs/NAME/job.py …``): the options ``options`` adds, then ``--master``,
+    ``--force`` and ``--config``; calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
+    CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
+    from meterlake import config
+    from meterlake.cli.output import dumps
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    if options is not None:
+        options(parser)
+    parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
+    parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
+    parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
+    args = parser.parse_args(argv)
+    print(dumps(run(config.load(args.config), args, master=args.master, force=args.force)))
+    return 0
+
+
+def dates_job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict]) -> int:
+    """:func:`job_main` for a job over settlement dates (clean, quality): ``run(settings, dates or None, …)``
+    with repeatable ``--date`` (default: every date)."""
+    def dates(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--date", action="append", type=date.fromisoformat, default=[],
+                            help="a settlement date (repeatable); default every date")
+
+    return job_main(argv, prog, doc, lambda settings, args, **kw: run(settings, args.date or None, **kw), dates)
 
 
 def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:

@@ -18,8 +18,6 @@ meters registered that day. Columns (see docs/jobs.md):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from datetime import date
 from typing import TYPE_CHECKING
@@ -171,17 +169,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
-
-    parser = argparse.ArgumentParser(prog="jobs/quality/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", action="append", type=date.fromisoformat, default=[])
-    parser.add_argument("--master")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date or None, master=args.master, force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.dates_job_main(argv, "jobs/quality/job.py", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,6 @@ are fingerprinted; a re-run with the same fingerprint and its output in place do
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
@@ -302,19 +300,13 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
+    def options(parser):
+        parser.add_argument("--date", required=True, type=date.fromisoformat)
+        parser.add_argument("--run", required=True, choices=runs.RUNS)
+        parser.add_argument("--llf", action="append", default=[], help="a D0265 file (.ptf or .zip); repeatable")
 
-    parser = argparse.ArgumentParser(prog="jobs/settle/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, type=date.fromisoformat)
-    parser.add_argument("--run", required=True, choices=runs.RUNS)
-    parser.add_argument("--llf", action="append", default=[], help="a D0265 file (.ptf or .zip); repeatable")
-    parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
-    parser.add_argument("--force", action="store_true", help="settle even if the inputs are unchanged")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date, args.run, llf_paths=args.llf, master=args.master, force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.job_main(argv, "jobs/settle/job.py", __doc__,
+                           lambda settings, a, **kw: run(settings, a.date, a.run, llf_paths=a.llf, **kw), options)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,13 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def stamp(instant: datetime | None = None) -> str:
+    """``instant`` (default now) as the answers and checkpoints write times: ISO 8601 UTC with a ``Z``."""
+    from meterlake.cli.output import iso_utc
+
+    return iso_utc(now_utc() if instant is None else instant)
+
+
 def file_digest(lake: Lake, relative: str) -> str | None:
     data = lake.read_bytes(relative)
     return None if data is None else hashlib.sha256(data).hexdigest()

@@ -158,7 +158,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
             batch = changed[at:at + BATCH_DAYS]
             reads, calendar, registry = extract(s, jl, batch, params)
             counts.update(load(transform(reads, calendar, registry, days=batch, params=params), jl, batch))
-            now = lakeio.now_utc().isoformat()
+            now = lakeio.stamp()
             for d in batch:
                 checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
             lakeio.write_checkpoint(jl.lake, JOB, checkpoint)

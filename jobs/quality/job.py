@@ -158,7 +158,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     with lakeio.session(settings, "meterlake-quality", spark, master) as s:
         clean, calendar, registry_df = extract(s, jl, changed)
         summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed), jl, changed)
-    now = lakeio.now_utc().isoformat()
+    now = lakeio.stamp()
     for d in changed:
         checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "at": now}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)

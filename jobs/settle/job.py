@@ -281,7 +281,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     if not force and previous and previous["fingerprint"] == fp and existing == previous["digest"]:
         return {**answer, "status": "unchanged", "digest": existing, "rows": previous["rows"],
                 "totals": previous["totals"], "same_as_previous": True,
-                "message": f"{day} {run_name}: inputs unchanged since {previous['at']}; nothing to do"}
+                "message": f"{day} {run_name}: inputs unchanged since "
+                           f"{lakeio.stamp(datetime.fromisoformat(previous['at']))}; nothing to do"}
     with lakeio.session(settings, f"meterlake-settle-{day}-{run_name}", spark, master) as s:
         reads, calendar, registry, factors = extract(s, jl, day, params, list(llf_paths))
         result = transform(reads, calendar, registry, factors, day=day, run=run_name, params=params,
@@ -291,7 +292,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     summary = totals(table)
     reproduced = None if previous is None else previous["digest"] == digest
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "rows": table.num_rows, "totals": summary,
-                       "at": lakeio.now_utc().isoformat()}
+                       "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {**answer, "status": "settled", "digest": digest, "rows": table.num_rows, "totals": summary,
             "same_as_previous": reproduced,

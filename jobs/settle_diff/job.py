@@ -139,7 +139,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
         rows = [_row(r) for r in result.orderBy("settlement_period", "meter_point").limit(limit).collect()]
     total = sum(reasons.values())
     if status == "compared":
-        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.now_utc().isoformat()}
+        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}
         lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     message = (f"{day} {a} -> {b}: {total} half-hour(s) changed, {delta:+,.3f} kWh"
                + (" (inputs unchanged; listed from the last comparison)" if status == "unchanged" else "")

@@ -260,9 +260,17 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
     fs.move(jl.lake.path(staging), final)
 
 
-#: Joins are broadcast only when adaptive execution has measured the smaller side (the jobs' materialized
-#: intermediate results carry no reliable size estimate, and a wrong one broadcasts millions of rows).
-JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB"}
+#: The jobs' session settings:
+#:
+#: - joins are broadcast only when adaptive execution has measured the smaller side (the jobs' materialized
+#:   intermediate results carry no reliable size estimate, and a wrong one broadcasts millions of rows); the
+#:   calendar, a few rows a day, is broadcast by hint;
+#: - no window group limit: the live version is the first row of each read key, and a read key has one or a few
+#:   versions, so the partial limit Spark would add before the shuffle only sorts every read once more;
+#: - a file is split for parallel reading from 1 MB (not 4 MB): a date's file of a million reads is a few MB
+#:   and would otherwise be read, and its shuffle written, by one task.
+JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
+            "spark.sql.optimizer.windowGroupLimitThreshold": "-1", "spark.sql.files.openCostInBytes": "1MB"}
 
 
 @contextmanager

@@ -81,7 +81,6 @@ class VeeParams:
 DEFAULT_PARAMS = VeeParams.from_config(Jobs())
 
 
-
 def _F():
     from pyspark.sql import functions as F
 
@@ -122,6 +121,10 @@ def live_reads(reads: DataFrame, *, cutoff_version: int | None = None) -> DataFr
     """
     F, W = _F(), _W()
     r = reads if cutoff_version is None else reads.filter(F.col("source_version") <= F.lit(cutoff_version))
+    # one shuffle, by meter point: it serves the read key's window here and, downstream, every window, aggregate
+    # and join keyed by meter point first (per-meter periods, gaps, baselines), which then need no shuffle of
+    # their own (Spark would otherwise hash on the whole read key, then again on the meter point)
+    r = r.repartition("meter_point")
     key = W.partitionBy(*READ_KEY)
     ordered = key.orderBy(F.col("source_version").desc(), F.col("kafka_topic").asc_nulls_last(),
                           F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
@@ -296,9 +299,19 @@ def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame) -> D
     """The missing periods of the expected meter-days, one row each, with their gap: meter_point,
     settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len."""
     F, W = _F(), _W()
-    grid = expected.join(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"),
-                         "settlement_date")
-    missing = grid.join(periods.select("meter_point", "slot"), ["meter_point", "slot"], "left_anti")
+    # the calendar is a few rows per day: broadcast, never shuffled on its one or few dates
+    days = F.broadcast(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"))
+    # only the meter-days without a read in every period are laid on the grid (most meter-days are complete)
+    held = periods.groupBy("meter_point", "settlement_date").agg(F.countDistinct("slot").alias("_held"))
+    counts = days.groupBy("settlement_date").agg(F.count(F.lit(1)).alias("_periods"))
+    short = (expected.join(F.broadcast(counts), "settlement_date")
+             .join(held, ["meter_point", "settlement_date"], "left")
+             .filter(F.coalesce(F.col("_held"), F.lit(0)) < F.col("_periods"))
+             .select("meter_point", "settlement_date"))
+    grid = short.join(days, "settlement_date")
+    read = periods.select("meter_point", "slot").join(short.select("meter_point").distinct(), "meter_point",
+                                                      "left_semi")
+    missing = grid.join(read, ["meter_point", "slot"], "left_anti")
     order = W.partitionBy("meter_point", "settlement_date").orderBy("slot")
     missing = missing.withColumn("_island", F.col("slot") - F.row_number().over(order))
     island = W.partitionBy("meter_point", "settlement_date", "_island")
@@ -324,7 +337,7 @@ def _interpolated(missing: DataFrame, periods: DataFrame, params: VeeParams) -> 
 
 def _profiled(missing: DataFrame, periods: DataFrame, calendar: DataFrame, params: VeeParams) -> DataFrame:
     F = _F()
-    history = (periods.join(calendar.select("slot", "local_slot"), "slot")
+    history = (periods.join(F.broadcast(calendar.select("slot", "local_slot")), "slot")
                .select("meter_point", "local_slot", F.col("settlement_date").alias("_hist_date"), "value_wh"))
     weeks = F.datediff(F.col("settlement_date"), F.col("_hist_date"))
     return (missing.select("meter_point", "slot", "settlement_date", "local_slot")

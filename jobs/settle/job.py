@@ -155,7 +155,8 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, d
     history = vee.materialize(vee.meter_periods(known(other.join(gap_meters, "meter_point", "left_semi"))))
     registers = vee.materialize(vee.register_reads(known(
         reads.filter(F.col("read_kind") == "register").join(gap_meters, "meter_point", "left_semi"))))
-    estimates = vee.estimate(missing, periods.unionByName(history), registers, calendar, params=params)
+    gap_periods = periods.join(gap_meters, "meter_point", "left_semi")  # estimates need only the gap meters
+    estimates = vee.estimate(missing, gap_periods.unionByName(history), registers, calendar, params=params)
     return vee.settled_periods(periods, estimates, missing, [day])
 
 

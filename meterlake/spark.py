@@ -199,7 +199,8 @@ def build_spark(app: str, settings: config.Settings | None = None, master: str |
         os.environ["HADOOP_USER_NAME"] = options["spark.executorEnv.HADOOP_USER_NAME"]
 
     builder = SparkSession.builder.appName(app)
-    jvm_running = SparkContext._gateway is not None
+    # under spark-submit the JVM is already up (pyspark connects to its gateway): no launch to pass a file to
+    jvm_running = SparkContext._gateway is not None or "PYSPARK_GATEWAY_PORT" in os.environ
     secret_conf = {k: v for k, v in options.items() if is_secret(k)}
     for key, value in options.items():
         if jvm_running or key not in secret_conf:  # a running JVM gets them over py4j, not a command line

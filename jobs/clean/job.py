@@ -16,8 +16,6 @@ Grain of the output (``clean_reads/settlement_date=D/part-*.parquet``): one row 
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import asdict
 from datetime import date, timedelta
@@ -142,9 +140,7 @@ def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams
 def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     """Clean the dates (default: every date of the lake) whose inputs changed; the answer."""
-    from jobs.settle.job import params_from
-
-    params = params_from(settings)
+    params = vee.VeeParams.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     targets = sorted(set(days)) if days else jl.lake.dates()
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
@@ -162,7 +158,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
             batch = changed[at:at + BATCH_DAYS]
             reads, calendar, registry = extract(s, jl, batch, params)
             counts.update(load(transform(reads, calendar, registry, days=batch, params=params), jl, batch))
-            now = lakeio.now_utc().isoformat()
+            now = lakeio.stamp()
             for d in batch:
                 checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
             lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
@@ -173,18 +169,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
-
-    parser = argparse.ArgumentParser(prog="jobs/clean/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", action="append", type=date.fromisoformat, default=[],
-                        help="a settlement date (repeatable); default every date in the lake")
-    parser.add_argument("--master")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date or None, master=args.master, force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.dates_job_main(argv, "jobs/clean/job.py", __doc__, run)
 
 
 if __name__ == "__main__":

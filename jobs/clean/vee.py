@@ -12,9 +12,9 @@ Validation (:func:`flag_reads`): flags, never drops. :data:`FLAGS` lists them. T
     ``future``) quarantine the read: it is kept in ``clean_reads`` with ``is_quarantined`` but is not energy of
     any period. The others leave the value in use.
 Gaps (:func:`find_gaps`)
-    The expected meters of a settlement date are those with half-hourly (kWh or Wh interval) reads anywhere in the
-    loaded window plus the registry's electricity meters registered that day; each has the calendar's periods
-    (46, 48 or 50). A missing period is one without a usable read; consecutive missing periods form a gap.
+    The expected meters of a settlement date are those with half-hourly (kWh or Wh interval) reads that day plus
+    the registry's electricity meters registered that day; each has the calendar's periods (46, 48 or 50). A
+    missing period is one without a usable read; consecutive missing periods form a gap.
 Estimation (:func:`estimate`), in this order of preference, each marked with its method:
     ``interpolation``: a gap of at most ``short_gap_periods`` with actual neighbours on both sides: linear
     between them. ``profile``: the mean of the meter's reads in the same UK clock half-hour of the same weekday
@@ -27,10 +27,11 @@ Energy is carried in whole Wh (``value_wh``, long): sums are exact, so results d
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from typing import TYPE_CHECKING
 
+from meterlake.config import Jobs
 from streaming.mirror.compact import READ_KEY
 
 if TYPE_CHECKING:
@@ -59,17 +60,25 @@ ENERGY_UNITS = {"kWh": 1.0, "Wh": 0.001}
 
 @dataclass(frozen=True)
 class VeeParams:
-    short_gap_periods: int = 4
-    profile_weeks: int = 4
-    proration_days: int = 7
-    spike_factor: float = 10.0
-    spike_floor_kwh: float = 3.0
-    zero_run_periods: int = 12
-    register_tolerance_kwh: float = 1.0
-    register_tolerance_share: float = 0.02
+    """The rules' parameters: the ``[jobs]`` settings of the same names (:class:`meterlake.config.Jobs`, where
+    their defaults and meanings are)."""
+
+    short_gap_periods: int
+    profile_weeks: int
+    proration_days: int
+    spike_factor: float
+    spike_floor_kwh: float
+    zero_run_periods: int
+    register_tolerance_kwh: float
+    register_tolerance_share: float
+
+    @classmethod
+    def from_config(cls, jobs: Jobs) -> VeeParams:
+        """The parameters of a ``[jobs]`` section (``settings.jobs``)."""
+        return cls(**{f.name: getattr(jobs, f.name) for f in fields(cls)})
 
 
-DEFAULT_PARAMS = VeeParams()
+DEFAULT_PARAMS = VeeParams.from_config(Jobs())
 
 
 def _F():
@@ -112,6 +121,10 @@ def live_reads(reads: DataFrame, *, cutoff_version: int | None = None) -> DataFr
     """
     F, W = _F(), _W()
     r = reads if cutoff_version is None else reads.filter(F.col("source_version") <= F.lit(cutoff_version))
+    # one shuffle, by meter point: it serves the read key's window here and, downstream, every window, aggregate
+    # and join keyed by meter point first (per-meter periods, gaps, baselines), which then need no shuffle of
+    # their own (Spark would otherwise hash on the whole read key, then again on the meter point)
+    r = r.repartition("meter_point")
     key = W.partitionBy(*READ_KEY)
     ordered = key.orderBy(F.col("source_version").desc(), F.col("kafka_topic").asc_nulls_last(),
                           F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
@@ -271,25 +284,34 @@ def register_reads(flagged: DataFrame) -> DataFrame:
 # --------------------------------------------------------------------------------------------------- gaps
 
 
-def expected_meters(seen: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
-    """(meter_point, settlement_date) for every target day: the meters of ``seen`` (those with half-hourly reads
-    in the loaded window: :func:`meter_periods`, or any frame with a ``meter_point`` column), and
-    ``registered`` (meter_point, settlement_date) rows of those days."""
+def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
+    """(meter_point, settlement_date) expected on each target day: the meters with half-hourly reads that day
+    (``periods``: :func:`meter_periods`) and the ``registered`` ones (meter_point, settlement_date). A meter with
+    neither is not expected: the registry says which meters should exist."""
     F = _F()
-    spark = seen.sparkSession
-    targets = spark.createDataFrame([(d,) for d in sorted(set(days))], "settlement_date date")
-    seen = seen.select("meter_point").distinct().crossJoin(targets)
-    in_days = registered.join(targets, "settlement_date", "left_semi").select("meter_point", "settlement_date")
-    return seen.unionByName(in_days).distinct().select("meter_point", F.col("settlement_date"))
+    targets = sorted(set(days))
+    read = periods.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
+    listed = registered.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
+    return read.unionByName(listed).distinct()
 
 
 def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame) -> DataFrame:
     """The missing periods of the expected meter-days, one row each, with their gap: meter_point,
     settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len."""
     F, W = _F(), _W()
-    grid = expected.join(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"),
-                         "settlement_date")
-    missing = grid.join(periods.select("meter_point", "slot"), ["meter_point", "slot"], "left_anti")
+    # the calendar is a few rows per day: broadcast, never shuffled on its one or few dates
+    days = F.broadcast(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"))
+    # only the meter-days without a read in every period are laid on the grid (most meter-days are complete)
+    held = periods.groupBy("meter_point", "settlement_date").agg(F.countDistinct("slot").alias("_held"))
+    counts = days.groupBy("settlement_date").agg(F.count(F.lit(1)).alias("_periods"))
+    short = (expected.join(F.broadcast(counts), "settlement_date")
+             .join(held, ["meter_point", "settlement_date"], "left")
+             .filter(F.coalesce(F.col("_held"), F.lit(0)) < F.col("_periods"))
+             .select("meter_point", "settlement_date"))
+    grid = short.join(days, "settlement_date")
+    read = periods.select("meter_point", "slot").join(short.select("meter_point").distinct(), "meter_point",
+                                                      "left_semi")
+    missing = grid.join(read, ["meter_point", "slot"], "left_anti")
     order = W.partitionBy("meter_point", "settlement_date").orderBy("slot")
     missing = missing.withColumn("_island", F.col("slot") - F.row_number().over(order))
     island = W.partitionBy("meter_point", "settlement_date", "_island")
@@ -315,7 +337,7 @@ def _interpolated(missing: DataFrame, periods: DataFrame, params: VeeParams) -> 
 
 def _profiled(missing: DataFrame, periods: DataFrame, calendar: DataFrame, params: VeeParams) -> DataFrame:
     F = _F()
-    history = (periods.join(calendar.select("slot", "local_slot"), "slot")
+    history = (periods.join(F.broadcast(calendar.select("slot", "local_slot")), "slot")
                .select("meter_point", "local_slot", F.col("settlement_date").alias("_hist_date"), "value_wh"))
     weeks = F.datediff(F.col("settlement_date"), F.col("_hist_date"))
     return (missing.select("meter_point", "slot", "settlement_date", "local_slot")

@@ -4,8 +4,8 @@ Run: ``meterlake job quality [--date D …] [--json]`` after ``meterlake job cle
 Default: every date of ``clean_reads`` whose clean output changed since the last run.
 
 Grain of the output (``quality/settlement_date=D/part-*.parquet``): one row per (settlement_date, meter_point) of
-the meters expected that day: those with half-hourly reads or estimates in ``clean_reads``, and the registry's
-electricity meters registered that day. Columns (see docs/jobs.md):
+the meters expected that day: those with half-hourly reads in ``clean_reads``, and the registry's electricity
+meters registered that day. Columns (see docs/jobs.md):
 
 - ``expected_periods``: the calendar's periods (46, 48 or 50); ``received_periods``: periods with a usable read
   from the source (actual or the source's estimate); ``estimated_periods``: periods we estimated;
@@ -18,8 +18,6 @@ electricity meters registered that day. Columns (see docs/jobs.md):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from datetime import date
 from typing import TYPE_CHECKING
@@ -160,7 +158,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     with lakeio.session(settings, "meterlake-quality", spark, master) as s:
         clean, calendar, registry_df = extract(s, jl, changed)
         summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed), jl, changed)
-    now = lakeio.now_utc().isoformat()
+    now = lakeio.stamp()
     for d in changed:
         checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "at": now}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
@@ -171,17 +169,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
-
-    parser = argparse.ArgumentParser(prog="jobs/quality/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", action="append", type=date.fromisoformat, default=[])
-    parser.add_argument("--master")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date or None, master=args.master, force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.dates_job_main(argv, "jobs/quality/job.py", __doc__, run)
 
 
 if __name__ == "__main__":

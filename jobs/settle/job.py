@@ -19,10 +19,8 @@ are fingerprinted; a re-run with the same fingerprint and its output in place do
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -34,6 +32,7 @@ from jobs.registry.job import PATH as REGISTRY_PATH
 from jobs.registry.job import SCHEMA as REGISTRY_SCHEMA
 from jobs.settle import llf as llf_mod
 from jobs.settle import runs
+from meterlake.config import Jobs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -68,26 +67,20 @@ SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class Defaults:
-    """The registration a meter missing from the registry is settled under."""
+    """The registration a meter missing from the registry is settled under: the ``[jobs] default_*`` settings
+    (:class:`meterlake.config.Jobs`, where their defaults are)."""
 
-    gsp_group: str = "UNREGISTERED"
-    supplier: str = "UNREGISTERED"
-    profile_class: str | None = None
-    measurement_class: str | None = None
+    gsp_group: str
+    supplier: str
+    profile_class: str | None
+    measurement_class: str | None
+
+    @classmethod
+    def from_config(cls, jobs: Jobs) -> Defaults:
+        return cls(**{f.name: getattr(jobs, f"default_{f.name}") for f in fields(cls)})
 
 
-def defaults_from(settings) -> Defaults:
-    j = settings.jobs
-    return Defaults(j.default_gsp_group, j.default_supplier, j.default_profile_class, j.default_measurement_class)
-
-
-def params_from(settings) -> vee.VeeParams:
-    j = settings.jobs
-    return vee.VeeParams(short_gap_periods=j.short_gap_periods, profile_weeks=j.profile_weeks,
-                         proration_days=j.proration_days, spike_factor=j.spike_factor,
-                         spike_floor_kwh=j.spike_floor_kwh, zero_run_periods=j.zero_run_periods,
-                         register_tolerance_kwh=j.register_tolerance_kwh,
-                         register_tolerance_share=j.register_tolerance_share)
+DEFAULTS = Defaults.from_config(Jobs())
 
 
 # ------------------------------------------------------------------------------------------------- extract
@@ -155,16 +148,15 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, d
     half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
     periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
     other = reads.filter(~on_day & half_hourly)
-    up_to_cutoff = F.col("source_version") <= F.lit(cutoff_version) if cutoff_version is not None else F.lit(True)
-    seen_before = other.filter(up_to_cutoff).select("meter_point")
     registered = vee.registered_electricity(vee.registry_as_of(registry, [day]))
-    expected = vee.expected_meters(periods.select("meter_point").unionByName(seen_before), registered, [day])
+    expected = vee.expected_meters(periods, registered, [day])
     missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
     gap_meters = F.broadcast(missing.select("meter_point").distinct())
     history = vee.materialize(vee.meter_periods(known(other.join(gap_meters, "meter_point", "left_semi"))))
     registers = vee.materialize(vee.register_reads(known(
         reads.filter(F.col("read_kind") == "register").join(gap_meters, "meter_point", "left_semi"))))
-    estimates = vee.estimate(missing, periods.unionByName(history), registers, calendar, params=params)
+    gap_periods = periods.join(gap_meters, "meter_point", "left_semi")  # estimates need only the gap meters
+    estimates = vee.estimate(missing, gap_periods.unionByName(history), registers, calendar, params=params)
     return vee.settled_periods(periods, estimates, missing, [day])
 
 
@@ -185,7 +177,7 @@ def with_registration(settled: DataFrame, registry: DataFrame, factors: DataFram
 
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factors: DataFrame, *, day: date,
-              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = Defaults()) -> DataFrame:
+              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = DEFAULTS) -> DataFrame:
     """The settlement rows of ``day`` for ``run`` (see the module docstring), ordered by period and group."""
     from pyspark.sql import functions as F
 
@@ -278,7 +270,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
         master: str | None = None, force: bool = False) -> dict:
     """Settle ``day`` for ``run_name`` unless its inputs are unchanged since the last settlement; the answer."""
     run_name = runs.check_run(run_name)
-    params, defaults = params_from(settings), defaults_from(settings)
+    params, defaults = vee.VeeParams.from_config(settings.jobs), Defaults.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     key = f"{day.isoformat()}/{run_name}"
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
@@ -290,7 +282,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     if not force and previous and previous["fingerprint"] == fp and existing == previous["digest"]:
         return {**answer, "status": "unchanged", "digest": existing, "rows": previous["rows"],
                 "totals": previous["totals"], "same_as_previous": True,
-                "message": f"{day} {run_name}: inputs unchanged since {previous['at']}; nothing to do"}
+                "message": f"{day} {run_name}: inputs unchanged since "
+                           f"{lakeio.stamp(datetime.fromisoformat(previous['at']))}; nothing to do"}
     with lakeio.session(settings, f"meterlake-settle-{day}-{run_name}", spark, master) as s:
         reads, calendar, registry, factors = extract(s, jl, day, params, list(llf_paths))
         result = transform(reads, calendar, registry, factors, day=day, run=run_name, params=params,
@@ -300,7 +293,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     summary = totals(table)
     reproduced = None if previous is None else previous["digest"] == digest
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "rows": table.num_rows, "totals": summary,
-                       "at": lakeio.now_utc().isoformat()}
+                       "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {**answer, "status": "settled", "digest": digest, "rows": table.num_rows, "totals": summary,
             "same_as_previous": reproduced,
@@ -309,19 +302,13 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
+    def options(parser):
+        parser.add_argument("--date", required=True, type=date.fromisoformat)
+        parser.add_argument("--run", required=True, choices=runs.RUNS)
+        parser.add_argument("--llf", action="append", default=[], help="a D0265 file (.ptf or .zip); repeatable")
 
-    parser = argparse.ArgumentParser(prog="jobs/settle/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, type=date.fromisoformat)
-    parser.add_argument("--run", required=True, choices=runs.RUNS)
-    parser.add_argument("--llf", action="append", default=[], help="a D0265 file (.ptf or .zip); repeatable")
-    parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
-    parser.add_argument("--force", action="store_true", help="settle even if the inputs are unchanged")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date, args.run, llf_paths=args.llf, master=args.master, force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.job_main(argv, "jobs/settle/job.py", __doc__,
+                           lambda settings, a, **kw: run(settings, a.date, a.run, llf_paths=a.llf, **kw), options)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ Grain of the output (``settlement_diff/settlement_date=D/from_run=A/to_run=B/par
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import asdict
 from datetime import date
@@ -116,7 +114,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     a, b = runs.check_run(from_run), runs.check_run(to_run)
     if a == b:
         raise UsageError("--from and --to name the same run", run=a)
-    params = settle.params_from(settings)
+    params = vee.VeeParams.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     key = f"{day.isoformat()}/{a}/{b}"
     fp = lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "runs": [a, b], "params": asdict(params),
@@ -141,7 +139,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
         rows = [_row(r) for r in result.orderBy("settlement_period", "meter_point").limit(limit).collect()]
     total = sum(reasons.values())
     if status == "compared":
-        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.now_utc().isoformat()}
+        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}
         lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     message = (f"{day} {a} -> {b}: {total} half-hour(s) changed, {delta:+,.3f} kWh"
                + (" (inputs unchanged; listed from the last comparison)" if status == "unchanged" else "")
@@ -152,21 +150,15 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
 
 
 def main(argv: list[str] | None = None) -> int:
-    from meterlake import config
+    def options(parser):
+        parser.add_argument("--date", required=True, type=date.fromisoformat)
+        parser.add_argument("--from", dest="from_run", required=True, choices=runs.RUNS)
+        parser.add_argument("--to", dest="to_run", required=True, choices=runs.RUNS)
+        parser.add_argument("--limit", type=int, default=100)
 
-    parser = argparse.ArgumentParser(prog="jobs/settle_diff/job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--date", required=True, type=date.fromisoformat)
-    parser.add_argument("--from", dest="from_run", required=True, choices=runs.RUNS)
-    parser.add_argument("--to", dest="to_run", required=True, choices=runs.RUNS)
-    parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--master")
-    parser.add_argument("--force", action="store_true")
-    parser.add_argument("--config")
-    args = parser.parse_args(argv)
-    out = run(config.load(args.config), args.date, args.from_run, args.to_run, limit=args.limit, master=args.master,
-              force=args.force)
-    print(json.dumps(out, default=lambda o: o.isoformat()))
-    return 0
+    return lakeio.job_main(argv, "jobs/settle_diff/job.py", __doc__,
+                           lambda settings, a, **kw: run(settings, a.date, a.from_run, a.to_run, limit=a.limit, **kw),
+                           options)
 
 
 if __name__ == "__main__":

@@ -6,26 +6,15 @@ The rules live in :mod:`meterlake.calendar`; this module only parses arguments a
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from meterlake import calendar as cal
-from meterlake.cli.output import json_command, parse_date
+from meterlake.cli.output import iso_utc, json_command, parse_date, parse_instant
 from meterlake.errors import UsageError
 
 _KIND = {46: "spring clock change", 50: "autumn clock change", 48: "ordinary day"}
-
-
-def _parse_instant(text: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        message = f"not an ISO 8601 timestamp: {text!r} (e.g. 2026-10-25T01:30:00Z)"
-        raise UsageError(message, value=text) from None
-    if instant.tzinfo is None:
-        raise UsageError(f"{text!r} has no time zone: add Z for UTC or an offset such as +01:00", value=text)
-    return instant
 
 
 def _local(instant: datetime) -> str:
@@ -55,7 +44,7 @@ def day(settlement_date: str):
     count = cal.periods_in_day(d)
     result = {"settlement_date": d, "periods": count, "start_utc": start, "end_utc": end}
     summary = (f"{d.isoformat()}: {count} periods ({_KIND.get(count, 'irregular day')}), "
-               f"{_iso(start)} to {_iso(end)}")
+               f"{iso_utc(start)} to {iso_utc(end)}")
     return result, summary
 
 
@@ -71,12 +60,12 @@ def locate(instant: str):
     \b
     Example: meterlake calendar locate 2026-10-25T01:30:00Z --json
     """
-    moment = _parse_instant(instant)
+    moment = parse_instant(instant)
     settlement_date, period = cal.locate(moment)
     start = cal.period_start(settlement_date, period)
     result = {"settlement_date": settlement_date, "settlement_period": period, "utc_start": start}
-    summary = (f"{_iso(moment.astimezone(UTC))} is in period {period} of {settlement_date.isoformat()} "
-               f"(starts {_iso(start)}, {_local(start)})")
+    summary = (f"{iso_utc(moment)} is in period {period} of {settlement_date.isoformat()} "
+               f"(starts {iso_utc(start)}, {_local(start)})")
     return result, summary
 
 
@@ -103,7 +92,7 @@ def period(settlement_date: str, period: str):
     except ValueError as exc:
         raise UsageError(str(exc), settlement_date=d, settlement_period=number, periods=count) from None
     result = {"settlement_date": d, "settlement_period": number, "utc_start": start}
-    summary = f"{d.isoformat()} period {number} of {count} starts {_iso(start)} ({_local(start)})"
+    summary = f"{d.isoformat()} period {number} of {count} starts {iso_utc(start)} ({_local(start)})"
     return result, summary
 
 
@@ -126,7 +115,3 @@ def changes(year: str):
     result = {"year": number, "days": [{"settlement_date": d, "periods": n} for d, n in found]}
     lines = [f"{d.isoformat()} {d:%a}: {n} periods ({_KIND.get(n, 'irregular day')})" for d, n in found]
     return result, "\n".join(lines) or f"{number}: no clock changes"
-
-
-def _iso(instant: datetime) -> str:
-    return instant.isoformat().replace("+00:00", "Z")

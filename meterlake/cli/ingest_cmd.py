@@ -22,19 +22,8 @@ import click
 
 from meterlake.cli import output
 from meterlake.cli.output import json_command
-from meterlake.errors import UsageError
 
 _FORMATS = ("d0010", "hh-csv", "lcl", "device")
-
-
-def _instant(text: str) -> datetime:
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--now {text!r} is not an ISO 8601 instant (e.g. 2024-11-01T00:00:00Z)") from None
-    if instant.tzinfo is None:
-        raise UsageError(f"--now {text!r} has no offset: add Z for UTC")
-    return instant
 
 
 def _summary(rows: list[dict], details: dict[str, str]) -> str:
@@ -104,7 +93,7 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
     from streaming.ingest.publish import ingest_paths
 
     # the validation instant (future timestamps); never a version or an id
-    now = _instant(now_text) if now_text else datetime.now(UTC)
+    now = output.parse_instant(now_text, name="--now") if now_text else datetime.now(UTC)
     results = ingest_paths(paths, ctx.settings, now=now, fmt=fmt, dry_run=dry_run, batch_rows=batch_rows,
                            progress=output.progress)
     rows = [r.to_json() for r in results]
@@ -144,7 +133,7 @@ def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, 
     """
     from streaming.ingest.watch import Worker
 
-    now = _instant(now_text) if now_text else None
+    now = output.parse_instant(now_text, name="--now") if now_text else None
     stop = output.stop_event(on_signals=not once)
     with Worker(ctx.settings, directory, worker_id, now=now) as worker:
         if not once:

@@ -105,3 +105,21 @@ def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_la
     assert {g: (len(v), round(sum(v), 3)) for g, v in by_group.items()} == {"_C": (50, 25.0), "_J": (50, 12.5)}
     assert table.schema.equals(settle.SCHEMA) or table.schema.remove_metadata().equals(
         pa.schema(settle.SCHEMA).remove_metadata())
+
+
+def test_a_job_runs_with_spark_submit_on_the_cluster(hdfs_lake, spark_cluster):
+    # the documented way (docs/jobs.md): the venv's bin first on PATH, the job's options after the script
+    settings = hdfs_lake
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+           "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
+           "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
+           "METERLAKE_PATHS__LAKE": settings.paths.lake, "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2"}
+    script = os.path.join(os.path.dirname(settle.__file__), "job.py")
+    out = subprocess.run([os.path.join(bin_dir, "spark-submit"), script, "--date", DAY.isoformat(), "--run", "R1",
+                          "--master", spark_cluster], capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    # R1 (sources created by the end of 27 November) has A's correction of period 20: 0.75 kWh, not 0.5
+    assert (answer["status"], answer["run"], answer["cutoff_utc"]) == ("settled", "R1", "2024-11-28T00:00:00Z")
+    assert answer["totals"]["consumption_kwh"] == pytest.approx(49 * 0.5 + 0.75 + 50 * 0.25)

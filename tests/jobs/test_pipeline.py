@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -240,5 +241,13 @@ def test_the_cli_settles_in_its_own_spark_application(late, settings):
     assert out.returncode == 0, out.stderr[-3000:]
     answer = json.loads(out.stdout)
     assert (answer["status"], answer["run"], answer["totals"]["periods"]) == ("settled", "R2", 50)
-    assert answer["cutoff_utc"] == (runs.cutoff_instant(AUTUMN, "R2")).isoformat().replace("+00:00", "Z")
-    assert timedelta(0) < runs.cutoff_instant(AUTUMN, "R2") - runs.cutoff_instant(AUTUMN, "R1")
+    # R2 of 27 October 2024: sources created by the end of 27 December (GMT)
+    assert (answer["cutoff_utc"], answer["cutoff_version"]) == ("2024-12-28T00:00:00Z", 1735343999999999)
+    # run again: nothing to do, and every time in the answer is UTC with a Z (README: --json)
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    unchanged = json.loads(again.stdout)
+    assert (unchanged["status"], unchanged["digest"], unchanged["cutoff_utc"]) == (
+        "unchanged", answer["digest"], "2024-12-28T00:00:00Z")
+    assert re.fullmatch(r"2024-10-27 R2: inputs unchanged since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z; "
+                        r"nothing to do", unchanged["message"]), unchanged["message"]

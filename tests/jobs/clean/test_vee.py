@@ -270,3 +270,15 @@ def test_the_registration_in_force_on_the_day_is_taken(spark):
     rows = vee.registry_as_of(registry, [date(2024, 10, 9), DAY]).collect()
     assert sorted((r.meter_point, r.settlement_date.isoformat(), r.supplier) for r in rows) == [
         ("M1", "2024-10-09", "SUPA"), ("M1", "2024-10-16", "SUPB")]
+
+
+# ---------------------------------------------------------------------------------------------- parameters
+
+
+def test_the_parameters_are_the_jobs_settings(monkeypatch):
+    from meterlake import config
+
+    monkeypatch.setenv("METERLAKE_JOBS__PROFILE_WEEKS", "2")
+    monkeypatch.setenv("METERLAKE_JOBS__SPIKE_FACTOR", "6.5")
+    params = vee.VeeParams.from_config(config.load(None).jobs)
+    assert (params.profile_weeks, params.spike_factor, params.short_gap_periods) == (2, 6.5, 4)

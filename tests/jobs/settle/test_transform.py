@@ -34,7 +34,7 @@ def _reg(mp, gsp="_C", supplier="SUPA", pc="1", llfc="1"):
 
 def _settle(spark, tables, day, run="SF", registry=(), factors_for=None):
     reads_df = frame(spark, *tables)
-    calendar = calendar_frame(spark, job.input_days(day, vee.VeeParams()))
+    calendar = calendar_frame(spark, job.input_days(day, vee.DEFAULT_PARAMS))
     factors = job.factors_frame(spark, llf.parse(TINY_LLF, [factors_for]) if factors_for else [])
     result = job.transform(reads_df, calendar, _registry(spark, list(registry)), factors, day=day, run=run)
     return job.to_arrow(result).to_pylist()

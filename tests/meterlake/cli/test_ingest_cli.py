@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from meterlake.cli import cli
@@ -68,6 +69,20 @@ def test_a_missing_path_is_a_usage_error(tmp_path):
     result = run("ingest", str(tmp_path / "nope.uff"), "--dry-run")
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize("now, message", [
+    pytest.param("2024-11-01T00:00:00", "--now '2024-11-01T00:00:00' has no time zone: add Z for UTC or an offset "
+                                        "such as +01:00", id="naive"),
+    pytest.param("1 Nov 2024", "not an ISO 8601 instant: --now '1 Nov 2024' (e.g. 2026-10-25T01:30:00Z)",
+                 id="not ISO"),
+])
+def test_a_bad_now_is_a_usage_error(tmp_path, now, message):
+    path = tmp_path / "a.uff"
+    path.write_text(D0010)
+    result = run("ingest", str(path), "--dry-run", "--now", now, "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"]["message"] == message
 
 
 def test_help():

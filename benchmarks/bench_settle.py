@@ -97,7 +97,7 @@ def duckdb_aggregate(settings: config.Settings, day: date) -> int:
     import duckdb
 
     from jobs.registry.job import PATH
-    from jobs.settle import runs
+    from meterlake import settlement_runs as runs
     from streaming.mirror.lake import open_lake
 
     lake = open_lake(settings)
@@ -135,7 +135,7 @@ def spark_aggregate(spark, settings: config.Settings, day: date) -> int:
     from jobs import lakeio
     from jobs.clean import vee
     from jobs.settle import job as settle
-    from jobs.settle import runs
+    from meterlake import settlement_runs as runs
 
     jl = lakeio.open_job_lake(settings)
     reads = lakeio.read_lake_days(spark, jl, {day: frozenset({"interval"})})

@@ -27,7 +27,7 @@ from jobs.clean import vee
 from jobs.clean.job import COLUMNS as CLEAN_COLUMNS
 from jobs.clean.job import output_dir as clean_dir
 from jobs.registry.job import PATH as REGISTRY_PATH
-from jobs.settle import runs
+from meterlake import settlement_runs as runs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

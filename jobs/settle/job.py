@@ -4,10 +4,10 @@ class, actual vs estimated, meter counts, line-loss adjusted where factors are g
 Run: ``meterlake job settle --date 2024-10-27 --run SF [--llf FILE.zip] [--json]``
 (or ``spark-submit jobs/settle/job.py --date … --run …``).
 
-A run uses only the reads known by its cut-off (:mod:`jobs.settle.runs`): per read the highest source version at or
-before it, validated and gap-filled by :mod:`jobs.clean.vee` as of that cut-off, so a run recomputed later gives
-the same rows and, written by the same code, the same bytes. Meters not in the registry are settled under the
-configured default registration and counted (``default_registry_meters``).
+A run uses only the reads known by its cut-off (:mod:`meterlake.settlement_runs`): per read the highest source
+version at or before it, validated and gap-filled by :mod:`jobs.clean.vee` as of that cut-off, so a run recomputed
+later gives the same rows and, written by the same code, the same bytes. Meters not in the registry are settled
+under the configured default registration and counted (``default_registry_meters``).
 
 Grain of the output (``settlement/settlement_date=D/run=R/settlement.parquet``): one row per (settlement_date,
 settlement_period, gsp_group, supplier, profile_class, measurement_class) for the run. Energies in kWh from exact
@@ -31,7 +31,7 @@ from jobs.clean import vee
 from jobs.registry.job import PATH as REGISTRY_PATH
 from jobs.registry.job import SCHEMA as REGISTRY_SCHEMA
 from jobs.settle import llf as llf_mod
-from jobs.settle import runs
+from meterlake import settlement_runs as runs
 from meterlake.config import Jobs
 
 if TYPE_CHECKING:

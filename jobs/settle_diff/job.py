@@ -33,7 +33,7 @@ from jobs import lakeio
 from jobs.clean import vee
 from jobs.registry.job import PATH as REGISTRY_PATH
 from jobs.settle import job as settle
-from jobs.settle import runs
+from meterlake import settlement_runs as runs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

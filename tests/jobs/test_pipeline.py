@@ -23,9 +23,9 @@ from jobs import outputs
 from jobs.clean import job as clean
 from jobs.quality import job as quality
 from jobs.settle import job as settle
-from jobs.settle import runs
 from jobs.settle_diff import job as settle_diff
 from meterlake import config, pseudonym
+from meterlake import settlement_runs as runs
 from meterlake.cli import cli
 from meterlake.generate import Options, generate
 from streaming.mirror.lake import open_lake

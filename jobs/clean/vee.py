@@ -196,8 +196,11 @@ def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us:
     r = r.withColumn("_run", F.sum(F.when(zero, 1).otherwise(0)).over(W.partitionBy("meter_point", "_island")))
     zero_run = zero & (F.col("_run") >= params.zero_run_periods)
 
-    # meter exchange: the serial changes between consecutive reads of a meter point (of the same kind)
-    by_kind = W.partitionBy("meter_point", "read_kind").orderBy("interval_start_utc", "meter_serial", "register_id")
+    # meter exchange: the serial changes between consecutive reads of a meter point (of the same kind); the old
+    # meter's last read and the new one's first may share an instant: then the order they were sent in decides
+    # (serials are pseudonyms in the lake, so their order means nothing)
+    by_kind = W.partitionBy("meter_point", "read_kind").orderBy(
+        "interval_start_utc", "source_version", "source_file", "source_line", "meter_serial", "register_id")
     r = r.withColumn("_prev_serial", F.lag("meter_serial").over(by_kind))
     exchange = F.col("_prev_serial").isNotNull() & ~F.col("meter_serial").eqNullSafe(F.col("_prev_serial"))
 

@@ -10,7 +10,8 @@ import pytest
 from jobs.clean import vee
 from jobs.lakeio import calendar_frame
 from jobs.registry.job import SCHEMA as REGISTRY_SCHEMA
-from jobs.settle import job, llf, runs
+from jobs.settle import job, llf
+from meterlake import settlement_runs as runs
 from tests.jobs.helpers import after, day_of, frame, reads, starts
 
 TINY_LLF = Path(__file__).with_name("data") / "llflond_tiny.ptf"

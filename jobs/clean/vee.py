@@ -131,12 +131,13 @@ def live_reads(reads: DataFrame, *, cutoff_version: int | None = None) -> DataFr
                           F.col("source_file").asc_nulls_last(), F.col("source_line").asc_nulls_last())
     top = F.col("_top") == F.col("source_version")
     r = (r.withColumn("_rank", F.row_number().over(ordered))
-         .withColumn("_dense", F.dense_rank().over(ordered))
          .withColumn("_top", F.max("source_version").over(key)))
-    r = (r.withColumn("versions", F.max("_dense").over(key).cast("int"))
+    # distinct versions, not copies: a replay (the same version again) is not a version, and compaction's
+    # collapsing of copies must not change the count
+    r = (r.withColumn("versions", F.size(F.collect_set("source_version").over(key)).cast("int"))
          .withColumn("duplicate_conflict",
                      F.min(F.when(top, F.col("value"))).over(key) != F.max(F.when(top, F.col("value"))).over(key)))
-    return r.filter(F.col("_rank") == 1).drop("_rank", "_dense", "_top")
+    return r.filter(F.col("_rank") == 1).drop("_rank", "_top")
 
 
 # ---------------------------------------------------------------------------------------------- validation

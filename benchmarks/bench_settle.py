@@ -17,6 +17,7 @@ local[2]. Each figure is the best of ``repeat`` runs (``force``: the checkpoint 
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from datetime import date, timedelta
@@ -40,8 +41,9 @@ def _mpan(i: int) -> str:
     return ids.make_mpan_core(12, 10_000_000 + i)
 
 
-def day_table(day: date, meters: int, seed: int) -> pa.Table:
-    """Lake rows of one day: every meter every half-hour (1% of meters miss 6 half-hours, 1% miss one)."""
+def day_table(day: date, meters: int, seed: int, pseudonyms) -> pa.Table:
+    """Lake rows of one day: every meter every half-hour (1% of meters miss 6 half-hours, 1% miss one), meter
+    points pseudonymised as the mirror writes them."""
     from streaming.mirror.convert import LAKE_SCHEMA
 
     rng = np.random.default_rng(seed)
@@ -54,7 +56,7 @@ def day_table(day: date, meters: int, seed: int) -> pa.Table:
     keep[short_gaps, 30] = False
     mi, pi = np.nonzero(keep)
     n = len(mi)
-    names = np.array([_mpan(i) for i in range(meters)], dtype=object)
+    names = np.array([pseudonyms.one(_mpan(i)) for i in range(meters)], dtype=object)
     version = schema.epoch_us(cal.day_bounds(day)[1]) + 2 * 3_600_000_000
     columns = {
         "meter_point": pa.array(names[mi], pa.string()), "meter_serial": pa.array(np.full(n, "E1", object)),
@@ -75,15 +77,22 @@ def day_table(day: date, meters: int, seed: int) -> pa.Table:
 
 def write_lake(root: Path, days: list[date], meters: int, registry_every: int = 2) -> config.Settings:
     from jobs.registry import job as registry
+    from meterlake import pseudonym
     from streaming.mirror import layout
     from streaming.mirror.lake import open_lake
 
     base = config.load(None)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lake.key").write_text(os.urandom(32).hex())
     settings = base.model_copy(update={"paths": base.paths.model_copy(update={"lake": str(root),
-                                                                             "state_dir": root / "state"})})
+                                                                             "state_dir": root / "state"}),
+                                       "lake": base.lake.model_copy(update={"pseudonym_key_file":
+                                                                            str(root / "lake.key")})})
     lake = open_lake(settings)
+    pseudonyms = pseudonym.for_settings(settings)
     for k, d in enumerate(days):
-        lake.write_parquet(f"{layout.date_dir(d)}/{layout.part_name('meter-reads', 0, k, k)}", day_table(d, meters, k))
+        lake.write_parquet(f"{layout.date_dir(d)}/{layout.part_name('meter-reads', 0, k, k)}",
+                           day_table(d, meters, k, pseudonyms))
     csv = root / "registry.csv"
     lines = ["meter_point,gsp_group,supplier,profile_class,ssc,llfc,effective_from"]
     lines += [f"{_mpan(i)},_C,SUP{'AB'[i % 2]},1,0393,1,2024-01-01" for i in range(0, meters, registry_every)]

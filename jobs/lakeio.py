@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -196,10 +196,6 @@ def day_end_utc(d: date) -> datetime:
     return cal.day_bounds(d)[1]
 
 
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 # ---------------------------------------------------------------------------------------- writes, checkpoints
 
 
@@ -221,6 +217,15 @@ def fingerprint(value) -> str:
 def read_checkpoint(lake: Lake, job: str) -> dict:
     data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")
     return {} if data is None else json.loads(data.decode())
+
+
+def changed_dates(lake: Lake, checkpoint: dict, fingerprints: dict[str, str], targets: list[date], output_dir,
+                  force: bool = False) -> tuple[list[date], list[date]]:
+    """``(changed, unchanged)`` of ``targets``: a date is changed when forced, when its fingerprint differs from
+    the checkpoint's, or when its output (``output_dir(date)``) is missing."""
+    changed = [d for d in targets if force or checkpoint.get(d.isoformat(), {}).get("fingerprint")
+               != fingerprints[d.isoformat()] or not lake.exists(output_dir(d))]
+    return changed, [d for d in targets if d not in changed]
 
 
 def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:

@@ -83,11 +83,11 @@ def key_of(settings) -> bytes:
             raise UsageError(f"cannot read the pseudonymisation key {path}: {exc.strerror}") from None
     from infra.local import secrets
 
-    value = secrets.ensure(settings.state_dir, "lake_pseudonym_key") if secrets.load(settings.state_dir) else None
-    if value is None:
+    stack = secrets.load(settings.state_dir)
+    if stack is None:
         raise UsageError("no pseudonymisation key for the lake: set lake.pseudonym_key_file, or start the local "
                          "stack (`meterlake stack up`), which generates one")
-    return value.encode()
+    return (stack.get("lake_pseudonym_key") or secrets.ensure(settings.state_dir, "lake_pseudonym_key")).encode()
 
 
 def for_settings(settings) -> Pseudonymiser:

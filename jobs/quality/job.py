@@ -149,9 +149,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
                                               "clean": _clean_state(jl, d)}) for d in targets}
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
-    changed = [d for d in targets if force or checkpoint.get(d.isoformat(), {}).get("fingerprint") != fps[d.isoformat()]
-               or not jl.lake.exists(output_dir(d))]
-    unchanged = [d for d in targets if d not in changed]
+    changed, unchanged = lakeio.changed_dates(jl.lake, checkpoint, fps, targets, output_dir, force)
     if not changed:
         return {"status": "unchanged", "dates": [], "unchanged": unchanged,
                 "message": f"{len(unchanged)} settlement date(s) unchanged since the last run; nothing to do"}

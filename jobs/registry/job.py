@@ -144,17 +144,19 @@ def transform(existing: pa.Table, new: pa.Table, *, replace: bool = False) -> tu
     counts (``rows``, ``meter_points``, ``added``, ``replaced``, ``kept``)."""
     new_keys = list(zip(new.column("meter_point").to_pylist(), new.column("effective_from").to_pylist(),
                         strict=True))
-    if len(set(new_keys)) != len(new_keys):
+    new_set = set(new_keys)
+    if len(new_set) != len(new_keys):
         raise UsageError("the file registers a meter point twice with the same effective_from")
     old = SCHEMA.empty_table() if replace else existing.select(SCHEMA.names).cast(SCHEMA)
     old_keys = list(zip(old.column("meter_point").to_pylist(), old.column("effective_from").to_pylist(),
                         strict=True))
-    kept = old.filter(pa.array([k not in set(new_keys) for k in old_keys], pa.bool_()))
+    old_set = set(old_keys)
+    kept = old.filter(pa.array([k not in new_set for k in old_keys], pa.bool_()))
     merged = pa.concat_tables([kept, new.cast(SCHEMA)])
     order = pc.sort_indices(merged, sort_keys=[("meter_point", "ascending"), ("effective_from", "ascending")])
     out = merged.take(order).combine_chunks()
     counts = {"rows": out.num_rows, "meter_points": len(pc.unique(out.column("meter_point"))),
-              "added": len(set(new_keys) - set(old_keys)), "replaced": len(set(new_keys) & set(old_keys)),
+              "added": len(new_set - old_set), "replaced": len(new_set & old_set),
               "kept": kept.num_rows}
     return out, counts
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import click
 
 from meterlake.cli.output import json_command, parse_date, progress
+from meterlake.settlement_runs import RUNS
 
 _MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
                                         "or the local stack's standalone master when it runs).")
+_RUN = click.Choice(RUNS, case_sensitive=True)
 _FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
 
 
@@ -57,8 +59,7 @@ def job_clean(ctx, days: tuple[str, ...], master: str | None, force: bool):
 
 @job.command("settle")
 @click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
-@click.option("--run", "run_name", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
-                                                                     case_sensitive=True))
+@click.option("--run", "run_name", required=True, type=_RUN)
 @click.option("--llf", "llf_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Line loss factors: a D0265 file (.ptf, or the distributor's .zip); repeatable.")
 @_MASTER
@@ -76,10 +77,8 @@ def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master:
 
 @job.command("settle-diff")
 @click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
-@click.option("--from", "from_run", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
-                                                                      case_sensitive=True))
-@click.option("--to", "to_run", required=True, type=click.Choice(["SF", "R1", "R2", "R3", "RF", "DF"],
-                                                                  case_sensitive=True))
+@click.option("--from", "from_run", required=True, type=_RUN)
+@click.option("--to", "to_run", required=True, type=_RUN)
 @click.option("--limit", type=click.IntRange(0), default=100, show_default=True, help="Changes listed in the answer.")
 @_MASTER
 @_FORCE

@@ -148,7 +148,6 @@ class _Write:
 
     batch: _Batch
     last: int  # the announced last offset (a rewrite keeps its range)
-    rewrite: bool
     future: Future
 
 
@@ -428,7 +427,7 @@ class Mirror:
             rewrite = tp in self._forced
             last = max(b.last, self._forced.pop(tp, b.last))  # a rewrite keeps the announced range
             del self._buffers[tp]
-            self._inflight[tp] = _Write(b, last, rewrite, self._writer.submit(self._write, tp, b, last, rewrite))
+            self._inflight[tp] = _Write(b, last, self._writer.submit(self._write, tp, b, last, rewrite))
         return self._finish([tp for tp, _ in batches]) if wait else True
 
     def _finish(self, tps: list[TopicPartition]) -> bool:

@@ -142,12 +142,6 @@ def lake_rows(decoded: list[Decoded]) -> pa.Table:
     return pa.concat_tables(tables) if tables else LAKE_SCHEMA.empty_table()
 
 
-def convert_one(message: Message, pseudonyms: Pseudonymiser) -> pa.Table:
-    """The lake rows of one message, in settlement date order, identifiers pseudonymised. Raises
-    :class:`~streaming.kafka_io.IncompatibleMessage`."""
-    return rows_of(decode(message, pseudonyms))
-
-
 def to_table(messages: list[Message], pseudonyms: Pseudonymiser) -> Converted:
     """The lake rows of ``messages`` (in message order) and a quarantine record per message refused."""
     decoded, refused = [], []
@@ -163,7 +157,7 @@ def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:
     """``table``'s rows per settlement date, in date order (row order kept within a date).
 
     Runs of one date within a record batch are sliced, not copied (the mirror's batches are date-sorted per
-    message, :func:`convert_one`); a batch whose dates are scattered is sorted first.
+    message, :func:`rows_of`); a batch whose dates are scattered is sorted first.
     """
     pieces: dict[int, list[pa.RecordBatch]] = {}
     for batch in table.to_batches():

@@ -111,6 +111,7 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
                 if until_caught_up and end_offsets is None and consumer.assignment():
                     end_offsets = consumer.end_offsets(list(consumer.assignment()))
                 tables: list[pa.Table] = []
+                pending = 0  # rows in ``tables``
                 for records in batch.values():
                     for record in records:
                         try:
@@ -121,9 +122,10 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
                             tables.append(_incompatible(record, str(exc)))
                             result.incompatible += 1
                         result.messages += 1
-                        if sum(t.num_rows for t in tables) >= WRITE_ROWS:
+                        pending += tables[-1].num_rows
+                        if pending >= WRITE_ROWS:
                             result.rows.update(writer.write_many(tables))
-                            tables = []
+                            tables, pending = [], 0
                 if tables:
                     result.rows.update(writer.write_many(tables))
                 if batch:

@@ -34,9 +34,9 @@ def test_a_column_is_pseudonymised_value_by_value_and_keeps_its_nulls():
 
 
 def test_a_table_has_only_its_identifier_columns_replaced():
-    table = pa.table({"meter_point": ["MAC000002"], "device_id": [None], "fuel": ["electricity"]})
+    table = pa.table({"meter_point": ["1200023305967"], "device_id": [None], "fuel": ["electricity"]})
     out = Pseudonymiser(KEY).table(table).to_pylist()
-    assert out == [{"meter_point": Pseudonymiser(KEY).one("MAC000002"), "device_id": None, "fuel": "electricity"}]
+    assert out == [{"meter_point": "P36ed974adb6dcb432edaa98d", "device_id": None, "fuel": "electricity"}]
 
 
 def test_a_short_key_is_refused():

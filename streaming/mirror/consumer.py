@@ -297,13 +297,11 @@ class Mirror:
             try:
                 if done:
                     await commit(done)
-                intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
-                           for tp, b in batches if tp not in self._forced and b.rows}
+                intents = self._intents(batches)
                 if intents:
                     await commit(intents)
                 for tp, b in batches:
-                    rewrite, last = tp in self._forced, max(b.last, self._forced.get(tp, b.last))
-                    self._count(self._write(tp, b, last, rewrite))
+                    self._count(self._write(tp, b, *self._announced(tp, b)))
                 if batches:
                     await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
                 self.stats.batches += len(batches)
@@ -413,8 +411,7 @@ class Mirror:
                    if tp in self._buffers and self._buffers[tp].first is not None]
         if not batches:
             return True
-        intents = {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
-                   for tp, b in batches if tp not in self._forced and b.rows}
+        intents = self._intents(batches)
         if intents and not self._commit(intents):
             # not announced, so nothing may be written: forget the batches and read them again
             assigned = self._consumer.assignment()
@@ -424,11 +421,22 @@ class Mirror:
                     self._consumer.seek(tp, b.first)
             return False
         for tp, b in batches:
-            rewrite = tp in self._forced
-            last = max(b.last, self._forced.pop(tp, b.last))  # a rewrite keeps the announced range
+            last, rewrite = self._announced(tp, b)
+            self._forced.pop(tp, None)
             del self._buffers[tp]
             self._inflight[tp] = _Write(b, last, self._writer.submit(self._write, tp, b, last, rewrite))
         return self._finish([tp for tp, _ in batches]) if wait else True
+
+    def _intents(self, batches: list[tuple[TopicPartition, _Batch]]) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The intents to commit before writing ``batches``: none for a batch being rewritten (its intent stands)
+        or one without rows."""
+        return {tp: OffsetAndMetadata(b.first, intent(b.first, b.last), -1)
+                for tp, b in batches if tp not in self._forced and b.rows}
+
+    def _announced(self, tp: TopicPartition, b: _Batch) -> tuple[int, bool]:
+        """The last offset the batch's files carry and whether it is a rewrite (which keeps the announced
+        range)."""
+        return max(b.last, self._forced.get(tp, b.last)), tp in self._forced
 
     def _finish(self, tps: list[TopicPartition]) -> bool:
         """Wait for the writes under way of ``tps`` and commit the end of each batch written. A failed write

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 from jobs.clean import vee
 from jobs.lakeio import calendar_frame
-from tests.jobs.helpers import day_of, frame, reads, starts, utc
+from tests.jobs.helpers import V1, day_of, frame, reads, starts, utc
 
 DAY = date(2024, 10, 16)  # a Wednesday with 48 periods
 AUTUMN = date(2024, 10, 27)  # 50 periods
@@ -41,6 +41,26 @@ def test_a_replay_is_one_read_and_a_different_value_at_the_same_version_is_a_con
             for r in vee.live_reads(frame(spark, *table)).collect()}
     # the copy at the lowest offset is kept either way; a copy is not another version
     assert sorted(rows.values()) == [(1.0, 1, False, 1), (1.0, 1, True, 1)]
+
+
+def test_a_periods_energy_sums_its_reads_and_names_the_latest(spark):
+    # GIVEN period 10 read by two registers (the second in a later file), period 11 by two meters of one meter
+    # point in the same file (an exchange in the half-hour: the same version, so the serials break the tie), and
+    # period 12 by a read without a serial
+    p10, p11, p12 = starts(DAY, [10, 11, 12])
+    table = [reads("M", [p10], 0.25, register="R1", version=V1 + 100, source_file="a"),
+             reads("M", [p10], 0.5, register="R2", version=V1 + 200, source_file="b"),
+             reads("M", [p11], 0.75, serial="OLD", version=V1 + 300, source_file="c"),
+             reads("M", [p11], 0.125, serial="NEW", version=V1 + 300, source_file="c"),
+             reads("M", [p12], 1.0, serial=None, version=V1 + 400, source_file="d")]
+    # WHEN per-meter periods are taken
+    periods = vee.meter_periods(vee.quarantine_reads(vee.live_reads(frame(spark, *table))))
+    rows = {r.settlement_period: (r.value_wh, r.source_version, r.source_file, r.meter_serial, r.fuel)
+            for r in periods.collect()}
+    # THEN each is the Wh sum, with the latest read's version and file (the greatest serial on a tie), and a
+    # missing serial stays missing
+    assert rows == {10: (750, V1 + 200, "b", "E1", "electricity"), 11: (875, V1 + 300, "c", "OLD", "electricity"),
+                    12: (1000, V1 + 400, "d", None, "electricity")}
 
 
 def test_a_withdrawn_read_is_no_energy(spark):

@@ -17,8 +17,8 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake, open_lake
+from streaming.mirror.lake import PARQUET_OPTIONS, Lake, open_lake
 from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
 
 if TYPE_CHECKING:
@@ -46,6 +46,14 @@ class JobLake:
 
     lake: Lake
     url: str  # the lake root as Spark addresses it: file:///abs/path or hdfs://host:port/path
+    _live: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def live_files(self, day: date) -> list:
+        """The date's live files (:meth:`Lake.live_files`), listed once: a job's fingerprint of its inputs and
+        its read of them see the same files, and the manifest is read once."""
+        if day not in self._live:
+            self._live[day] = self.lake.live_files(day)
+        return self._live[day]
 
     def spark_url(self, relative: str) -> str:
         return f"{self.url.rstrip('/')}/{relative}" if relative else self.url
@@ -75,50 +83,40 @@ def open_job_lake(settings: Settings, url: str | None = None) -> JobLake:
     return JobLake(lake, target.rstrip("/"))
 
 
-def partition_state(lake: Lake, days: Iterable[date]) -> dict[str, list]:
+def partition_state(jl: JobLake, days: Iterable[date]) -> dict[str, list]:
     """Per settlement date (ISO), the live files as ``[name, size]`` pairs (empty for an absent date).
 
     The manifest generation is implied: compaction changes the live names. This is what a checkpoint compares.
     """
-    return {d.isoformat(): sorted([f.name, f.size] for f in lake.live_files(d)) for d in sorted(set(days))}
+    return {d.isoformat(): sorted([f.name, f.size] for f in jl.live_files(d)) for d in sorted(set(days))}
 
 
-def live_paths(lake: Lake, days: Iterable[date]) -> dict[date, list[str]]:
-    return {d: [f.path for f in lake.live_files(d)] for d in sorted(set(days))}
+def kinds_by_day(targets: Iterable[date], around: Iterable[tuple[int, str]]) -> dict[date, frozenset[str] | None]:
+    """The lake partitions a job reads and which read kinds of each (None: every kind): every kind of each target
+    day, and ``around`` each target the kinds given as (days from the target, kind) pairs."""
+    need: dict[date, set[str] | None] = {d: None for d in targets}
+    around = list(around)
+    for d in list(need):
+        for offset, kind in around:
+            day = d + timedelta(days=offset)
+            if need.get(day, ()) is not None:
+                need.setdefault(day, set()).add(kind)
+    return {d: (None if kinds is None else frozenset(kinds)) for d, kinds in sorted(need.items())}
+
+
+def live_paths(jl: JobLake, days: Iterable[date]) -> dict[date, list[str]]:
+    return {d: [f.path for f in jl.live_files(d)] for d in sorted(set(days))}
 
 
 # ------------------------------------------------------------------------------------------------ schemas
 
-def spark_type(t: pa.DataType):
-    from pyspark.sql import types as T
-
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return T.StringType()
-    if pa.types.is_timestamp(t):
-        return T.TimestampType()
-    if pa.types.is_date(t):
-        return T.DateType()
-    if pa.types.is_int8(t):
-        return T.ByteType()
-    if pa.types.is_int16(t):
-        return T.ShortType()
-    if pa.types.is_int32(t):
-        return T.IntegerType()
-    if pa.types.is_int64(t):
-        return T.LongType()
-    if pa.types.is_float64(t):
-        return T.DoubleType()
-    if pa.types.is_boolean(t):
-        return T.BooleanType()
-    if pa.types.is_list(t):
-        return T.ArrayType(spark_type(t.value_type))
-    raise TypeError(f"no Spark type for {t}")
-
-
 def spark_schema(schema: pa.Schema):
+    """The Spark schema of an Arrow schema (pyspark's own type mapping), every column nullable: Spark reads
+    Parquet columns as nullable whatever the file says."""
     from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_type
 
-    return T.StructType([T.StructField(f.name, spark_type(f.type), True) for f in schema])
+    return T.StructType([T.StructField(f.name, from_arrow_type(f.type), True) for f in schema])
 
 
 def lake_spark_schema():
@@ -144,7 +142,7 @@ def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, fr
 
     schema = lake_spark_schema()
     groups: dict[frozenset[str] | None, list[str]] = {}
-    paths = live_paths(jl.lake, kinds_by_day)
+    paths = live_paths(jl, kinds_by_day)
     for day, kinds in sorted(kinds_by_day.items()):
         groups.setdefault(kinds, []).extend(jl.spark_url_of(p) for p in paths[day])
     frames = []
@@ -201,11 +199,15 @@ def day_end_utc(d: date) -> datetime:
 
 def write_deterministic(lake: Lake, relative: str, table: pa.Table) -> str:
     """Write ``table`` atomically at ``relative`` (the mirror's writer; its Parquet options put no time or
-    random value in the file, so the same rows give the same bytes); returns the SHA-256 of the file."""
-    lake.write_parquet(relative, table)
-    digest = file_digest(lake, relative)
-    assert digest is not None
-    return digest
+    random value in the file, so the same rows give the same bytes); returns the SHA-256 of the file. A job's
+    output is small: it is made in memory, hashed, then written."""
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **PARQUET_OPTIONS)
+    data = sink.getvalue().to_pybytes()
+    lake.write_bytes(relative, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def fingerprint(value) -> str:
@@ -269,7 +271,8 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
 #:
 #: - joins are broadcast only when adaptive execution has measured the smaller side (the jobs' materialized
 #:   intermediate results carry no reliable size estimate, and a wrong one broadcasts millions of rows); the
-#:   calendar, a few rows a day, is broadcast by hint;
+#:   calendar, a few rows a day, is broadcast by hint, and so is the registry when its footer says it is small
+#:   (``[jobs] registry_broadcast_rows``);
 #: - no window group limit: the live version is the first row of each read key, and a read key has one or a few
 #:   versions, so the partial limit Spark would add before the shuffle only sorts every read once more;
 #: - a file is split for parallel reading from 1 MB (not 4 MB): a date's file of a million reads is a few MB

@@ -161,6 +161,9 @@ class Jobs(_Section):
     zero_run_periods: int = Field(12, ge=1, description="zero run: at least this many zero half-hours in a row")
     register_tolerance_kwh: float = Field(1.0, ge=0, description="register vs half-hourly sum: allowed kWh")
     register_tolerance_share: float = Field(0.02, ge=0, description="... or this share of the sum if larger")
+    registry_broadcast_rows: int = Field(
+        1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
+        "joined there; a larger one is joined by shuffling the reads")
 
 
 class Settings(BaseSettings):
@@ -217,8 +220,11 @@ class Settings(BaseSettings):
 
     @property
     def lake_url(self) -> str:
-        lake = self.paths.lake
-        return lake if "://" in lake else str(self.resolve(lake))
+        return self.resolve_url(self.paths.lake)
+
+    def resolve_url(self, value: str) -> str:
+        """A URL (``hdfs://…``, ``s3://…``, ``file://…``) as it is; a local path made absolute (:meth:`resolve`)."""
+        return value if "://" in value else str(self.resolve(value))
 
     def public_dict(self) -> dict[str, Any]:
         """The effective configuration with secrets masked, for `config show`."""

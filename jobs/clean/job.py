@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs import lakeio
@@ -39,23 +39,13 @@ ROWS_PER_FILE = 4_000_000
 
 
 def input_days(targets: list[date], params: vee.VeeParams) -> dict[date, frozenset[str] | None]:
-    """The partitions cleaning ``targets`` reads, and which read kinds of each (None: all)."""
-    need: dict[date, set[str] | None] = {d: None for d in targets}
+    """The partitions cleaning ``targets`` reads, and which read kinds of each (None: all): what settlement's
+    estimation reads, and the interval reads of the ``proration_days`` before (baselines, zero runs and register
+    spans) and of the day after (the neighbour after a gap at the end of the day)."""
+    from jobs.settle.job import estimation_days
 
-    def add(d: date, kind: str) -> None:
-        if d in need and need[d] is None:
-            return
-        need.setdefault(d, set()).add(kind)
-
-    for d in targets:
-        for j in range(1, params.proration_days + 1):
-            add(d - timedelta(days=j), "interval")  # baselines, zero runs and register spans before the day
-        add(d + timedelta(days=1), "interval")  # the neighbour after a gap at the end of the day
-        for k in range(1, params.profile_weeks + 1):
-            add(d - timedelta(days=7 * k), "interval")
-        for j in range(-params.proration_days, params.proration_days + 1):
-            add(d + timedelta(days=j), "register")
-    return {d: (None if kinds is None else frozenset(kinds)) for d, kinds in sorted(need.items())}
+    validation = [(-j, "interval") for j in range(1, params.proration_days + 1)] + [(1, "interval")]
+    return lakeio.kinds_by_day(targets, validation + estimation_days(params))
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, targets: list[date],
@@ -85,9 +75,8 @@ def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, day
                  .withColumn("is_estimated", source_estimate)
                  .withColumn("estimation_method", F.when(source_estimate, F.lit("source")))
                  .select(*COLUMNS))
-    meter = (periods.groupBy("meter_point")
-             .agg(F.max(F.struct("slot", "meter_serial", "fuel")).alias("_m"))
-             .select("meter_point", F.col("_m.meter_serial").alias("meter_serial"), F.col("_m.fuel").alias("fuel")))
+    meter = (periods.groupBy("meter_point").agg(vee.max_tuple("slot", "meter_serial", "fuel").alias("_m"))
+             .select("meter_point", *vee.tuple_fields("_m", "slot", "meter_serial", "fuel")[1:]))
     null = {name: F.lit(None).cast(t) for name, t in (
         ("register_id", "string"), ("source_file", "string"), ("source_line", "long"), ("device_id", "string"),
         ("source_version", "long"), ("file_id", "string"), ("batch_id", "string"))}
@@ -129,7 +118,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> dict[date, 
 
 def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams) -> dict[str, str]:
     needs = {d: input_days([d], params) for d in targets}
-    state = lakeio.partition_state(jl.lake, {day for need in needs.values() for day in need})
+    state = lakeio.partition_state(jl, {day for need in needs.values() for day in need})
     registry = lakeio.file_digest(jl.lake, REGISTRY_PATH)
     return {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "params": asdict(params),
                                                "registry": registry,

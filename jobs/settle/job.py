@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, fields
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -90,18 +90,19 @@ def input_days(day: date, params: vee.VeeParams) -> dict[date, frozenset[str] | 
     """The lake partitions a settlement of ``day`` reads, and which read kinds of each (None: all):
     the day itself; interval reads of the same weekday in the ``profile_weeks`` before (profiles); register
     reads ``proration_days`` either side (proration)."""
-    need: dict[date, set[str] | None] = {day: None}
+    return lakeio.kinds_by_day([day], estimation_days(params))
 
-    def add(d: date, kind: str) -> None:
-        if d in need and need[d] is None:
-            return
-        need.setdefault(d, set()).add(kind)
 
-    for k in range(1, params.profile_weeks + 1):
-        add(day - timedelta(days=7 * k), "interval")
-    for j in range(-params.proration_days, params.proration_days + 1):
-        add(day + timedelta(days=j), "register")
-    return {d: (None if kinds is None else frozenset(kinds)) for d, kinds in sorted(need.items())}
+def estimation_days(params: vee.VeeParams) -> list[tuple[int, str]]:
+    """What estimating a day's gaps reads around it, as (days from the day, read kind) pairs."""
+    return ([(-7 * k, "interval") for k in range(1, params.profile_weeks + 1)]
+            + [(j, "register") for j in range(-params.proration_days, params.proration_days + 1)])
+
+
+def broadcast_registry(jl: lakeio.JobLake, jobs: Jobs) -> bool:
+    """Whether the registry is small enough to broadcast (``[jobs] registry_broadcast_rows``; its row count from
+    the Parquet footer)."""
+    return (jl.lake.parquet_rows(REGISTRY_PATH) or 0) <= jobs.registry_broadcast_rows
 
 
 def read_registry(spark: SparkSession, jl: lakeio.JobLake) -> DataFrame:
@@ -129,10 +130,11 @@ def extract(spark: SparkSession, jl: lakeio.JobLake, day: date, params: vee.VeeP
 # ----------------------------------------------------------------------------------------------- transform
 
 
-def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, day: date, cutoff_version: int | None,
-                params: vee.VeeParams) -> DataFrame:
+def settled_day(reads: DataFrame, calendar: DataFrame, registration: DataFrame, *, day: date,
+                cutoff_version: int | None, params: vee.VeeParams) -> DataFrame:
     """Every expected meter-period of ``day`` as known at ``cutoff_version``: meter_point, settlement_date,
     settlement_period, value_wh (null: missing, not estimable), method, source_version, source_file.
+    ``registration``: the registry as of ``day`` (:func:`jobs.clean.vee.registry_as_of`).
 
     The other days loaded (profiles, register reads) are taken through the live-version rules only for the
     meters with a gap on ``day``: the cost of a settlement grows with the day's reads, hardly with the history.
@@ -148,7 +150,7 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, d
     half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
     periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
     other = reads.filter(~on_day & half_hourly)
-    registered = vee.registered_electricity(vee.registry_as_of(registry, [day]))
+    registered = vee.registered_electricity(registration)
     expected = vee.expected_meters(periods, registered, [day])
     missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
     gap_meters = F.broadcast(missing.select("meter_point").distinct())
@@ -160,14 +162,15 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, d
     return vee.settled_periods(periods, estimates, missing, [day])
 
 
-def with_registration(settled: DataFrame, registry: DataFrame, factors: DataFrame, *, day: date,
-                      defaults: Defaults) -> DataFrame:
-    """``settled`` with each meter's registration on ``day`` (or the default, ``is_default_registry``) and its
-    line loss factor (``factor``, null when none is given)."""
+def with_registration(settled: DataFrame, registration: DataFrame, factors: DataFrame, *, defaults: Defaults,
+                      broadcast: bool = False) -> DataFrame:
+    """``settled`` with each meter's registration (``registration``: the registry as of the day; a meter missing
+    from it gets the default, ``is_default_registry``) and its line loss factor (``factor``, null when none is
+    given). ``broadcast``: send the registration whole to the executors and join the reads where they are."""
     from pyspark.sql import functions as F
 
-    reg = vee.registry_as_of(registry, [day]).select("meter_point", "settlement_date", *GROUP, "llfc")
-    out = settled.join(reg, ["meter_point", "settlement_date"], "left")
+    reg = registration.select("meter_point", "settlement_date", *GROUP, "llfc")
+    out = settled.join(F.broadcast(reg) if broadcast else reg, ["meter_point", "settlement_date"], "left")
     out = out.withColumn("is_default_registry", F.col("gsp_group").isNull())
     for name in GROUP:
         value = getattr(defaults, name)
@@ -177,15 +180,18 @@ def with_registration(settled: DataFrame, registry: DataFrame, factors: DataFram
 
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factors: DataFrame, *, day: date,
-              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = DEFAULTS) -> DataFrame:
-    """The settlement rows of ``day`` for ``run`` (see the module docstring), ordered by period and group."""
+              run: str, params: vee.VeeParams = vee.DEFAULT_PARAMS, defaults: Defaults = DEFAULTS,
+              broadcast_registry: bool = False) -> DataFrame:
+    """The settlement rows of ``day`` for ``run`` (see the module docstring), ordered by period and group.
+    ``broadcast_registry``: join the registry by broadcast (:func:`with_registration`; the same rows)."""
     from pyspark.sql import functions as F
 
     run = runs.check_run(run)
     cutoff = runs.cutoff_version(day, run)
-    settled = settled_day(reads, calendar, registry, day=day, cutoff_version=cutoff, params=params)
-    return aggregate(with_registration(settled, registry, factors, day=day, defaults=defaults), run=run,
-                     cutoff_version=cutoff, cutoff_utc=runs.cutoff_instant(day, run)).orderBy(
+    registration = vee.registry_as_of(registry, [day])
+    settled = settled_day(reads, calendar, registration, day=day, cutoff_version=cutoff, params=params)
+    enriched = with_registration(settled, registration, factors, defaults=defaults, broadcast=broadcast_registry)
+    return aggregate(enriched, run=run, cutoff_version=cutoff, cutoff_utc=runs.cutoff_instant(day, run)).orderBy(
         "settlement_period", *[F.col(c).asc_nulls_first() for c in GROUP])
 
 
@@ -245,7 +251,7 @@ def _fingerprint(jl: lakeio.JobLake, day: date, run: str, params: vee.VeeParams,
                  llf_paths: list[str]) -> str:
     return lakeio.fingerprint({
         "job": JOB, "version": JOB_VERSION, "run": run, "cutoff": runs.cutoff_version(day, run),
-        "inputs": lakeio.partition_state(jl.lake, input_days(day, params)),
+        "inputs": lakeio.partition_state(jl, input_days(day, params)),
         "registry": lakeio.file_digest(jl.lake, REGISTRY_PATH), "llf": llf_mod.digest(llf_paths),
         "params": asdict(params), "defaults": asdict(defaults),
     })
@@ -287,7 +293,7 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     with lakeio.session(settings, f"meterlake-settle-{day}-{run_name}", spark, master) as s:
         reads, calendar, registry, factors = extract(s, jl, day, params, list(llf_paths))
         result = transform(reads, calendar, registry, factors, day=day, run=run_name, params=params,
-                           defaults=defaults)
+                           defaults=defaults, broadcast_registry=broadcast_registry(jl, settings.jobs))
         table = to_arrow(result)
     digest = load(table, jl, day, run_name)
     summary = totals(table)

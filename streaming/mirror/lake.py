@@ -127,11 +127,20 @@ class Lake:
         return self._write_atomic(relative, lambda f: pq.write_table(table, f, **PARQUET_OPTIONS))
 
     def write_text(self, relative: str, text: str) -> int:
-        data = text.encode()
+        return self.write_bytes(relative, text.encode())
+
+    def write_bytes(self, relative: str, data: bytes) -> int:
         return self._write_atomic(relative, lambda f: f.write(data))
 
     def read_parquet(self, relative: str) -> pa.Table:
         return pq.read_table(self.path(relative), filesystem=self.fs)
+
+    def parquet_rows(self, relative: str) -> int | None:
+        """The rows of a Parquet file, from its footer (None if there is no such file)."""
+        if not self.exists(relative):
+            return None
+        with self.fs.open_input_file(self.path(relative)) as f:
+            return pq.ParquetFile(f).metadata.num_rows
 
     # ------------------------------------------------------------------------------------------ the layout
 

@@ -2,7 +2,7 @@
 loss adjustment, actual vs estimated, and each run's cut-off."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,11 +33,12 @@ def _reg(mp, gsp="_C", supplier="SUPA", pc="1", llfc="1"):
             "effective_to": None, "source_file": "registry.csv"}
 
 
-def _settle(spark, tables, day, run="SF", registry=(), factors_for=None):
+def _settle(spark, tables, day, run="SF", registry=(), factors_for=None, broadcast=False):
     reads_df = frame(spark, *tables)
     calendar = calendar_frame(spark, job.input_days(day, vee.DEFAULT_PARAMS))
     factors = job.factors_frame(spark, llf.parse(TINY_LLF, [factors_for]) if factors_for else [])
-    result = job.transform(reads_df, calendar, _registry(spark, list(registry)), factors, day=day, run=run)
+    result = job.transform(reads_df, calendar, _registry(spark, list(registry)), factors, day=day, run=run,
+                           broadcast_registry=broadcast)
     return job.to_arrow(result).to_pylist()
 
 
@@ -50,12 +51,21 @@ def settled(request, spark):
     # GIVEN meter A (registered: _C, SUPA, profile class 1, LLFC 1) reading 0.5 kWh in every half-hour of the
     # local day, meter B (not registered) reading 0.25 except periods 10 and 11, meter C registered but silent
     day, periods = request.param
-    version = after(day, 2)
-    tables = [day_of(A, day, 0.5, version=version), day_of(B, day, 0.25, skip=(10, 11), version=version)]
-    registry = [_reg(A), _reg(C)]
     # WHEN the day is settled (SF) with the London factors of the tiny D0265 (LLFC 1: 1.05 to period 14, then 1.1)
-    rows = _settle(spark, tables, day, registry=registry, factors_for=day)
-    return day, periods, rows
+    return day, periods, _settle(spark, *_three_meters(day), registry=[_reg(A), _reg(C)], factors_for=day)
+
+
+def _three_meters(day):
+    version = after(day, 2)
+    return [day_of(A, day, 0.5, version=version), day_of(B, day, 0.25, skip=(10, 11), version=version)], day
+
+
+def test_a_broadcast_registry_gives_the_same_rows_as_a_shuffled_one(spark):
+    # the job broadcasts a small registry (jobs.registry_broadcast_rows) and joins a large one by a shuffle
+    day = date(2024, 10, 16)
+    both = [_settle(spark, *_three_meters(day), registry=[_reg(A), _reg(C)], broadcast=b) for b in (False, True)]
+    assert both[0] == both[1]
+    assert {r["gsp_group"] for r in both[1]} == {"_C", "UNREGISTERED"}  # the registration was joined
 
 
 def _group(rows, gsp):
@@ -103,11 +113,18 @@ def test_line_losses_apply_the_meters_factor_for_the_period(settled):
     assert {r["llf_unmatched_meters"] for r in _group(rows, "UNREGISTERED").values()} == {1}
 
 
+#: SF is 5 working days after the settlement date, to the end of that day in London (BST or GMT)
+SF_CUTOFF_UTC = {date(2024, 3, 31): datetime(2024, 4, 5, 23, 0, tzinfo=UTC),  # Fri 5 April, BST
+                 date(2024, 10, 27): datetime(2024, 11, 2, 0, 0, tzinfo=UTC),  # Fri 1 November, GMT
+                 date(2024, 10, 16): datetime(2024, 10, 23, 23, 0, tzinfo=UTC)}  # Wed 23 October, BST
+
+
 def test_the_output_has_the_documented_schema_and_order(settled):
     day, _, rows = settled
     assert list(rows[0]) == job.SCHEMA.names
+    cutoff = SF_CUTOFF_UTC[day]  # the last microsecond before it is the last version the run takes
     assert {(r["cutoff_utc"], r["cutoff_version"]) for r in rows} == {
-        (runs.cutoff_instant(day, "SF"), runs.cutoff_version(day, "SF"))}
+        (cutoff, int(cutoff.timestamp()) * 1_000_000 - 1)}
     keys = [(r["settlement_period"], r["gsp_group"]) for r in rows]
     assert keys == sorted(keys)
 

@@ -70,11 +70,9 @@ class Storage:
 
     def __init__(self, settings: Settings, landing_url: str | None = None):
         self.settings = settings
-        url = landing_url if landing_url is not None else settings.ingest.landing_dir
-        self.landing_url = url if "://" in url else str(settings.resolve(url))
+        self.landing_url = settings.resolve_url(landing_url if landing_url is not None else settings.ingest.landing_dir)
         self.fs, self.root = lakefs.resolve(settings, self.landing_url)
-        archive = settings.ingest.archive_dir
-        self.archive_url = archive if "://" in archive else str(settings.resolve(archive))
+        self.archive_url = settings.resolve_url(settings.ingest.archive_dir)
         self.archive_fs, self.archive_root = lakefs.resolve(settings, self.archive_url)
         self._checksums: dict[tuple[str, int, int], str] = {}
 

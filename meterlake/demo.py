@@ -84,21 +84,16 @@ def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -
 def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
     from pyspark.sql import functions as F
 
+    from jobs import lakeio
+    from jobs.clean import vee
     from meterlake.spark import build_spark, cassandra_conf
 
     spark = build_spark("meterlake-demo", settings, master="local[*]")
     try:
-        # settlement_date is inside every file too: no partition discovery (see docs/lake.md)
-        lake = (spark.read.option("recursiveFileLookup", "true").parquet(lake_url)
-                .where(F.col("read_kind") == "interval"))
-        # the lake keeps every version; the live read is the highest source_version of each key
-        from pyspark.sql.window import Window
-
-        from streaming.mirror.compact import READ_KEY
-
-        live = (lake.withColumn("_rank", F.row_number().over(
-            Window.partitionBy(*READ_KEY).orderBy(F.col("source_version").desc())))
-            .where("_rank = 1").drop("_rank"))
+        # the live files of every date (the manifests' rule), then the live version of every read (the jobs' rule)
+        jl = lakeio.open_job_lake(settings, lake_url)
+        reads = lakeio.read_lake_days(spark, jl, {d: frozenset({"interval"}) for d in jl.lake.dates()})
+        live = vee.live_reads(reads)
         from_lake = (live.groupBy("settlement_date")
                      .agg(F.max("settlement_period").alias("periods"), F.count("*").alias("lake_reads"),
                           F.round(F.sum(F.when(F.col("unit") == "kWh", F.col("value"))), 3).alias("lake_kwh"),

@@ -149,14 +149,14 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registration: DataFrame, 
     on_day = F.col("settlement_date") == F.lit(day)
     half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
     periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
-    other = reads.filter(~on_day & half_hourly)
     registered = vee.registered_electricity(registration)
     expected = vee.expected_meters(periods, registered, [day])
     missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
     gap_meters = F.broadcast(missing.select("meter_point").distinct())
-    history = vee.materialize(vee.meter_periods(known(other.join(gap_meters, "meter_point", "left_semi"))))
-    registers = vee.materialize(vee.register_reads(known(
-        reads.filter(F.col("read_kind") == "register").join(gap_meters, "meter_point", "left_semi"))))
+    # what estimation reads of the gap meters (the other days' half-hours, every register read), in one pass
+    around = (~on_day & half_hourly) | (F.col("read_kind") == "register")
+    basis = vee.materialize(known(reads.filter(around).join(gap_meters, "meter_point", "left_semi")))
+    history, registers = vee.meter_periods(basis), vee.register_reads(basis)
     gap_periods = periods.join(gap_meters, "meter_point", "left_semi")  # estimates need only the gap meters
     estimates = vee.estimate(missing, gap_periods.unionByName(history), registers, calendar, params=params)
     return vee.settled_periods(periods, estimates, missing, [day])

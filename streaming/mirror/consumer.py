@@ -42,9 +42,8 @@ from kafka.structs import OffsetAndMetadata
 
 from meterlake import clients, pseudonym, schema
 from meterlake.config import Settings
-from streaming.kafka_io import IncompatibleMessage
 from streaming.mirror import layout
-from streaming.mirror.convert import Decoded, Message, decode, lake_rows, quarantine_record, split_by_date
+from streaming.mirror.convert import Decoded, Message, check, lake_rows, split_by_date
 from streaming.mirror.lake import Lake, open_lake
 
 log = logging.getLogger("meterlake.mirror")
@@ -354,11 +353,10 @@ class Mirror:
                     return
                 forced = None
                 buf = self._buffers.setdefault(tp, _Batch())
-            try:
-                decoded = decode(message, self._pseudonyms)
-            except IncompatibleMessage as exc:
+            decoded = check(message, self._pseudonyms)
+            if not isinstance(decoded, Decoded):  # refused: quarantined, its offset still counts
+                self._quarantine([decoded])
                 decoded = None
-                self._quarantine([quarantine_record(message, str(exc))])
             buf.add(message, decoded, self.clock())
             self.stats.messages += 1
             self.stats.reads += decoded.rows if decoded is not None else 0

@@ -124,6 +124,14 @@ def decode(message: Message, pseudonyms: Pseudonymiser) -> Decoded:
     return Decoded(message, name, table, rows)
 
 
+def check(message: Message, pseudonyms: Pseudonymiser) -> Decoded | dict:
+    """:func:`decode`, or the quarantine record of a message it refuses (:func:`quarantine_record`)."""
+    try:
+        return decode(message, pseudonyms)
+    except kafka_io.IncompatibleMessage as exc:
+        return quarantine_record(message, str(exc))
+
+
 def rows_of(decoded: Decoded) -> pa.Table:
     """The lake rows of one decoded message, in settlement date order."""
     if decoded.name == "set":
@@ -144,13 +152,9 @@ def lake_rows(decoded: list[Decoded]) -> pa.Table:
 
 def to_table(messages: list[Message], pseudonyms: Pseudonymiser) -> Converted:
     """The lake rows of ``messages`` (in message order) and a quarantine record per message refused."""
-    decoded, refused = [], []
-    for message in messages:
-        try:
-            decoded.append(decode(message, pseudonyms))
-        except kafka_io.IncompatibleMessage as exc:
-            refused.append(quarantine_record(message, str(exc)))
-    return Converted(lake_rows(decoded), refused)
+    checked = [check(message, pseudonyms) for message in messages]
+    return Converted(lake_rows([c for c in checked if isinstance(c, Decoded)]),
+                     [c for c in checked if not isinstance(c, Decoded)])
 
 
 def split_by_date(table: pa.Table) -> list[tuple[date, pa.Table]]:

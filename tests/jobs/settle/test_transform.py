@@ -52,18 +52,20 @@ def settled(request, spark):
     # local day, meter B (not registered) reading 0.25 except periods 10 and 11, meter C registered but silent
     day, periods = request.param
     # WHEN the day is settled (SF) with the London factors of the tiny D0265 (LLFC 1: 1.05 to period 14, then 1.1)
-    return day, periods, _settle(spark, *_three_meters(day), registry=[_reg(A), _reg(C)], factors_for=day)
+    return day, periods, _settle(spark, _two_meters_reading(day), day, registry=[_reg(A), _reg(C)], factors_for=day)
 
 
-def _three_meters(day):
+def _two_meters_reading(day):
+    """A's and B's reads of ``day`` (C, registered, reads nothing)."""
     version = after(day, 2)
-    return [day_of(A, day, 0.5, version=version), day_of(B, day, 0.25, skip=(10, 11), version=version)], day
+    return [day_of(A, day, 0.5, version=version), day_of(B, day, 0.25, skip=(10, 11), version=version)]
 
 
 def test_a_broadcast_registry_gives_the_same_rows_as_a_shuffled_one(spark):
     # the job broadcasts a small registry (jobs.registry_broadcast_rows) and joins a large one by a shuffle
     day = date(2024, 10, 16)
-    both = [_settle(spark, *_three_meters(day), registry=[_reg(A), _reg(C)], broadcast=b) for b in (False, True)]
+    both = [_settle(spark, _two_meters_reading(day), day, registry=[_reg(A), _reg(C)], broadcast=b)
+            for b in (False, True)]
     assert both[0] == both[1]
     assert {r["gsp_group"] for r in both[1]} == {"_C", "UNREGISTERED"}  # the registration was joined
 

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from meterlake import calendar as cal
+from meterlake.instants import iso_utc
 from streaming.mirror.convert import LAKE_SCHEMA
 from streaming.mirror.lake import PARQUET_OPTIONS, Lake, open_lake
 from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
@@ -240,8 +241,6 @@ def now_utc() -> datetime:
 
 def stamp(instant: datetime | None = None) -> str:
     """``instant`` (default now) as the answers and checkpoints write times: ISO 8601 UTC with a ``Z``."""
-    from meterlake.cli.output import iso_utc
-
     return iso_utc(now_utc() if instant is None else instant)
 
 

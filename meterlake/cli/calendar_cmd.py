@@ -11,8 +11,9 @@ from datetime import datetime
 import click
 
 from meterlake import calendar as cal
-from meterlake.cli.output import iso_utc, json_command, parse_date, parse_instant
+from meterlake.cli.output import json_command, parse_date
 from meterlake.errors import UsageError
+from meterlake.instants import iso_utc, parse_instant
 
 _KIND = {46: "spring clock change", 50: "autumn clock change", 48: "ordinary day"}
 

@@ -22,6 +22,7 @@ import click
 
 from meterlake.cli import output
 from meterlake.cli.output import json_command
+from meterlake.instants import parse_instant
 
 _FORMATS = ("d0010", "hh-csv", "lcl", "device")
 
@@ -93,7 +94,7 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
     from streaming.ingest.publish import ingest_paths
 
     # the validation instant (future timestamps); never a version or an id
-    now = output.parse_instant(now_text, name="--now") if now_text else datetime.now(UTC)
+    now = parse_instant(now_text, name="--now") if now_text else datetime.now(UTC)
     results = ingest_paths(paths, ctx.settings, now=now, fmt=fmt, dry_run=dry_run, batch_rows=batch_rows,
                            progress=output.progress)
     rows = [r.to_json() for r in results]
@@ -133,7 +134,7 @@ def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, 
     """
     from streaming.ingest.watch import Worker
 
-    now = output.parse_instant(now_text, name="--now") if now_text else None
+    now = parse_instant(now_text, name="--now") if now_text else None
     stop = output.stop_event(on_signals=not once)
     with Worker(ctx.settings, directory, worker_id, now=now) as worker:
         if not once:

@@ -12,20 +12,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from meterlake.errors import MeterlakeError, UsageError
+from meterlake.instants import iso_utc
 
 log = logging.getLogger("meterlake")
-
-
-def iso_utc(instant: datetime) -> str:
-    """An aware instant as ISO 8601 UTC with a ``Z`` (how every answer writes times)."""
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _default(o: Any) -> Any:
@@ -50,19 +46,6 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"not a date: {text!r} (expected YYYY-MM-DD)", value=text) from None
-
-
-def parse_instant(text: str, *, name: str | None = None) -> datetime:
-    """An ISO 8601 instant with ``Z`` or an offset (a naive one could be UTC or UK time, so it is refused);
-    ``name`` (an option such as ``--now``) prefixes the message of the usage error."""
-    subject = f"{name} {text!r}" if name else repr(text)
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"not an ISO 8601 instant: {subject} (e.g. 2026-10-25T01:30:00Z)", value=text) from None
-    if instant.tzinfo is None:
-        raise UsageError(f"{subject} has no time zone: add Z for UTC or an offset such as +01:00", value=text)
-    return instant
 
 
 def stop_event(on_signals: bool) -> threading.Event:

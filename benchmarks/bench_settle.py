@@ -163,6 +163,7 @@ def spark_aggregate(spark, settings: config.Settings, day: date) -> list[tuple]:
 
     from jobs import lakeio
     from jobs.clean import vee
+    from jobs.registry import job as registry_job
     from jobs.settle import job as settle
     from meterlake import settlement_runs as runs
 
@@ -170,9 +171,9 @@ def spark_aggregate(spark, settings: config.Settings, day: date) -> list[tuple]:
     reads = lakeio.read_lake_days(spark, jl, {day: frozenset({"interval"})})
     live = vee.quarantine_reads(vee.live_reads(reads, cutoff_version=runs.cutoff_version(day, "SF")))
     periods = vee.meter_periods(live)
-    reg = vee.registry_as_of(settle.read_registry(spark, jl), [day]).select("meter_point", "settlement_date",
-                                                                              *settle.GROUP)
-    if settle.broadcast_registry(jl, settings.jobs):
+    reg = vee.registry_as_of(registry_job.read_spark(spark, jl), [day]).select("meter_point", "settlement_date",
+                                                                                 *settle.GROUP)
+    if registry_job.fits_broadcast(jl, settings.jobs.registry_broadcast_rows):
         reg = F.broadcast(reg)
     out = (periods.join(reg, ["meter_point", "settlement_date"], "left")
            .withColumn("gsp_group", F.coalesce("gsp_group", F.lit("UNREGISTERED")))

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from jobs import lakeio
 from jobs.clean import vee
-from jobs.registry.job import PATH as REGISTRY_PATH
+from jobs.registry import job as registry_job
 from meterlake.schema import READ_COLUMNS
 
 if TYPE_CHECKING:
@@ -42,18 +42,15 @@ def input_days(targets: list[date], params: vee.VeeParams) -> dict[date, frozens
     """The partitions cleaning ``targets`` reads, and which read kinds of each (None: all): what settlement's
     estimation reads, and the interval reads of the ``proration_days`` before (baselines, zero runs and register
     spans) and of the day after (the neighbour after a gap at the end of the day)."""
-    from jobs.settle.job import estimation_days
-
     validation = [(-j, "interval") for j in range(1, params.proration_days + 1)] + [(1, "interval")]
-    return lakeio.kinds_by_day(targets, validation + estimation_days(params))
+    return lakeio.kinds_by_day(targets, validation + vee.estimation_days(params))
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, targets: list[date],
             params: vee.VeeParams) -> tuple[DataFrame, DataFrame, DataFrame]:
-    from jobs.settle.job import read_registry
-
     days = input_days(targets, params)
-    return lakeio.read_lake_days(spark, jl, days), lakeio.calendar_frame(spark, days), read_registry(spark, jl)
+    return (lakeio.read_lake_days(spark, jl, days), lakeio.calendar_frame(spark, days),
+            registry_job.read_spark(spark, jl))
 
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, days: list[date],
@@ -119,7 +116,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> dict[date, 
 def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams) -> dict[str, str]:
     needs = {d: input_days([d], params) for d in targets}
     state = lakeio.partition_state(jl, {day for need in needs.values() for day in need})
-    registry = lakeio.file_digest(jl.lake, REGISTRY_PATH)
+    registry = lakeio.file_digest(jl.lake, registry_job.PATH)
     return {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "params": asdict(params),
                                                "registry": registry,
                                                "inputs": {k.isoformat(): state[k.isoformat()] for k in need}})

@@ -89,6 +89,14 @@ class VeeParams:
 DEFAULT_PARAMS = VeeParams.from_config(Jobs())
 
 
+def estimation_days(params: VeeParams) -> list[tuple[int, str]]:
+    """What estimating a day's gaps reads around it, as (days from the day, read kind) pairs: the interval reads
+    of the same weekday in the ``profile_weeks`` before (profiles), the register reads ``proration_days`` either
+    side (proration)."""
+    return ([(-7 * k, "interval") for k in range(1, params.profile_weeks + 1)]
+            + [(j, "register") for j in range(-params.proration_days, params.proration_days + 1)])
+
+
 def _F():
     from pyspark.sql import functions as F
 

@@ -26,7 +26,7 @@ from jobs import lakeio
 from jobs.clean import vee
 from jobs.clean.job import COLUMNS as CLEAN_COLUMNS
 from jobs.clean.job import output_dir as clean_dir
-from jobs.registry.job import PATH as REGISTRY_PATH
+from jobs.registry import job as registry_job
 from meterlake import settlement_runs as runs
 
 if TYPE_CHECKING:
@@ -52,10 +52,9 @@ def clean_schema():
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> tuple[DataFrame, DataFrame, DataFrame]:
-    from jobs.settle.job import read_registry
-
     urls = [jl.spark_url(clean_dir(d)) for d in days if jl.lake.exists(clean_dir(d))]
-    return lakeio.read_files(spark, urls, clean_schema()), lakeio.calendar_frame(spark, days), read_registry(spark, jl)
+    return (lakeio.read_files(spark, urls, clean_schema()), lakeio.calendar_frame(spark, days),
+            registry_job.read_spark(spark, jl))
 
 
 def sf_cutoffs(spark: SparkSession, days: list[date]) -> DataFrame:
@@ -145,7 +144,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     else:
         found = (lakeio.parse_date_dir(i.base_name) for i in jl.lake.list_dir("clean_reads"))
         targets = sorted(d for d in found if d is not None)
-    registry = lakeio.file_digest(jl.lake, REGISTRY_PATH)
+    registry = lakeio.file_digest(jl.lake, registry_job.PATH)
     fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
                                               "clean": _clean_state(jl, d)}) for d in targets}
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)

@@ -168,6 +168,23 @@ def extract(lake) -> pa.Table:
     return lake.read_parquet(PATH)
 
 
+def read_spark(spark, jl):
+    """The stored registry as a Spark DataFrame, for the jobs (empty when none was loaded). ``jl``: a
+    :class:`jobs.lakeio.JobLake`."""
+    from jobs.lakeio import spark_schema
+
+    schema = spark_schema(SCHEMA)
+    if not jl.lake.exists(PATH):
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(jl.spark_url(PATH))
+
+
+def fits_broadcast(jl, max_rows: int) -> bool:
+    """Whether the stored registry has at most ``max_rows`` rows (its Parquet footer's count; ``[jobs]
+    registry_broadcast_rows``), so a job may send it whole to every executor."""
+    return (jl.lake.parquet_rows(PATH) or 0) <= max_rows
+
+
 def load(table: pa.Table, lake) -> str:
     """Write the registry; returns the SHA-256 of the file (what settlement runs record)."""
     from jobs.lakeio import write_deterministic

@@ -28,8 +28,7 @@ import pyarrow as pa
 
 from jobs import lakeio
 from jobs.clean import vee
-from jobs.registry.job import PATH as REGISTRY_PATH
-from jobs.registry.job import SCHEMA as REGISTRY_SCHEMA
+from jobs.registry import job as registry_job
 from jobs.settle import llf as llf_mod
 from meterlake import settlement_runs as runs
 from meterlake.config import Jobs
@@ -90,26 +89,7 @@ def input_days(day: date, params: vee.VeeParams) -> dict[date, frozenset[str] | 
     """The lake partitions a settlement of ``day`` reads, and which read kinds of each (None: all):
     the day itself; interval reads of the same weekday in the ``profile_weeks`` before (profiles); register
     reads ``proration_days`` either side (proration)."""
-    return lakeio.kinds_by_day([day], estimation_days(params))
-
-
-def estimation_days(params: vee.VeeParams) -> list[tuple[int, str]]:
-    """What estimating a day's gaps reads around it, as (days from the day, read kind) pairs."""
-    return ([(-7 * k, "interval") for k in range(1, params.profile_weeks + 1)]
-            + [(j, "register") for j in range(-params.proration_days, params.proration_days + 1)])
-
-
-def broadcast_registry(jl: lakeio.JobLake, jobs: Jobs) -> bool:
-    """Whether the registry is small enough to broadcast (``[jobs] registry_broadcast_rows``; its row count from
-    the Parquet footer)."""
-    return (jl.lake.parquet_rows(REGISTRY_PATH) or 0) <= jobs.registry_broadcast_rows
-
-
-def read_registry(spark: SparkSession, jl: lakeio.JobLake) -> DataFrame:
-    schema = lakeio.spark_schema(REGISTRY_SCHEMA)
-    if not jl.lake.exists(REGISTRY_PATH):
-        return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(jl.spark_url(REGISTRY_PATH))
+    return lakeio.kinds_by_day([day], vee.estimation_days(params))
 
 
 def factors_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
@@ -124,7 +104,7 @@ def extract(spark: SparkSession, jl: lakeio.JobLake, day: date, params: vee.VeeP
     reads = lakeio.read_lake_days(spark, jl, days)
     calendar = lakeio.calendar_frame(spark, days)
     factors = [row for path in llf_paths for row in llf_mod.parse(path, [day])]
-    return reads, calendar, read_registry(spark, jl), factors_frame(spark, factors)
+    return reads, calendar, registry_job.read_spark(spark, jl), factors_frame(spark, factors)
 
 
 # ----------------------------------------------------------------------------------------------- transform
@@ -252,7 +232,7 @@ def _fingerprint(jl: lakeio.JobLake, day: date, run: str, params: vee.VeeParams,
     return lakeio.fingerprint({
         "job": JOB, "version": JOB_VERSION, "run": run, "cutoff": runs.cutoff_version(day, run),
         "inputs": lakeio.partition_state(jl, input_days(day, params)),
-        "registry": lakeio.file_digest(jl.lake, REGISTRY_PATH), "llf": llf_mod.digest(llf_paths),
+        "registry": lakeio.file_digest(jl.lake, registry_job.PATH), "llf": llf_mod.digest(llf_paths),
         "params": asdict(params), "defaults": asdict(defaults),
     })
 
@@ -293,7 +273,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     with lakeio.session(settings, f"meterlake-settle-{day}-{run_name}", spark, master) as s:
         reads, calendar, registry, factors = extract(s, jl, day, params, list(llf_paths))
         result = transform(reads, calendar, registry, factors, day=day, run=run_name, params=params,
-                           defaults=defaults, broadcast_registry=broadcast_registry(jl, settings.jobs))
+                           defaults=defaults,
+                           broadcast_registry=registry_job.fits_broadcast(jl, settings.jobs.registry_broadcast_rows))
         table = to_arrow(result)
     digest = load(table, jl, day, run_name)
     summary = totals(table)

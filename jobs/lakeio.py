@@ -275,9 +275,14 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
 #: - no window group limit: the live version is the first row of each read key, and a read key has one or a few
 #:   versions, so the partial limit Spark would add before the shuffle only sorts every read once more;
 #: - a file is split for parallel reading from 1 MB (not 4 MB): a date's file of a million reads is a few MB
-#:   and would otherwise be read, and its shuffle written, by one task.
+#:   and would otherwise be read, and its shuffle written, by one task;
+#: - an aggregate whose input is already sorted by its keys streams through it (a sort aggregate) instead of
+#:   building a hash table: the per-meter-period sums follow the live-version window's sort, one group per read
+#:   or few, and a hash aggregate there (a partial and a final one, with no shuffle between) costs more than the
+#:   window itself.
 JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
-            "spark.sql.optimizer.windowGroupLimitThreshold": "-1", "spark.sql.files.openCostInBytes": "1MB"}
+            "spark.sql.optimizer.windowGroupLimitThreshold": "-1", "spark.sql.files.openCostInBytes": "1MB",
+            "spark.sql.execution.replaceHashWithSortAgg": "true"}
 
 
 @contextmanager

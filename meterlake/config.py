@@ -89,6 +89,10 @@ class Lake(_Section):
 
     webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
     hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
+    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS request may wait to connect or "
+                                                           "for data; a read that times out is retried")
+    webhdfs_retries: int = Field(3, ge=0, description="retries of a WebHDFS read (GET) that failed to connect "
+                                                      "or timed out")
     s3_endpoint: str = Field("", description="http(s)://host:port of an S3-compatible store; empty: AWS")
     s3_region: str = ""
     s3_access_key: str | None = None

@@ -84,7 +84,29 @@ def _webhdfs(settings: Settings, url: str) -> pafs.FileSystem:
 
     host, port = webhdfs_address(settings, url)
     fs = WebHDFS(host=host, port=port, user=hdfs_user(settings))
+    # fsspec's requests session has no timeout: a DataNode that stops answering would hang the caller forever
+    adapter = _timeout_adapter(settings.lake.webhdfs_timeout_s, settings.lake.webhdfs_retries)
+    fs.session.mount("http://", adapter)
+    fs.session.mount("https://", adapter)
     return pafs.PyFileSystem(pafs.FSSpecHandler(fs))
+
+
+def _timeout_adapter(timeout_s: float, retries: int):
+    """A requests adapter that gives every request ``timeout_s`` (to connect, and between bytes received) and
+    retries reads (GET, HEAD: idempotent) ``retries`` times after a connect error or a timeout, with backoff.
+    Writes are not retried: a create or an append may have happened before its answer was lost."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    class Adapter(HTTPAdapter):
+        def send(self, request, **kwargs):
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout_s
+            return super().send(request, **kwargs)
+
+    retry = Retry(total=retries, connect=retries, read=retries, allowed_methods=frozenset({"GET", "HEAD"}),
+                  backoff_factor=0.5)
+    return Adapter(max_retries=retry)
 
 
 def _s3(settings: Settings) -> pafs.FileSystem:

@@ -116,3 +116,43 @@ def test_another_user_cannot_write_into_the_lake(hdfs_stack):
 
     owner_fs, _ = lakefs.resolve(with_lake(hdfs_stack, "hdfs:///lake"))
     assert owner_fs.get_file_info(path).type == pafs.FileType.NotFound
+
+
+def test_a_webhdfs_server_that_never_answers_fails_the_read_after_its_retries():
+    import socket
+    import threading
+
+    # GIVEN a "NameNode" that accepts connections and never answers
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = server.getsockname()[1]
+    settings = with_lake(config.Settings(), f"hdfs://127.0.0.1:{port}/lake", webhdfs_url=f"http://127.0.0.1:{port}",
+                         hdfs_user="meterlake", webhdfs_timeout_s=0.3, webhdfs_retries=2)
+    fs, root = lakefs.resolve(settings)
+    outcome: list = []
+
+    def read():
+        try:
+            fs.get_file_info(root)
+            outcome.append("answered")
+        except OSError as exc:
+            outcome.append(exc)
+
+    # WHEN the lake is read
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(30)
+    server.close()
+    # THEN the read fails (it does not hang), after the first attempt and two retries
+    assert not reader.is_alive(), "the WebHDFS read hung"
+    assert isinstance(outcome[0], OSError), outcome
+    assert len(held) == 3

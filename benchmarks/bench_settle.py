@@ -172,10 +172,11 @@ def spark_aggregate(spark, settings: config.Settings, day: date) -> list[tuple]:
     reads = lakeio.read_lake_days(spark, jl, {day: frozenset({"interval"})})
     live = vee.quarantine_reads(vee.live_reads(reads, cutoff_version=runs.cutoff_version(day, "SF")))
     periods = vee.meter_periods(live)
-    reg = vee.registry_as_of(registry_job.read_spark(spark, jl), [day]).select("meter_point", *settle.GROUP)
+    reg = vee.registry_as_of(registry_job.read_spark(spark, jl), [day]).select("meter_point", "settlement_date",
+                                                                                 *settle.GROUP)
     if registry_job.fits_broadcast(jl, settings.jobs.registry_broadcast_rows):
         reg = F.broadcast(reg)
-    out = (periods.join(reg, "meter_point", "left")  # one day: joined on the meter point, as the job joins it
+    out = (periods.join(reg, ["meter_point", "settlement_date"], "left")
            .withColumn("gsp_group", F.coalesce("gsp_group", F.lit("UNREGISTERED")))
            .withColumn("supplier", F.coalesce("supplier", F.lit("UNREGISTERED")))
            .groupBy("settlement_period", *settle.GROUP)

@@ -92,9 +92,10 @@ def _webhdfs(settings: Settings, url: str) -> pafs.FileSystem:
 
 
 def _timeout_adapter(timeout_s: float, retries: int):
-    """A requests adapter that gives every request ``timeout_s`` (to connect, and between bytes received) and
-    retries reads (GET, HEAD: idempotent) ``retries`` times after a connect error or a timeout, with backoff.
-    Writes are not retried: a create or an append may have happened before its answer was lost."""
+    """A requests adapter that gives every request ``timeout_s`` (to connect, to send, and between bytes
+    received) and retries reads (GET, HEAD: idempotent) ``retries`` times, with backoff, after a connect error or a
+    timeout before the answer's headers. Writes are not retried: a create or an append may have happened before
+    its answer was lost."""
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
@@ -104,9 +105,7 @@ def _timeout_adapter(timeout_s: float, retries: int):
                 kwargs["timeout"] = timeout_s
             return super().send(request, **kwargs)
 
-    retry = Retry(total=retries, connect=retries, read=retries, allowed_methods=frozenset({"GET", "HEAD"}),
-                  backoff_factor=0.5)
-    return Adapter(max_retries=retry)
+    return Adapter(max_retries=Retry(total=retries, allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.5))
 
 
 def _s3(settings: Settings) -> pafs.FileSystem:

@@ -149,10 +149,8 @@ def with_registration(settled: DataFrame, registration: DataFrame, factors: Data
     given). ``broadcast``: send the registration whole to the executors and join the reads where they are."""
     from pyspark.sql import functions as F
 
-    # one day, so the meter point is the whole key (a frame partitioned by meter point, as the live-version
-    # window leaves the reads, joins it without another shuffle)
-    reg = registration.select("meter_point", *GROUP, "llfc")
-    out = settled.join(F.broadcast(reg) if broadcast else reg, "meter_point", "left")
+    reg = registration.select("meter_point", "settlement_date", *GROUP, "llfc")
+    out = settled.join(F.broadcast(reg) if broadcast else reg, ["meter_point", "settlement_date"], "left")
     out = out.withColumn("is_default_registry", F.col("gsp_group").isNull())
     for name in GROUP:
         value = getattr(defaults, name)

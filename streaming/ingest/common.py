@@ -32,6 +32,7 @@ import pyarrow as pa
 from meterlake import calendar as cal
 from meterlake import schema
 from meterlake.errors import MeterlakeError
+from meterlake.instants import iso_utc
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_DUPLICATE_WINDOW = 100_000
@@ -222,13 +223,13 @@ def register(text: str, field: str = "register_id") -> str:
 
 def check_grid(start_us: int, field: str) -> None:
     if start_us % PERIOD_US:
-        shown = (_EPOCH + start_us * _US).isoformat().replace("+00:00", "Z")
+        shown = iso_utc(schema.from_epoch_us(start_us))
         raise RecordProblem(field, "off_grid_timestamp", f"{shown} is not on the half-hour grid")
 
 
 def check_not_future(end_us: int, now_us: int, field: str, tolerance_us: int = 0) -> None:
     if end_us > now_us + tolerance_us:
-        shown = (_EPOCH + end_us * _US).isoformat().replace("+00:00", "Z")
+        shown = iso_utc(schema.from_epoch_us(end_us))
         raise RecordProblem(field, "future_timestamp", f"the read ends at {shown}, after the validation time")
 
 

@@ -279,10 +279,15 @@ def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
 #: - an aggregate whose input is already sorted by its keys streams through it (a sort aggregate) instead of
 #:   building a hash table: the per-meter-period sums follow the live-version window's sort, one group per read
 #:   or few, and a hash aggregate there (a partial and a final one, with no shuffle between) costs more than the
-#:   window itself.
+#:   window itself;
+#: - no runtime bloom filters: the jobs' intermediate results are local checkpoints, which the optimizer sizes as
+#:   unbounded, so it takes them for the large side of a join and builds a bloom filter over the lake's files to
+#:   prune them: the reverse of its purpose, a scan and a job more per branch of the read union, and it keeps
+#:   the branches' identical broadcasts from being reused.
 JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
             "spark.sql.optimizer.windowGroupLimitThreshold": "-1", "spark.sql.files.openCostInBytes": "1MB",
-            "spark.sql.execution.replaceHashWithSortAgg": "true"}
+            "spark.sql.execution.replaceHashWithSortAgg": "true",
+            "spark.sql.optimizer.runtime.bloomFilter.enabled": "false"}
 
 
 @contextmanager

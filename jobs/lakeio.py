@@ -125,17 +125,27 @@ def lake_spark_schema():
     return spark_schema(LAKE_SCHEMA)
 
 
-def read_files(spark: SparkSession, urls: list[str], schema) -> DataFrame:
-    """Parquet files as one DataFrame with ``schema`` (missing columns null); an empty frame for no files."""
+def read_files(spark: SparkSession, urls: list[str], schema, base: str | None = None) -> DataFrame:
+    """Parquet files as one DataFrame with ``schema`` (missing columns null); an empty frame for no files.
+
+    ``base``: the root the files' ``settlement_date=…`` directories are under. Spark then takes
+    ``settlement_date`` from the directory as a partition column (the same value: the mirror writes a read into
+    the directory of its date), so a filter on the date skips whole files when the query is planned instead of
+    opening each to read its statistics. The columns keep ``schema``'s order.
+    """
     if not urls:
         return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(*urls)
+    reader = spark.read.schema(schema)
+    if base is not None:
+        reader = reader.option("basePath", base)
+    return reader.parquet(*urls).select(*schema.fieldNames())
 
 
 def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, frozenset[str] | None]) -> DataFrame:
     """The live reads of each day, keeping only the read kinds given for it (None: every kind).
 
-    Days that need the same kinds are read by one scan; the kind filter is pushed down to Parquet.
+    Days that need the same kinds are read by one scan; the kind filter is pushed down to Parquet, and a filter
+    on ``settlement_date`` prunes files (:func:`read_files` with the lake root as ``base``).
     """
     from functools import reduce
 
@@ -150,7 +160,7 @@ def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, fr
     for kinds, urls in groups.items():
         if not urls:
             continue
-        df = read_files(spark, urls, schema)
+        df = read_files(spark, urls, schema, base=jl.url)
         if kinds is not None:
             df = df.filter(F.col("read_kind").isin(sorted(kinds)))
         frames.append(df)

@@ -202,12 +202,20 @@ def spark_floor(spark, settings: config.Settings, day: date) -> int:
 
 
 def _best(fn, repeat: int) -> tuple[float, object]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
+    [(best, result)] = _best_in_turns([fn], repeat)
     return best, result
+
+
+def _best_in_turns(fns, repeat: int) -> list[tuple[float, object]]:
+    """The best time and last result of each of ``fns`` over ``repeat`` rounds, each round running every one of
+    them in turn (so a drift of the machine's speed falls on all of them alike)."""
+    best = [(float("inf"), None)] * len(fns)
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            result = fn()
+            best[k] = (min(best[k][0], time.perf_counter() - start), result)
+    return best
 
 
 def run(report: Report, scale: str) -> None:
@@ -264,10 +272,9 @@ def run(report: Report, scale: str) -> None:
             # the best of at least five runs each, whatever the repeat of part 1, taken in turns: these are
             # seconds, this VM's speed drifts from one minute to the next, and a first run on the year's lake
             # compiles the estimation stages that the one-day lake (no history) never runs
-            t_alone = t_year = float("inf")
-            for _ in range(max(s["repeat"], 5)):
-                t_alone = min(t_alone, _best(lambda: settle.run(alone, DAY, "SF", spark=spark, force=True), 1)[0])
-                t_year = min(t_year, _best(lambda: settle.run(year, DAY, "SF", spark=spark, force=True), 1)[0])
+            (t_alone, _), (t_year, _) = _best_in_turns(
+                [lambda: settle.run(alone, DAY, "SF", spark=spark, force=True),
+                 lambda: settle.run(year, DAY, "SF", spark=spark, force=True)], max(s["repeat"], 5))
             report.figure("settle one day, lake of 1 day", t_alone, "s", reads=m * 48)
             report.figure("settle one day, lake of 366 days", t_year, "s", reads_in_lake=m * 48 * 366)
             report.ratio("a year of history / one day", t_year, t_alone, goal="<= 1.2x")

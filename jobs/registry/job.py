@@ -171,12 +171,9 @@ def extract(lake) -> pa.Table:
 def read_spark(spark, jl):
     """The stored registry as a Spark DataFrame, for the jobs (empty when none was loaded). ``jl``: a
     :class:`jobs.lakeio.JobLake`."""
-    from jobs.lakeio import spark_schema
+    from jobs.lakeio import read_files, spark_schema
 
-    schema = spark_schema(SCHEMA)
-    if not jl.lake.exists(PATH):
-        return spark.createDataFrame([], schema)
-    return spark.read.schema(schema).parquet(jl.spark_url(PATH))
+    return read_files(spark, [jl.spark_url(PATH)] if jl.lake.exists(PATH) else [], spark_schema(SCHEMA))
 
 
 def fits_broadcast(jl, max_rows: int) -> bool:

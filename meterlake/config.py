@@ -170,6 +170,30 @@ class Jobs(_Section):
         "joined there; a larger one is joined by shuffling the reads")
 
 
+class Meters(_Section):
+    """Meter settings: commands to meters, their service and the device gateway simulator (streaming.commands)."""
+
+    commands_topic: str = Field("meter-commands", description="commands to meters, keyed by meter point")
+    responses_topic: str = Field("meter-command-responses", description="meters' answers, keyed by meter point")
+    partitions: int = Field(6, ge=1, description="partitions of both topics (a meter's commands and answers "
+                                                 "share a partition number)")
+    registrations: str = Field("", description="CSV of registrations (the registry's columns, optional "
+                                               "prepay_capable); empty: the lake's registry")
+    operator: str | None = Field(None, description="operator identity recorded with commands (supply and credit "
+                                                   "commands need one; --operator overrides)")
+    group_id: str = Field("meterlake-meters", description="consumer group of `meters run` (the answers)")
+    ack_timeout_s: float = Field(30.0, gt=0, description="a send waits this long for an answer before a retry")
+    max_attempts: int = Field(3, ge=1, description="sends of one command (same id) before it expires")
+    expire_after_s: float = Field(3600.0, gt=0, description="a command unanswered this long after it became due "
+                                                           "expires, whatever attempts are left")
+    max_credit_pence: int = Field(50_000, ge=1, description="largest add_credit")
+    gateway_group_id: str = Field("meterlake-gateway", description="consumer group of `meters gateway`")
+    gateway_delay_s: float = Field(1.0, ge=0, description="simulator: seconds before a meter answers")
+    gateway_reject_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of commands rejected")
+    gateway_drop_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of sends never answered")
+    gateway_seed: int = Field(0, description="simulator: seed of its (deterministic) rejections and drops")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -186,6 +210,7 @@ class Settings(BaseSettings):
     mirror: Mirror = Mirror()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
+    meters: Meters = Meters()
 
     # Set by load(); not a setting.
     _source: Path | None = None

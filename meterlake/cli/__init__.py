@@ -75,6 +75,7 @@ def _register() -> None:
         generate_cmd,
         ingest_cmd,
         job_cmd,
+        meters_cmd,
         mirror_cmd,
         stack_cmd,
         store_cmd,
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(meters_cmd.meters)
 
 
 _register()

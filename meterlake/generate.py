@@ -21,7 +21,10 @@ Files written under OUT (formats as :mod:`streaming.ingest` documents them)
     ``lcl/MAC<n>.csv``                     the LCL public shape, for the first ``lcl_meters`` electricity
                                            meters
     ``device/DEV_<day>.jsonl``             device events (power every ``device_every_min``, an energy counter
-                                           hourly) for the first ``device_meters`` electricity meters
+                                           hourly) for the first ``device_meters`` electricity meters; and
+                                           the meters' own reads (device ``esme-<n>``, an energy counter) of
+                                           the meters in ``read_intervals`` (half-hourly, daily or monthly
+                                           from an instant: what ``meterlake meters`` set them to)
     ``manifest.json``                      every file in arrival order and every injected defect
 
 Defects (:data:`DEFECTS`; how many of each is an option) and what ingest or the store must make of them:
@@ -112,6 +115,7 @@ _SUPPLIERS = ("SUPA", "SUPB", "SUPC")
 _SSC = {1: "0393", 2: "0151"}  # unrestricted; 7-hour Economy 7
 _LLFC = {1: "101", 2: "102"}
 _REGISTER_WRAP = 100_000
+READ_INTERVALS = ("30min", "daily", "monthly")
 HH_HEADER = "meter_point,meter_serial,register_id,read_kind,interval_start_utc,value,unit,quality,created_utc"
 
 
@@ -129,6 +133,9 @@ class Options:
     device_every_min: int = 15
     read_every_days: int = 7
     defects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEFECTS))
+    # meter point -> (from instant, ISO 8601 UTC; "30min" | "daily" | "monthly"): electricity meters that send
+    # their own register reads in the device stream from then on (streaming.commands' gateway keeps them)
+    read_intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.meters < 1 or self.days < 1 or self.meters_per_file < 1:
@@ -140,6 +147,9 @@ class Options:
             raise ValueError("defect counts must not be negative")
         if self.device_every_min < 1 or 30 % self.device_every_min and self.device_every_min % 30:
             raise ValueError("device_every_min must divide 30 or be a multiple of it")
+        bad = {mp: v for mp, v in self.read_intervals.items() if v[1] not in READ_INTERVALS}
+        if bad:
+            raise ValueError(f"read intervals must be one of {', '.join(READ_INTERVALS)}: {bad}")
 
 
 def _iso(instant: datetime) -> str:
@@ -600,15 +610,16 @@ class _Lcl:
 
 
 def _write_devices(options: Options, portfolio: Portfolio, plan: _Plan, gen: Generated, day: Day,
-                   values: dict[int, np.ndarray], counters: dict[int, float]) -> None:
-    if not values:
+                   values: dict[int, np.ndarray], counters: dict, intervals: dict[int, tuple[datetime, str]]) -> None:
+    intervals = {i: v for i, v in intervals.items() if v[0] < day.end}
+    if not values or not (set(values) & set(portfolio.devices)) and not intervals:
         return
     path = gen.out / "device" / f"DEV_{day.day:%Y%m%d}.jsonl"
     gen.file(path, "device", day.day, day.end)
     rng = _rng(options.seed, 20, day.index)
     out = _Lines(path)
     step = timedelta(minutes=options.device_every_min)
-    for i in portfolio.devices:
+    for i in (i for i in portfolio.devices if i in values):
         kwh = values[i]
         mp = portfolio.meter_point(i)
         t, n = day.start, 0
@@ -627,7 +638,26 @@ def _write_devices(options: Options, portfolio: Portfolio, plan: _Plan, gen: Gen
             t += step
             n += 1
         counters[i] += 1000 * float(kwh.sum())
+    for i, (since, interval) in sorted(intervals.items()):
+        kwh, mp = values[i], portfolio.meter_point(i)
+        for p, t in enumerate(day.starts):
+            due = (interval == "30min" or (p == 0 and interval == "daily")
+                   or (p == 0 and interval == "monthly" and day.day.day == 1))
+            if due and t >= since:
+                out.write(json.dumps({"device_id": f"esme-{i:06d}", "meter_point": mp, "ts": _iso(t),
+                                      "energy_wh": int(counters[("esme", i)] + 1000 * float(kwh[:p].sum()))},
+                                     separators=(", ", ": ")))
+        counters[("esme", i)] += 1000 * float(kwh.sum())
     out.close()
+
+
+def _read_intervals(options: Options, portfolio: Portfolio) -> dict[int, tuple[datetime, str]]:
+    """Meter index -> (from, interval) of ``options.read_intervals``' electricity meters in the portfolio."""
+    if not options.read_intervals:
+        return {}
+    index = {portfolio.meter_point(i): i for i in range(options.meters) if not portfolio.gas[i]}
+    return {index[mp]: (datetime.fromisoformat(since.replace("Z", "+00:00")), interval)
+            for mp, (since, interval) in options.read_intervals.items() if mp in index}
 
 
 def _write_registry(out: Path, options: Options, portfolio: Portfolio) -> None:
@@ -684,7 +714,9 @@ def generate(options: Options, out: str | Path) -> dict:
     gen = Generated(out)
     _write_registry(out, options, portfolio)
     lcl = _Lcl(gen, portfolio, plan, options)
-    counters = {i: float(np.floor(portfolio.reg_day[i])) * 1000 for i in portfolio.devices}
+    counters: dict = {i: float(np.floor(portfolio.reg_day[i])) * 1000 for i in portfolio.devices}
+    intervals = _read_intervals(options, portfolio)
+    counters.update({("esme", i): float(np.floor(portfolio.reg_day[i])) * 1000 for i in intervals})
     hh_paths: dict[tuple[int, int, int], Path] = {}
     first_d0010 = first_hh = None
     sequence = 0
@@ -731,9 +763,9 @@ def generate(options: Options, out: str | Path) -> dict:
                     portfolio.reg_day[i] += kwh[i - lo].sum()
                 if i in portfolio.lcl:
                     lcl.day(portfolio, day, i, kwh[i - lo])
-                if i in portfolio.devices:
+                if i in portfolio.devices or i in intervals:
                     device_values[i] = kwh[i - lo]
-        _write_devices(options, portfolio, plan, gen, day, device_values, counters)
+        _write_devices(options, portfolio, plan, gen, day, device_values, counters, intervals)
         latest_created = day.end + timedelta(days=2)
     lcl.close()
     _write_rejected_copies(plan, gen, first_d0010, first_hh)

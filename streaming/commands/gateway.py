@@ -88,6 +88,14 @@ class Devices:
         os.replace(tmp, self.path)
 
 
+def read_intervals(path: str | Path) -> dict[str, tuple[str, str]]:
+    """``{meter_point: (since, interval)}`` of the meters a devices file says have a read interval set: what
+    :class:`meterlake.generate.Options` takes as ``read_intervals``."""
+    meters = Devices.load(path).meters
+    return {mp: (m["settings"]["read_interval"]["since"], m["settings"]["read_interval"]["interval"])
+            for mp, m in sorted(meters.items()) if "read_interval" in m.get("settings", {})}
+
+
 def default_devices_path(settings: Settings) -> Path:
     return settings.state_dir / "gateway" / "devices.json"
 

@@ -188,6 +188,9 @@ class Meters(_Section):
                                                            "expires, whatever attempts are left")
     max_credit_pence: int = Field(50_000, ge=1, description="largest add_credit")
     gateway_group_id: str = Field("meterlake-gateway", description="consumer group of `meters gateway`")
+    gateway_instance_id: str | None = Field("gateway-1", description="static group membership of the gateway: "
+                                            "a restarted gateway takes its partitions back at once instead of "
+                                            "after the dead one's session times out (one id per gateway)")
     gateway_delay_s: float = Field(1.0, ge=0, description="simulator: seconds before a meter answers")
     gateway_reject_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of commands rejected")
     gateway_drop_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of sends never answered")

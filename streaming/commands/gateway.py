@@ -132,8 +132,9 @@ def run(settings: Settings, *, delay_s: float | None = None, reject_rate: float 
     clients.ensure_topics(settings, [m.commands_topic, m.responses_topic], m.partitions)
     options = clients.kafka_options(settings)
     producer = KafkaProducer(**options, acks="all", enable_idempotence=True, linger_ms=5)
+    static = {"group_instance_id": m.gateway_instance_id} if m.gateway_instance_id else {}
     consumer = KafkaConsumer(**options, group_id=m.gateway_group_id, enable_auto_commit=False,
-                             auto_offset_reset="earliest", max_poll_records=500)
+                             auto_offset_reset="earliest", max_poll_records=500, **static)
     try:
         clients.subscribe(consumer, [m.commands_topic])
         while stop is None or not stop.is_set():

@@ -127,9 +127,13 @@ class Tables:
 
     @staticmethod
     def _params(command: Command, t: Transition) -> tuple:
-        return (command.meter_point, command.submitted_at, command.command_id, t.at, str(t.state), t.attempt,
-                command.kind, dict(command.params), command.not_before, command.operator, command.reason,
-                command.idempotency_key, t.detail)
+        from cassandra.query import UNSET_VALUE
+
+        # an absent value is left unset, not written as null: a null is a tombstone, and every row would carry some
+        values = (command.meter_point, command.submitted_at, command.command_id, t.at, str(t.state), t.attempt,
+                  command.kind, dict(command.params), command.not_before, command.operator, command.reason,
+                  command.idempotency_key, t.detail)
+        return tuple(UNSET_VALUE if v is None else v for v in values)
 
     def open(self, shard: int, command: Command) -> None:
         self.session.execute(self._open, (shard, command.command_id, command.meter_point, command.submitted_at))

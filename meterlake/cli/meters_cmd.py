@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from meterlake.cli.output import json_command, progress, stop_event
+from meterlake.cli.output import json_command, parse_date, progress, stop_event
 from meterlake.errors import UsageError
 from streaming.commands.model import KINDS  # pure, stdlib only: cheap to import for --help
 
@@ -122,3 +122,25 @@ def meters_gateway(ctx, delay_s, reject_rate, drop_rate, seed, devices, max_seco
                       devices=devices, stop=stop, max_seconds=max_seconds, idle_exit_s=idle_exit_s).as_dict()
     return out, (f"{out['received']} commands: {out['acknowledged']} acknowledged, {out['rejected']} rejected, "
                  f"{out['dropped']} dropped, {out['already_applied']} delivered again")
+
+
+@meters.command("tariff-changes")
+@click.option("--since", required=True, help="First UK day (YYYY-MM-DD) of confirmations.")
+@click.option("--until", help="Last UK day (default: --since).")
+@click.option("--accounts", "accounts_path", type=click.Path(exists=True, dir_okay=False),
+              help="Billing's accounts CSV: write the account rows the changes make (needs --out).")
+@click.option("--out", type=click.Path(dir_okay=False), help="Where to write those rows (an accounts CSV).")
+@json_command
+@click.pass_obj
+def meters_tariff_changes(ctx, since: str, until: str | None, accounts_path: str | None, out: str | None):
+    """Tariff changes the meters confirmed, by UK day; with --accounts, as account rows for billing (a change
+    applies from the day the meter confirmed it)."""
+    from streaming.commands import service
+
+    first = parse_date(since)
+    data = service.tariff_changes(ctx.settings, first, parse_date(until) if until else first,
+                                  accounts_path=accounts_path, out=out)
+    summary = f"{len(data['changes'])} confirmed tariff change(s) {data['since']} … {data['until']}"
+    if data["out"]:
+        summary += f"; {data['rows']} account row(s) written to {data['out']}, {len(data['unmatched'])} unmatched"
+    return data, summary

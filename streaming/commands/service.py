@@ -173,6 +173,34 @@ def show(settings: Settings, meter_point: str, *, limit: int = 20, tables: Table
             "commands": [describe(t) for t in reversed(tracked[-limit:])] if limit else []}
 
 
+def tariff_changes(settings: Settings, since, until, *, accounts_path=None, out=None,
+                   tables: Tables | None = None) -> dict:
+    """The tariff changes meters confirmed on the UK days ``since`` … ``until`` (inclusive); with
+    ``accounts_path`` (billing's accounts CSV) also the account rows they make, written to ``out`` as an accounts
+    CSV for billing to load (:mod:`streaming.commands.accounts`)."""
+    from streaming.commands import accounts
+
+    if until < since:
+        raise UsageError(f"--until {until} is before --since {since}")
+    days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
+    own = tables is None
+    tables = tables or open_tables(settings)
+    try:
+        changes = tables.tariff_changes(days)
+    finally:
+        if own:
+            tables.session.cluster.shutdown()
+    answer = {"since": since, "until": until, "changes": changes, "accounts": None, "rows": None,
+              "unmatched": None, "out": None}
+    if accounts_path is not None:
+        if out is None:
+            raise UsageError("--accounts needs --out (the accounts CSV of the new rows)")
+        rows, unmatched = accounts.account_rows(changes, accounts.read_accounts(accounts_path))
+        accounts.write_rows(rows, out)
+        answer.update(accounts=str(accounts_path), rows=len(rows), unmatched=unmatched, out=str(out))
+    return answer
+
+
 # ------------------------------------------------------------------------------------------------ the service
 
 

@@ -10,6 +10,10 @@ what the command was. Rows are keyed by what they record, so writing one again c
 a submission retried with the same idempotency key finds its command (same meter point, time and content digest)
 instead of making a second one, even when two submissions race.
 
+``meter_tariff_changes``: the tariff changes meters confirmed, partitioned by the UK settlement date of the
+acknowledgement (``day``): what billing takes, day by day (:mod:`streaming.commands.accounts`). Written with the
+acknowledgement's row.
+
 ``meter_commands_open``: the commands not yet acknowledged, rejected or expired, partitioned by ``shard`` (the
 partition number of the meter point on the commands topic, which is also its partition on the responses topic).
 The service reads the open commands of the shards it is assigned when it starts, and new ones as they are
@@ -22,6 +26,9 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC
 
+from cassandra.query import UNSET_VALUE
+
+from meterlake import calendar
 from streaming.commands.model import Command, State, Tracked, Transition, fold
 
 _COLUMNS = ("meter_point, submitted_at, command_id, at, state, attempt, kind, params, not_before, operator, reason, "
@@ -42,6 +49,10 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
         ) WITH CLUSTERING ORDER BY (submitted_at DESC, command_id ASC, at ASC, state ASC, attempt ASC)""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.meter_command_ids (
             command_id uuid PRIMARY KEY, meter_point text, submitted_at timestamp, digest text
+        )""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.meter_tariff_changes (
+            day date, effective_at timestamp, command_id uuid, meter_point text, tariff text, windows text,
+            PRIMARY KEY ((day), effective_at, command_id)
         )""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.meter_commands_open (
             shard int, command_id uuid, meter_point text, submitted_at timestamp,
@@ -90,6 +101,10 @@ class Tables:
         self._meter = session.prepare(f"SELECT {_COLUMNS} FROM {ks}.meter_commands WHERE meter_point = ?")
         self._one = session.prepare(f"SELECT {_COLUMNS} FROM {ks}.meter_commands WHERE meter_point = ? AND "
                                     "submitted_at = ? AND command_id = ?")
+        self._tariff = session.prepare(f"INSERT INTO {ks}.meter_tariff_changes (day, effective_at, command_id, "
+                                       "meter_point, tariff, windows) VALUES (?, ?, ?, ?, ?, ?)")
+        self._tariffs = session.prepare(f"SELECT effective_at, command_id, meter_point, tariff, windows FROM "
+                                        f"{ks}.meter_tariff_changes WHERE day = ?")
         self._open = session.prepare(f"INSERT INTO {ks}.meter_commands_open (shard, command_id, meter_point, "
                                      "submitted_at) VALUES (?, ?, ?, ?)")
         self._close = session.prepare(f"DELETE FROM {ks}.meter_commands_open WHERE shard = ? AND command_id = ?")
@@ -110,8 +125,7 @@ class Tables:
 
     def record(self, command: Command, transitions: Iterable[Transition]) -> None:
         """Write transition rows of one command (idempotent: a row is keyed by what it records)."""
-        for t in transitions:
-            self.session.execute(self._insert, self._params(command, t))
+        self.record_many([(command, t) for t in transitions])
 
     def record_many(self, pairs: list[tuple[Command, Transition]]) -> None:
         """Write many commands' transition rows concurrently; raises if any failed (after the driver's retries)."""
@@ -119,16 +133,28 @@ class Tables:
 
         if not pairs:
             return
-        results = execute_concurrent_with_args(self.session, self._insert, [self._params(c, t) for c, t in pairs],
-                                               concurrency=64, raise_on_first_error=True)
-        for ok, result in results:
-            if not ok:
-                raise result
+        execute_concurrent_with_args(self.session, self._insert, [self._params(c, t) for c, t in pairs],
+                                     concurrency=64, raise_on_first_error=True)
+        tariffs = [(calendar.locate(t.at)[0], t.at, c.command_id, c.meter_point, c.params["tariff"],
+                    c.params.get("windows", UNSET_VALUE)) for c, t in pairs
+                   if c.kind == "set_tariff" and t.state == State.ACKNOWLEDGED]
+        if tariffs:
+            execute_concurrent_with_args(self.session, self._tariff, tariffs, concurrency=64,
+                                         raise_on_first_error=True)
+
+    def tariff_changes(self, days: list) -> list[dict]:
+        """The confirmed tariff changes of the UK ``days``, as :func:`model.tariff_changes` gives them."""
+        from cassandra.concurrent import execute_concurrent_with_args
+
+        out = []
+        for _ok, rows in execute_concurrent_with_args(self.session, self._tariffs, [(d,) for d in days],
+                                                      concurrency=16, raise_on_first_error=True):
+            out += [{"meter_point": r.meter_point, "tariff": r.tariff, "windows": r.windows,
+                     "effective_at": _utc(r.effective_at), "command_id": str(r.command_id)} for r in rows]
+        return sorted(out, key=lambda c: (c["effective_at"], c["command_id"]))
 
     @staticmethod
     def _params(command: Command, t: Transition) -> tuple:
-        from cassandra.query import UNSET_VALUE
-
         # an absent value is left unset, not written as null: a null is a tombstone, and every row would carry some
         values = (command.meter_point, command.submitted_at, command.command_id, t.at, str(t.state), t.attempt,
                   command.kind, dict(command.params), command.not_before, command.operator, command.reason,

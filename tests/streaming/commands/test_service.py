@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from meterlake import calendar
 from meterlake.errors import UsageError
 from streaming.commands import service
 from tests.streaming import stackhelp
@@ -55,22 +56,35 @@ def test_a_command_is_sent_acknowledged_and_confirmed_with_every_transition_a_ro
     try:
         tracked, duplicate = service.submit(settings, mp, "set_read_interval", {"interval": "30min"})
         cid = tracked.command.command_id
-        wait_for(lambda: service.show(settings, mp)["confirmed"].get("read_interval"))
+        tariff, _ = service.submit(settings, mp, "set_tariff", {"tariff": "GO-2"})
+        wait_for(lambda: len(service.show(settings, mp)["confirmed"]) == 2)
     finally:
         result = svc.stop()
         gw.stop()
     assert not duplicate
-    assert sorted((r.state, r.attempt) for r in rows(settings, mp)) == [
+    assert sorted((r.state, r.attempt) for r in rows(settings, mp) if r.command_id == cid) == [
         ("acknowledged", 1), ("sent", 1), ("submitted", 0)]
     shown = service.show(settings, mp)
     assert shown["confirmed"]["read_interval"]["interval"] == "30min"
     assert shown["confirmed"]["read_interval"]["command_id"] == str(cid)
     assert shown["pending"] == []
-    assert (result.sent, result.acknowledged) == (1, 1)
+    assert (result.sent, result.acknowledged) == (2, 2)
     devices = json.loads((tmp_path / "devices.json").read_text())
     assert devices[mp]["settings"]["read_interval"]["interval"] == "30min"
     sent = stackhelp.consume(settings, settings.meters.commands_topic)
-    assert [r.key.decode() for r in sent] == [mp]
+    assert [r.key.decode() for r in sent] == [mp, mp]
+
+    # the confirmed tariff change, as a new row of the meter's account for billing, from the UK day confirmed
+    confirmed_at = shown["confirmed"]["tariff"]["confirmed_at"]
+    day = calendar.locate(confirmed_at)[0]
+    (tmp_path / "accounts.csv").write_text(f"account,meter_point,tariff,effective_from\nACC-1,{mp},FLAT,2020-01-01\n")
+    code, out = stack.cli(settings, "meters", "tariff-changes", "--since", str(day), "--accounts",
+                          str(tmp_path / "accounts.csv"), "--out", str(tmp_path / "new.csv"))
+    assert code == 0, out
+    assert [(c["meter_point"], c["tariff"], c["command_id"]) for c in out["changes"]] == [
+        (mp, "GO-2", str(tariff.command.command_id))]
+    assert (out["rows"], out["unmatched"]) == (1, [])
+    assert (tmp_path / "new.csv").read_text().splitlines()[1] == f"ACC-1,{mp},GO-2,{day},,"
 
 
 def test_the_same_idempotency_key_is_the_same_command(submitting):

@@ -313,6 +313,9 @@ def step(command: Command, status: Status, now: datetime, policy: Policy) -> Tra
         return None
     expires = command.expires_at(policy)
     if status.state == State.SUBMITTED:
+        if KINDS[command.kind].secured and not (command.operator and command.reason):
+            # submit() refuses these; a row written past it is never sent either
+            return Transition(command.command_id, State.EXPIRED, now, 0, "refused: no operator identity or reason")
         if now >= expires:
             return Transition(command.command_id, State.EXPIRED, now, 0, "not sent before it expired")
         if now >= command.due_at:

@@ -204,6 +204,14 @@ def test_a_command_never_sent_expires():
     assert (t.state, t.attempt) == (State.EXPIRED, 0)
 
 
+def test_the_service_never_sends_a_supply_command_without_an_operator_and_a_reason():
+    bare = command(kind="set_supply", params={"state": "disconnect"}, operator="ops1")
+    t = m.step(bare, m.fold([m.submitted(bare)]), at(0), POLICY)
+    assert (t.state, t.detail) == (State.EXPIRED, "refused: no operator identity or reason")
+    signed = command(kind="set_supply", params={"state": "disconnect"}, operator="ops1", reason="debt")
+    assert m.step(signed, m.fold([m.submitted(signed)]), at(0), POLICY).state == State.SENT
+
+
 @pytest.mark.parametrize("status", [
     pytest.param(Status(State.ACKNOWLEDGED, at(3), 1), id="duplicate answer"),
     pytest.param(Status(State.EXPIRED, at(90), 3), id="answer after expiry"),

@@ -35,6 +35,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +74,19 @@ def open_tables(settings: Settings) -> Tables:
         raise
 
 
+@contextmanager
+def _using(settings: Settings, tables: Tables | None):
+    """``tables`` as given (the caller's), or on a session of its own that is shut down after."""
+    if tables is not None:
+        yield tables
+        return
+    own = open_tables(settings)
+    try:
+        yield own
+    finally:
+        own.session.cluster.shutdown()
+
+
 def check_meter_point(meter_point: str) -> str:
     _, problem = ids.meter_point_problem(meter_point)
     if problem is not None:
@@ -103,9 +117,7 @@ def submit(settings: Settings, meter_point: str, kind: str, params: Mapping[str,
     clean = {str(k).strip(): str(v).strip() for k, v in params.items()}
     cid = model.command_id(meter_point, idempotency_key)
     digest = model.digest(meter_point, kind, clean, not_before)
-    own = tables is None
-    tables = tables or open_tables(settings)
-    try:
+    with _using(settings, tables) as tables:
         if idempotency_key is not None:
             existing = tables.by_id(cid)
             if existing is not None:
@@ -129,9 +141,6 @@ def submit(settings: Settings, meter_point: str, kind: str, params: Mapping[str,
         tables.record(command, [first])
         tables.open(messages.shard(meter_point, settings.meters.partitions), command)
         return Tracked(command, model.fold([first]), [first]), False
-    finally:
-        if own:
-            tables.session.cluster.shutdown()
 
 
 def _duplicate(tables: Tables, settings: Settings, cid: uuid.UUID, existing, digest: str, kind: str,
@@ -155,13 +164,8 @@ def show(settings: Settings, meter_point: str, *, limit: int = 20, tables: Table
          lookup: registrations.Lookup | None = None, now: datetime | None = None) -> dict:
     """The meter's registration, desired and confirmed settings, pending commands and latest commands."""
     check_meter_point(meter_point)
-    own = tables is None
-    tables = tables or open_tables(settings)
-    try:
-        tracked = tables.meter(meter_point)
-    finally:
-        if own:
-            tables.session.cluster.shutdown()
+    with _using(settings, tables) as t:
+        tracked = t.meter(meter_point)
     try:
         registration = (lookup or registrations.for_settings(settings))(
             meter_point, calendar.locate(now or datetime.now(UTC))[0])
@@ -183,13 +187,8 @@ def tariff_changes(settings: Settings, since, until, *, accounts_path=None, out=
     if until < since:
         raise UsageError(f"--until {until} is before --since {since}")
     days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
-    own = tables is None
-    tables = tables or open_tables(settings)
-    try:
-        changes = tables.tariff_changes(days)
-    finally:
-        if own:
-            tables.session.cluster.shutdown()
+    with _using(settings, tables) as t:
+        changes = t.tariff_changes(days)
     answer = {"since": since, "until": until, "changes": changes, "accounts": None, "rows": None,
               "unmatched": None, "out": None}
     if accounts_path is not None:

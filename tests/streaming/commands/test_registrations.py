@@ -47,3 +47,32 @@ def test_a_bad_line_names_the_file_line_and_field(tmp_path):
     with pytest.raises(UsageError) as info:
         registrations.from_csv(path)
     assert info.value.details == {"path": str(path), "line": 2, "field": "prepay_capable"}
+
+
+def test_the_lakes_registry_is_looked_up_by_pseudonym(tmp_path):
+    """The registry as `meterlake registry load` writes it (pseudonymised meter points) validates commands."""
+    from jobs.registry import job as registry_job
+    from meterlake import config
+
+    (tmp_path / "key").write_bytes(b"k" * 32)
+    base = config.load(None)
+    settings = base.model_copy(update={
+        "paths": base.paths.model_copy(update={"lake": str(tmp_path / "lake")}),
+        "lake": base.lake.model_copy(update={"pseudonym_key_file": str(tmp_path / "key")})})
+    (tmp_path / "registry.csv").write_text(
+        "meter_point,gsp_group,supplier,profile_class,ssc,llfc,effective_from\n"
+        "2000012345670,_A,SUPA,2,0151,102,2024-01-01\n")
+    registry_job.run(settings, tmp_path / "registry.csv")
+    lookup = registrations.from_lake(settings)
+    assert lookup("2000012345670", date(2024, 6, 1)) == Registration(
+        "2000012345670", "electricity", ssc="0151", profile_class="2", prepay_capable=True)
+    assert lookup("2000012345670", date(2023, 6, 1)) is None
+
+
+def test_without_a_registry_in_the_lake_the_answer_says_how_to_load_one(tmp_path):
+    from meterlake import config
+
+    base = config.load(None)
+    settings = base.model_copy(update={"paths": base.paths.model_copy(update={"lake": str(tmp_path / "lake")})})
+    with pytest.raises(UsageError, match="registry load"):
+        registrations.from_lake(settings)("2000012345670", date(2024, 6, 1))

@@ -182,6 +182,8 @@ class Meters(_Section):
     operator: str | None = Field(None, description="operator identity recorded with commands (supply and credit "
                                                    "commands need one; --operator overrides)")
     group_id: str = Field("meterlake-meters", description="consumer group of `meters run` (the answers)")
+    instance_id: str | None = Field(None, description="static group membership of `meters run`: a restarted "
+                                                 "service takes its shards back at once (one id per service)")
     ack_timeout_s: float = Field(30.0, gt=0, description="a send waits this long for an answer before a retry")
     max_attempts: int = Field(3, ge=1, description="sends of one command (same id) before it expires")
     expire_after_s: float = Field(3600.0, gt=0, description="a command unanswered this long after it became due "

@@ -335,18 +335,28 @@ def run(settings: Settings, *, until_idle: bool = False, max_seconds: float | No
     try:
         options = clients.kafka_options(settings)
         producer = KafkaProducer(**options, acks="all", enable_idempotence=True, linger_ms=5)
+        static = {"group_instance_id": m.instance_id} if m.instance_id else {}
         consumer = KafkaConsumer(**options, group_id=m.group_id, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", max_poll_records=500)
+                                 auto_offset_reset="earliest", max_poll_records=500, **static)
         clients.subscribe(consumer, [m.responses_topic])
         service = _Service(settings, tables, producer, result, clock)
+        assigned: set = set()
+        backlog: dict = {}
         while stop is None or not stop.is_set():
             batch = consumer.poll(timeout_ms=int(tick_s * 1000))
-            shards = {tp.partition for tp in consumer.assignment()}
+            if consumer.assignment() != assigned:  # (re)started or rebalanced: answers may be waiting
+                assigned = set(consumer.assignment())
+                backlog = consumer.end_offsets(list(assigned)) if assigned else {}
+            shards = {tp.partition for tp in assigned}
             records = [r for rs in batch.values() for r in rs]
             if shards:
                 service.refresh(shards)
                 answered = service.answers(records)
-                sends, expiries = service.due()
+                # nothing is retried or expired before the answers that were waiting are read: after a restart
+                # they would otherwise look missing, and a command acknowledged meanwhile would be sent again
+                if backlog and all(consumer.position(tp) >= end for tp, end in backlog.items()):
+                    backlog = {}
+                sends, expiries = ([], []) if backlog else service.due()
                 service.send(sends)
                 result.sent += sum(1 for *_, t in sends if t.attempt == 1)
                 result.retried += sum(1 for *_, t in sends if t.attempt > 1)

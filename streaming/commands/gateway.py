@@ -188,7 +188,7 @@ def run(settings: Settings, *, delay_s: float | None = None, reject_rate: float 
                     f.get(timeout=0)
             except KafkaError as exc:
                 raise ServiceError(f"answering commands failed: {exc}", service="kafka") from exc
-            consumer.commit()
+            messages.commit(consumer)  # a failed commit (a rebalance) replays the batch: answered again, applied once
     finally:
         consumer.close(autocommit=False)
         producer.close(timeout=10)

@@ -15,6 +15,7 @@ A retried send carries the same ``command_id`` with the next ``attempt``. Pure.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from kafka.partitioner.default import murmur2
 from meterlake.errors import UsageError
 from meterlake.instants import iso_utc, parse_instant
 
+log = logging.getLogger(__name__)
 OUTCOMES = ("ack", "reject")
 
 
@@ -77,3 +79,16 @@ def decode_response(value: bytes) -> dict:
     except UsageError as exc:
         raise BadMessage(f"answered_at: {exc.message}") from None
     return data
+
+
+def commit(consumer) -> bool:
+    """Commit the polled offsets; False when a rebalance is under way. What the records did is written already and
+    replaying them changes nothing, so a failed commit only means they are read again."""
+    from kafka.errors import CommitFailedError, RebalanceInProgressError
+
+    try:
+        consumer.commit()
+        return True
+    except (CommitFailedError, RebalanceInProgressError) as exc:
+        log.warning("offsets not committed (%s); the records will be read again", type(exc).__name__)
+        return False

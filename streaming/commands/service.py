@@ -319,6 +319,17 @@ class _Service:
         self.tables.close_many(closes)
 
 
+def check_partitions(settings: Settings, producer) -> None:
+    """Both topics must have ``meters.partitions``: a command's shard (where it is listed as open, where it is
+    sent, where its answer comes back) is its meter point's partition under that count."""
+    m = settings.meters
+    for topic in topics(settings):
+        found = len(producer.partitions_for(topic) or ())
+        if found != m.partitions:
+            raise UsageError(f"topic {topic} has {found} partitions, meters.partitions is {m.partitions}: set "
+                             f"meters.partitions to {found} (or recreate the topic)", topic=topic, partitions=found)
+
+
 def run(settings: Settings, *, until_idle: bool = False, max_seconds: float | None = None, stop=None,
         tick_s: float = 0.5, clock: Callable[[], datetime] = now_utc) -> RunResult:
     """Send, follow up, retry and expire commands until ``stop`` is set, ``max_seconds`` pass, or (with
@@ -339,6 +350,7 @@ def run(settings: Settings, *, until_idle: bool = False, max_seconds: float | No
         consumer = KafkaConsumer(**options, group_id=m.group_id, enable_auto_commit=False,
                                  auto_offset_reset="earliest", max_poll_records=500, **static)
         clients.subscribe(consumer, [m.responses_topic])
+        check_partitions(settings, producer)
         service = _Service(settings, tables, producer, result, clock)
         assigned: set = set()
         backlog: dict = {}
@@ -364,7 +376,7 @@ def run(settings: Settings, *, until_idle: bool = False, max_seconds: float | No
                 service.apply(sends + expiries)
                 service.apply([])  # closes the answered ones too
                 if records:
-                    consumer.commit()
+                    messages.commit(consumer)
                 if until_idle and not service.open and not records:
                     break
             if max_seconds is not None and time.monotonic() - start > max_seconds:

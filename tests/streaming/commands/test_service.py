@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from meterlake import calendar
+from meterlake import calendar, clients
 from meterlake.errors import UsageError
 from streaming.commands import service
 from tests.streaming import stackhelp
@@ -158,3 +158,11 @@ def test_the_cli_submits_refuses_and_shows(submitting):
     assert shown["confirmed"] == {}
     assert [p["command_id"] for p in shown["pending"]] == [submitted["command_id"]]
     assert shown["registration"]["ssc"] == "0393"
+
+
+def test_the_service_refuses_topics_of_another_partition_count(submitting):
+    settings, _ = submitting
+    clients.ensure_topics(settings, service.topics(settings), settings.meters.partitions)
+    other = settings.model_copy(update={"meters": settings.meters.model_copy(update={"partitions": 2})})
+    with pytest.raises(UsageError, match="has 3 partitions"):
+        service.run(other, max_seconds=30)

@@ -88,7 +88,7 @@ def _pyarrow_write(sets: pa.Table, directory: Path) -> float:
     started = time.perf_counter()
     import pyarrow.parquet as pq
 
-    from streaming.mirror.lake import PARQUET_OPTIONS
+    from meterlake.lake.files import PARQUET_OPTIONS
 
     for i, (_, part) in enumerate(split_by_date(rows)):
         with open(directory / f"{i}.parquet", "wb") as f:

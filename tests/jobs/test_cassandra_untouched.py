@@ -17,7 +17,7 @@ import pytest
 
 from infra.local import stack as stack_mod
 from meterlake import clients, schema
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, day_of, write_lake_reads
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

@@ -21,7 +21,7 @@ from infra.local import stack as stack_mod
 from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, day_of, write_lake_reads
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

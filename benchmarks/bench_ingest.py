@@ -173,7 +173,8 @@ def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_
 def _cassandra(report: Report, settings: config.Settings, sample_reads: int) -> None:
     from cassandra.concurrent import execute_concurrent_with_args
 
-    from streaming.store import consumer, keyspace
+    from meterlake import keyspace
+    from streaming.store import consumer
     from streaming.store.writer import set_rows
 
     session = clients.cassandra_session(settings, consistency="ONE")

@@ -335,7 +335,7 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     ``--force`` and ``--config``; calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
     CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
     from meterlake import config
-    from meterlake.cli.output import dumps
+    from meterlake.jsontext import dumps
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     if options is not None:

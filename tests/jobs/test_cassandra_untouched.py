@@ -43,7 +43,7 @@ def read_counts(ctx, keyspace: str) -> dict[str, int]:
 
 def test_settlement_serves_no_reads_from_cassandra(cassandra_stack, tmp_path):
     pytest.importorskip("infra.local.cassandra")
-    from streaming.store import keyspace
+    from meterlake import keyspace
     from streaming.store.writer import Writer
 
     settings = stack_mod.remembered(cassandra_stack)

@@ -292,6 +292,7 @@ def _memory(report: Report, target_bytes: int) -> None:
 
 def run(report: Report, scale: str) -> None:
     from infra.local import stack
+    from infra.local.discover import discover
 
     small = scale == "small"
     settings = _settings()
@@ -300,7 +301,7 @@ def run(report: Report, scale: str) -> None:
         _parse(report, files)
         stack.up(settings)
         try:
-            settings = stack.remembered(settings)
+            settings = discover(stack.remembered(settings))
             _kafka(report, settings, files, 20_000 if small else 100_000)
             _cassandra(report, settings, 50_000 if small else 200_000)
         finally:

@@ -344,7 +344,7 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
     parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
     args = parser.parse_args(argv)
-    print(dumps(run(config.load(args.config), args, master=args.master, force=args.force)))
+    print(dumps(run(config.discovered(config.load(args.config)), args, master=args.master, force=args.force)))
     return 0
 
 

@@ -24,5 +24,5 @@ def demo(ctx, meters: int, days: int, start: str, seed: int):
     """
     from meterlake.cli import demo as demo_mod
 
-    result = demo_mod.run(ctx.settings, meters=meters, days=days, start=date.fromisoformat(start), seed=seed)
+    result = demo_mod.run(ctx.configured, meters=meters, days=days, start=date.fromisoformat(start), seed=seed)
     return result, demo_mod.summary(result)

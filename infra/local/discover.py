@@ -31,7 +31,7 @@ def discover(settings: Settings) -> Settings:
         return filled
     s = filled.spark
     if "master" not in s.model_fields_set and "spark" in current.stack.services and current.stack.spark_workers \
-            and spark_stack.is_master_up(ctx):
+            and _master_up(ctx):
         s = s.model_copy(update={"master": spark_stack.local_master_url(ctx)})
         s.model_fields_set.add("master")
     lake = filled.lake
@@ -81,6 +81,13 @@ def fill(settings: Settings, ctx: StackContext) -> Settings:
     if spark_update:
         update["spark"] = s.model_copy(update=spark_update)
     return settings.model_copy(update=update) if update else settings
+
+
+def _master_up(ctx: StackContext) -> bool:
+    try:
+        return spark_stack.is_master_up(ctx)
+    except ServiceError:  # no Spark home to tell (a driver under spark-submit runs pyspark from a zip)
+        return False
 
 
 def _names_another_namenode(settings: Settings, ctx: StackContext) -> bool:

@@ -4,8 +4,9 @@ Two sources, chosen by ``meters.registrations``:
 
 * a CSV file: the registry's CSV (``meterlake registry load``'s columns; the generator writes one) with an optional
   ``prepay_capable`` column (``true``/``false``). Columns it does not use are ignored.
-* empty (the default): the lake's registry table, ``registry/registry.parquet`` as ``meterlake registry load``
-  writes it. Its meter points are pseudonyms, so a meter point is looked up by its pseudonym.
+* empty (the default): the lake's registry table (the ``registry`` output of :mod:`meterlake.lake.outputs`), as
+  ``meterlake registry load`` writes it. Its meter points are pseudonyms, so a meter point is looked up by its
+  pseudonym.
 
 The registration that applies is the one in force on the given day: the latest ``effective_from`` on or before it
 whose ``effective_to`` (exclusive) is after it. Prepay capability, when no column says: domestic (profile class 1
@@ -22,9 +23,6 @@ from meterlake import ids
 from meterlake.errors import UsageError
 from streaming.commands.model import Registration
 
-#: Where ``meterlake registry load`` keeps the registry in the lake (jobs.registry.job.PATH; not imported: this
-#: context shares only the core package).
-LAKE_REGISTRY = "registry/registry.parquet"
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n", ""}
 
@@ -96,21 +94,23 @@ def from_csv(path: str | Path) -> Lookup:
 
 def from_lake(settings) -> Lookup:
     """Registrations from the lake's registry table (by pseudonym); read once, on the first lookup."""
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from meterlake import lakefs, pseudonym
+    from meterlake import pseudonym
+    from meterlake.lake import files, outputs
 
     cache: dict = {}
 
     def table():
         if "table" not in cache:
-            fs, root = lakefs.resolve(settings)
-            path = f"{root.rstrip('/')}/{LAKE_REGISTRY}"
-            if fs.get_file_info(path).type.name == "NotFound":
-                raise UsageError(f"no registry in the lake ({settings.lake_url}/{LAKE_REGISTRY}): load one with "
-                                 "`meterlake registry load FILE`, or set meters.registrations to a CSV")
-            cache["table"] = pq.read_table(path, filesystem=fs)
+            lake = files.open_lake(settings)
+            found = outputs.view_files(lake, ["registry"])["registry"]
+            if not found:
+                raise UsageError(f"no registry in the lake {settings.lake_url}: load one with `meterlake registry "
+                                 "load FILE`, or set meters.registrations to a CSV")
+            cache["table"] = pa.concat_tables(pq.read_table(f, filesystem=lake.fs) for f in found)
             cache["pseudonyms"] = pseudonym.for_settings(settings)
         return cache["table"], cache["pseudonyms"]
 

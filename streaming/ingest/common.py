@@ -23,7 +23,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from hashlib import blake2b
 from pathlib import Path
 
@@ -41,8 +41,6 @@ PERIOD_US = 1_800_000_000
 DEVICE_CLOCK_TOLERANCE_US = 5 * 60 * 1_000_000
 
 REGISTER_RE = re.compile(r"[A-Z0-9]{1,2}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 class FileRejected(MeterlakeError):
@@ -158,10 +156,6 @@ def first_line(path: Path) -> str | None:
 # --------------------------------------------------------------------------------------------- field checks
 
 
-def epoch_us(instant: datetime) -> int:
-    return (instant - _EPOCH) // _US
-
-
 class TimestampParser:
     """ISO 8601 text -> microseconds since the epoch, remembering recent answers (files repeat timestamps)."""
 
@@ -182,7 +176,7 @@ class TimestampParser:
             if not self._naive_is_utc:
                 raise RecordProblem(field, "bad_timestamp", f"{text!r} has no UTC offset (add Z)")
             instant = instant.replace(tzinfo=UTC)
-        us = epoch_us(instant)
+        us = schema.epoch_us(instant)
         if len(self._cache) >= self._limit:
             self._cache.clear()
         self._cache[text] = us
@@ -195,7 +189,7 @@ def local_clock_us(text: str, field: str) -> int:
         raise RecordProblem(field, "bad_timestamp", f"{text!r} is not CCYYMMDDHHMMSS")
     try:
         wall = datetime.strptime(text, "%Y%m%d%H%M%S")
-        return epoch_us(cal.from_local_clock(wall))
+        return schema.epoch_us(cal.from_local_clock(wall))
     except ValueError as exc:
         raise RecordProblem(field, "bad_timestamp", f"{text!r}: {exc}") from None
 

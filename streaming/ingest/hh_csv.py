@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meterlake import ids, schema
+from meterlake import formats, ids, schema
 from streaming.ingest.common import (
     PERIOD_US,
     Collector,
@@ -52,9 +52,8 @@ from streaming.ingest.common import (
 )
 
 FORMAT = "hh-csv"
-COLUMNS = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "value", "unit",
-           "quality", "created_utc")
-HEADER = ",".join(COLUMNS)
+COLUMNS = formats.HH_CSV_COLUMNS
+HEADER = formats.HH_CSV_HEADER
 UNITS = {"electricity": ("kWh",), "gas": ("kWh", "m3")}
 
 

@@ -153,6 +153,23 @@ def first_line(path: Path) -> str | None:
         source.close()
 
 
+def header_names(lines: Iterator[tuple[int, str, bool]]) -> list[str]:
+    """The names of a comma-separated file's header line, as written (no quoting: no name holds a comma); a file
+    without one is rejected."""
+    header = next(lines, None)
+    if header is None:
+        raise FileRejected("empty_file", "no header line")
+    return header[1].split(",")
+
+
+def split_fields(text: str, width: int) -> list[str]:
+    """A record's fields (no quoting); a line with another number of fields than the header's is malformed."""
+    fields = text.split(",")
+    if len(fields) != width:
+        raise RecordProblem(None, "malformed_line", f"{len(fields)} fields, expected {width}")
+    return fields
+
+
 # --------------------------------------------------------------------------------------------- field checks
 
 

@@ -47,8 +47,10 @@ from streaming.ingest.common import (
     TimestampParser,
     check_grid,
     check_not_future,
+    header_names,
     number,
     register,
+    split_fields,
 )
 
 FORMAT = "hh-csv"
@@ -63,11 +65,7 @@ def sniff(first: str) -> bool:
 
 
 def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo, now_us: int) -> None:
-    header = next(lines, None)
-    if header is None:
-        raise FileRejected("empty_file", "no header line")
-    _, text, _ = header
-    names = [name.strip() for name in text.split(",")]
+    names = [name.strip() for name in header_names(lines)]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise FileRejected("bad_header", f"missing column(s) {', '.join(missing)}; expected {HEADER}")
@@ -80,11 +78,8 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             raise FileRejected("truncated_file", f"line {line_no} has no line end: the file was cut short")
         if not text.strip():
             continue
-        fields = text.split(",")
-        if len(fields) != width:
-            out.quarantine(line_no, None, "malformed_line", f"{len(fields)} fields, expected {width}", text)
-            continue
         try:
+            fields = split_fields(text, width)
             meter_point = fields[at["meter_point"]].strip()
             fuel, problem = ids.meter_point_problem(meter_point)
             if problem:

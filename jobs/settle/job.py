@@ -168,7 +168,8 @@ def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factor
 
     run = runs.check_run(run)
     cutoff = runs.cutoff_version(day, run)
-    registration = vee.registry_as_of(registry, [day])
+    # computed once: both the meters expected (settled_day) and the registration joined to them read it
+    registration = vee.materialize(vee.registry_as_of(registry, [day]))
     settled = settled_day(reads, calendar, registration, day=day, cutoff_version=cutoff, params=params)
     enriched = with_registration(settled, registration, factors, defaults=defaults, broadcast=broadcast_registry)
     return aggregate(enriched, run=run, cutoff_version=cutoff, cutoff_utc=runs.cutoff_instant(day, run)).orderBy(

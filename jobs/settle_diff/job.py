@@ -85,7 +85,7 @@ def diff(a: DataFrame, b: DataFrame, *, from_run: str, to_run: str) -> DataFrame
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, day: date, from_run: str, to_run: str,
               params: vee.VeeParams = vee.DEFAULT_PARAMS) -> DataFrame:
-    registration = vee.registry_as_of(registry, [day])
+    registration = vee.materialize(vee.registry_as_of(registry, [day]))  # computed once for both runs
     a = settle.settled_day(reads, calendar, registration, day=day,
                            cutoff_version=runs.cutoff_version(day, from_run), params=params)
     b = settle.settled_day(reads, calendar, registration, day=day, cutoff_version=runs.cutoff_version(day, to_run),

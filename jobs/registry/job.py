@@ -52,7 +52,6 @@ OPTIONAL = ("effective_to", "profile_class", "ssc", "llfc", "measurement_class")
 GSP_GROUPS = frozenset(ids.DISTRIBUTOR_GSP_GROUP.values())
 PROFILE_CLASSES = frozenset(str(n) for n in range(1, 9))
 _SSC = re.compile(r"\d{4}")
-_LCL = re.compile(r"MAC\d{6}")
 _MAX_PROBLEMS = 20
 
 SCHEMA = pa.schema([
@@ -71,7 +70,7 @@ SCHEMA = pa.schema([
 
 
 def _fuel(meter_point: str) -> str | None:
-    return "electricity" if _LCL.fullmatch(meter_point) else ids.fuel_of(meter_point)
+    return "electricity" if ids.lcl_problem(meter_point) is None else ids.fuel_of(meter_point)
 
 
 def _date(text: str) -> date | None:

@@ -18,3 +18,11 @@ LAKE_COLUMNS = tuple(LAKE_SCHEMA.names)
 
 #: What identifies a read: two rows with the same key are versions of the same read (docs/lake.md).
 READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "device_id", "unit")
+
+#: Which copy of a read's version is kept: the lowest Kafka position, then source position (nulls last).
+FIRST_COPY = ("kafka_topic", "kafka_partition", "kafka_offset", "source_file", "source_line")
+#: Which row of a read (:data:`READ_KEY`) is its live one: the highest ``source_version``, then its first copy
+#: (:data:`FIRST_COPY`); nulls last. The ``reads`` view's SQL (streaming.mirror.query), the clean job's Spark
+#: window (jobs.clean.vee.live_reads) and compaction's sort are built from it, so they all pick the same row,
+#: before and after compaction.
+LIVE_VERSION_ORDER = (("source_version", "descending"),) + tuple((name, "ascending") for name in FIRST_COPY)

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from meterlake import settlement_runs
 from meterlake.lake import layout
 from meterlake.lake.files import Lake
-from meterlake.lake.schema import LAKE_SCHEMA, READ_KEY
+from meterlake.lake.schema import FIRST_COPY, LAKE_SCHEMA, READ_KEY
 from meterlake.schema import differs_from_previous
 
 log = logging.getLogger("meterlake.mirror.compact")
@@ -49,7 +49,7 @@ log = logging.getLogger("meterlake.mirror.compact")
 _SAME_READ = ("source_version", "value", "quality")
 #: Which copy is kept: the lowest Kafka position, then source position (the order the jobs' live-version rule
 #: and the ``reads`` view use, so they pick the same row before and after compaction).
-_FIRST_COPY = ("kafka_topic", "kafka_partition", "kafka_offset", "source_file", "source_line")
+_FIRST_COPY = FIRST_COPY
 
 
 @dataclass(frozen=True)

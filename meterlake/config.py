@@ -59,6 +59,8 @@ class Kafka(_Section):
     quarantine_topic: str = "meter-quarantine"
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
+    wait_timeout_s: float = Field(30.0, gt=0, description="longest wait for one answer from the brokers (offsets, "
+                                                          "commits, metadata); then the call fails and is retried")
 
 
 class Cassandra(_Section):
@@ -125,6 +127,27 @@ class Mirror(_Section):
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "
                                           "reproducible until then (docs/lake.md)")
+    shards: int = Field(1, ge=1, description="mirrors sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this mirror's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the mirror exits "
+                                                    "with an error naming the partitions and their lag")
+    write_timeout_s: float = Field(600.0, gt=0, description="a batch's files not written in this long count as a "
+                                                            "failed write (paused and retried)")
+
+
+class Store(_Section):
+    """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
+
+    shards: int = Field(1, ge=1, description="stores sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this store's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the store exits "
+                                                    "with an error naming the partitions and their lag")
 
 
 class Ingest(_Section):
@@ -184,6 +207,7 @@ class Settings(BaseSettings):
     spark: Spark = Spark()
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
+    store: Store = Store()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
 

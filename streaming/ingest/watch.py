@@ -44,6 +44,7 @@ from pathlib import Path
 from meterlake import clients
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
+from streaming import offsets
 from streaming.ingest import claimcheck, claims, publish
 from streaming.ingest.claims import Claims, Lease, LeaseLost
 from streaming.ingest.common import FileRejected
@@ -108,7 +109,7 @@ class Worker:
 
     def close(self) -> None:
         if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=offsets.wait_ms(self.settings))
         if self._producer is not None:
             self._producer.close(timeout=10)
         self.session.cluster.shutdown()
@@ -196,25 +197,23 @@ class Worker:
 
     def _references_waiting(self) -> bool:
         """Does the files topic hold references this group has not taken? (Cheap: no group join.)"""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
 
         topic = self.settings.kafka.files_topic
+        wait_ms = offsets.wait_ms(self.settings)
+        tps = offsets.owned(offsets.topic_partitions(self.settings, [topic]))
         consumer = KafkaConsumer(**clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
-                                 isolation_level="read_committed")
+                                 isolation_level="read_committed", **offsets.bounded(self.settings))
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
-            if not tps:
-                return False
-            ends = consumer.end_offsets(tps)
-            starts = consumer.beginning_offsets(tps)
+            ends = consumer.end_offsets(tps, timeout_ms=wait_ms)
+            starts = consumer.beginning_offsets(tps, timeout_ms=wait_ms)
             for tp in tps:
-                committed = consumer.committed(tp)
+                committed = consumer.committed(tp, timeout_ms=wait_ms)
                 if ends[tp] > (committed if committed is not None else starts[tp]):
                     return True
             return False
         finally:
-            consumer.close(autocommit=False)
+            consumer.close(autocommit=False, timeout_ms=wait_ms)
 
     def _files_consumer(self):
         if self._consumer is None:
@@ -233,23 +232,32 @@ class Worker:
         """Take claim-check references from the files topic: until caught up, or for ``max_seconds``."""
         consumer = self._files_consumer()
         start = time.monotonic()
-        ends = None
+        wait_ms = offsets.wait_ms(self.settings)
+        catch_up = offsets.CatchUp(self.settings)
         while stop is None or not stop.is_set():
             batch = consumer.poll(timeout_ms=500)
-            if until_caught_up and ends is None and consumer.assignment():
-                ends = consumer.end_offsets(list(consumer.assignment()))
             for records in batch.values():
                 for record in records:
                     self._reference(record.value)
             if batch:
-                consumer.commit()  # the reference is handled: processed, or found claimed or done
-            if until_caught_up and ends is not None and not batch and all(
-                    consumer.position(tp) >= end for tp, end in ends.items()):
+                # the reference is handled: processed, or found claimed or done (a failed commit: taken again)
+                consumer.commit(timeout_ms=wait_ms)
+            assigned = consumer.assignment()
+            if until_caught_up and assigned and not batch and self._caught_up(consumer, assigned, catch_up):
                 return
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 return
-            if until_caught_up and ends is None and time.monotonic() - start > 60:
+            if until_caught_up and not assigned and time.monotonic() - start > 60:
                 return  # no partition assigned in a minute: others hold them
+
+    def _caught_up(self, consumer, assigned, catch_up: offsets.CatchUp) -> bool:
+        from kafka.errors import KafkaError
+
+        try:  # a partition revoked meanwhile raises; asked again on the next turn
+            return catch_up.done(consumer, offsets.positions(consumer, assigned, offsets.wait_ms(self.settings)))
+        except KafkaError as exc:
+            log.info("positions of the files topic: %s", exc)
+            return False
 
     def _reference(self, value: bytes) -> None:
         try:

@@ -91,7 +91,7 @@ class Lake(_Section):
 
     webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
     hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
-    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS request may wait to connect or "
+    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS (or S3) request may wait to connect or "
                                                            "for data; a read that times out is retried")
     webhdfs_retries: int = Field(3, ge=0, description="retries of a WebHDFS read (GET) that failed to connect "
                                                       "or timed out")
@@ -171,6 +171,8 @@ class Ingest(_Section):
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+    max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
+                                                   "the archive, a bug) is quarantined as processing_failed")
 
 
 class Jobs(_Section):

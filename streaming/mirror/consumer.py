@@ -46,7 +46,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from meterlake import clients, pseudonym, schema
+from meterlake import clients, lakefs, pseudonym, schema
 from meterlake.config import Settings
 from streaming import offsets
 from streaming.mirror import layout
@@ -559,8 +559,10 @@ class Mirror:
                 sizes = [write_one(day, rows) for day, rows in by_date]
             else:  # a remote store is latency-bound: the dates' files go up side by side
                 sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
-        except OSError as exc:
-            raise SinkError(str(exc)) from exc
+        except Exception as exc:
+            if not lakefs.transient(exc):  # a bug, not the lake's weather: stop clearly
+                raise
+            raise SinkError(f"{type(exc).__name__}: {exc}") from exc
         return sizes
 
 

@@ -107,3 +107,23 @@ def test_a_broker_that_never_answers_again_fails_the_run_clearly_and_in_time(kaf
     monkeypatch.undo()
     Mirror(settings).run(until_caught_up=True, deadline_s=120)
     assert lake_counts(open_lake(settings))[:2] == [READS, READS]
+
+
+def test_a_namenode_in_safe_mode_pauses_the_mirror_which_resumes_when_it_leaves(kafka_stack, tmp_path, monkeypatch):
+    # GIVEN a lake that answers as WebHDFS does while its NameNode is in safe mode (fsspec: a RuntimeError)
+    settings = _settings(kafka_stack, tmp_path)
+    publish(settings, meter_days(12, 2, date(2024, 1, 10)))
+    real = Lake.write_parquet
+    refused = []
+
+    def safe_mode(self, relative, table):
+        if len(refused) < 3:
+            refused.append(relative)
+            raise RuntimeError(f"Cannot create file{relative}. Name node is in safe mode.")
+        return real(self, relative, table)
+
+    monkeypatch.setattr(Lake, "write_parquet", safe_mode)
+    # WHEN the mirror runs: THEN it pauses, retries, and lands every read once
+    stats = Mirror(settings).run(until_caught_up=True, deadline_s=120)
+    assert stats.sink_failures == 3
+    assert lake_counts(open_lake(settings))[:2] == [READS, READS]

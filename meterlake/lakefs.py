@@ -111,7 +111,8 @@ def _timeout_adapter(timeout_s: float, retries: int):
 # WebHDFS answers that pass: fsspec raises them as RuntimeError or ValueError, not OSError
 _TRANSIENT = ("safe mode", "safemode", "standbyexception", "not supported in state standby",
               "retriableexception", "quota",
-              "could only be written to 0", "could only be replicated to 0", "not replicated yet")
+              "could only be written to 0", "could only be replicated to 0", "not replicated yet",
+              "failed to find datanode")
 
 
 def transient(exc: BaseException) -> bool:

@@ -165,6 +165,8 @@ def test_a_webhdfs_server_that_never_answers_fails_the_read_after_its_retries():
     pytest.param(RuntimeError("The DiskSpace quota of /lake is exceeded: quota = 1024 B"), True, id="quota"),
     pytest.param(RuntimeError("File /lake/x could only be written to 0 of the 1 minReplication nodes."), True,
                  id="no datanode"),
+    pytest.param(RuntimeError("Failed to find datanode, suggest to check cluster health. excludeDatanodes=null"),
+                 True, id="namenode restarted, datanode not yet back"),
     pytest.param(ValueError("Invalid value for webhdfs parameter \"op\""), False, id="a bad request"),
     pytest.param(KeyError("settlement_date"), False, id="a bug"),
 ])

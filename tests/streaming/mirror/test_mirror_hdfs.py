@@ -60,3 +60,37 @@ def test_sigkills_lose_and_duplicate_nothing_on_hdfs(hdfs_settings, tmp_path):
     kills = int(os.environ.get("METERLAKE_HDFS_KILLS", "6"))
     # few settlement dates per batch: on HDFS a file costs several HTTP round trips
     kill_and_restart(hdfs_settings, tmp_path, reads=reads, kills=kills, max_file_rows=10_000, days=2)
+
+
+def test_a_namenode_restarted_mid_mirror_pauses_the_mirror_which_resumes_and_lands_every_read_once(
+        hdfs_settings, monkeypatch):
+    import threading
+
+    from streaming.mirror.lake import Lake
+
+    # GIVEN reads to mirror, and a NameNode killed -9 at the mirror's first write and started again meanwhile (it
+    # refuses connections, then answers from safe mode, then serves)
+    settings = hdfs_settings
+    publish(settings, meter_days(6, 2, date(2024, 1, 10)))
+    real = Lake.write_parquet
+    restarts: list[threading.Thread] = []
+    once = threading.Lock()  # the dates' files are written side by side
+
+    def write(self, relative, table):
+        with once:
+            if not restarts:
+                stack_mod.kill(settings, hdfs.NAMENODE)
+                restarts.append(threading.Thread(target=stack_mod.start, args=(settings, hdfs.NAMENODE)))
+                restarts[0].start()
+        return real(self, relative, table)
+
+    monkeypatch.setattr(Lake, "write_parquet", write)
+    try:
+        # WHEN the mirror runs until caught up
+        stats_ = Mirror(settings).run(until_caught_up=True, deadline_s=600)
+    finally:
+        for thread in restarts:
+            thread.join(timeout=300)
+    # THEN it paused while the NameNode was away, resumed, and the lake holds every read once
+    assert stats_.sink_failures >= 1
+    assert lake_counts(open_lake(settings))[:2] == [6 * 2 * 48, 6 * 2 * 48]

@@ -108,8 +108,8 @@ class Mirror(_Section):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
     group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
-    instance_id: str | None = Field(None, description="static group membership: a restart rejoins without a "
-                                                      "rebalance (one id per running mirror)")
+    instance_id: str | None = Field(None, description="unused since the mirror assigns its partitions itself "
+                                                      "(mirror.shards); kept so existing files still load")
     max_file_rows: int = Field(1_000_000, ge=1, description="rotate a partition's file at this many reads")
     max_file_bytes: int = Field(256 << 20, ge=1 << 10, description="... or this many bytes in memory (Arrow)")
     rotate_record_s: float = Field(3600.0, gt=0, description="... or when the Kafka record time spans this long")
@@ -120,9 +120,9 @@ class Mirror(_Section):
     compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
     retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
                                                           "retiring them (readers may still hold them)")
-    assignment_timeout_s: float = Field(120.0, gt=0, description="`mirror run --until-caught-up` stops, having "
-                                                                 "nothing to do, when the group assigns it no "
-                                                                 "partition within this long")
+    assignment_timeout_s: float = Field(120.0, gt=0, description="unused since the mirror assigns its partitions "
+                                                                 "itself (mirror.shards); kept so existing files "
+                                                                 "still load")
     superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "

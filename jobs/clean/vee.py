@@ -32,7 +32,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from meterlake.config import Jobs
-from streaming.mirror.compact import READ_KEY
+from meterlake.lake.schema import READ_KEY
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

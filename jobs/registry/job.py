@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", action="store_true", help="drop the stored registry first")
     parser.add_argument("--config")
     args = parser.parse_args(argv)
-    print(json.dumps(run(config.load(args.config), args.file, replace=args.replace), default=str))
+    print(json.dumps(run(config.discovered(config.load(args.config)), args.file, replace=args.replace), default=str))
     return 0
 
 

@@ -46,7 +46,7 @@ def lake() -> None:
 
 
 def _lake(ctx):
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     return open_lake(ctx.settings)
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from meterlake import clients
+from meterlake import clients, keyspace
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
 from streaming import offsets
@@ -52,7 +52,6 @@ from streaming.ingest.claims import Claims, Lease, LeaseLost
 from streaming.ingest.common import FileRejected
 from streaming.ingest.pipeline import detect, validated_file
 from streaming.ingest.storage import Landed, Storage
-from streaming.store import keyspace
 
 log = logging.getLogger(__name__)
 GROUP = "meterlake-ingest"

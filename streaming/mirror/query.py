@@ -24,10 +24,9 @@ from datetime import date
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from meterlake.lake.files import Lake
+from meterlake.lake.schema import LAKE_SCHEMA, READ_KEY
 from meterlake.pseudonym import Pseudonymiser
-from streaming.mirror.compact import READ_KEY
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake
 
 
 def _sql_list(paths: list[str]) -> str:
@@ -59,7 +58,7 @@ def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymise
                     QUALIFY row_number() OVER (PARTITION BY {key}
                                                ORDER BY source_version DESC, kafka_topic, kafka_partition,
                                                         kafka_offset, source_file, source_line) = 1""")
-    from jobs.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
+    from meterlake.lake.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
 
     register_duckdb(con, lake)
     return con

@@ -1,6 +1,6 @@
 """Turn Arrow tables of the read model into Cassandra writes (pure row builders) and write them concurrently.
 
-All writes of reads are ``USING TIMESTAMP source_version`` (see :mod:`streaming.store.keyspace`): replays change
+All writes of reads are ``USING TIMESTAMP source_version`` (see :mod:`meterlake.keyspace`): replays change
 nothing and older versions never overwrite newer ones. :meth:`Writer.write` returns only when every write is
 acknowledged at the session's consistency level (failed writes are retried: they are idempotent); the consumer
 commits Kafka offsets after that.

@@ -15,8 +15,8 @@ from datetime import date
 import pytest
 
 from infra.local import process, stack
+from meterlake.lake.files import Lake, open_lake
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import Lake, open_lake
 from streaming.offsets import Stalled
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
 

@@ -13,9 +13,9 @@ import pytest
 
 from infra.local import hdfs
 from infra.local import stack as stack_mod
+from meterlake.lake.files import open_lake
 from streaming.mirror.compact import compact, horizon_from
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql, stats
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
 from tests.streaming.mirror.test_mirror_kill import kill_and_restart
@@ -66,7 +66,7 @@ def test_a_namenode_restarted_mid_mirror_pauses_the_mirror_which_resumes_and_lan
         hdfs_settings, monkeypatch):
     import threading
 
-    from streaming.mirror.lake import Lake
+    from meterlake.lake.files import Lake
 
     # GIVEN reads to mirror, and a NameNode killed -9 at the mirror's first write and started again meanwhile (it
     # refuses connections, then answers from safe mode, then serves)

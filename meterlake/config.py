@@ -110,7 +110,19 @@ class Lake(_Section):
                                                         "stack's discovery fills it)")
 
 
-class Mirror(_Section):
+class _Consuming(_Section):
+    """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
+
+    shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class Mirror(_Consuming):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
     group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
@@ -133,27 +145,12 @@ class Mirror(_Section):
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "
                                           "reproducible until then (docs/lake.md)")
-    shards: int = Field(1, ge=1, description="mirrors sharing the topics: each owns partition p of every topic "
-                                             "where p % shards == shard (no consumer group membership)")
-    shard: int = Field(0, ge=0, description="this mirror's share, 0..shards-1")
-    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
-                                                            "consumer")
-    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the mirror exits "
-                                                    "with an error naming the partitions and their lag")
     write_timeout_s: float = Field(600.0, gt=0, description="a batch's files not written in this long count as a "
                                                             "failed write (paused and retried)")
 
 
-class Store(_Section):
+class Store(_Consuming):
     """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
-
-    shards: int = Field(1, ge=1, description="stores sharing the topics: each owns partition p of every topic "
-                                             "where p % shards == shard (no consumer group membership)")
-    shard: int = Field(0, ge=0, description="this store's share, 0..shards-1")
-    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
-                                                            "consumer")
-    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the store exits "
-                                                    "with an error naming the partitions and their lag")
 
 
 class Ingest(_Section):

@@ -14,11 +14,12 @@ from datetime import date
 
 import pytest
 
-from infra.local import process, stack
+from infra.local import stack
 from meterlake.lake.files import Lake, open_lake
 from streaming.mirror.consumer import Mirror
 from streaming.offsets import Stalled
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
+from tests.streaming.stackhelp import at_first_call, broker_pid
 
 pytestmark = pytest.mark.stack
 
@@ -31,35 +32,14 @@ def _settings(kafka_stack, tmp_path):
     return settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"wait_timeout_s": 2.0})})
 
 
-def _broker_pid(settings) -> int:
-    ctx = stack.context(stack.remembered(settings))
-    pid = process.pid(stack.find(ctx, "kafka-1"))
-    assert pid is not None
-    return pid
-
-
-def _at_first_write(monkeypatch, fault):
-    """Run ``fault`` (once) when the mirror writes its first file."""
-    real = Lake.write_parquet
-    done = []
-
-    def write(self, relative, table):
-        if not done:
-            done.append(relative)
-            fault()
-        return real(self, relative, table)
-
-    monkeypatch.setattr(Lake, "write_parquet", write)
-
-
 def test_a_broker_paused_mid_run_and_resumed_lets_the_run_finish_with_every_read_once(kafka_stack, tmp_path,
                                                                                         monkeypatch):
     # GIVEN reads on every partition, and a broker that stops for 8 s (twice the stall timeout) at the first write
     settings = _settings(kafka_stack, tmp_path)
     publish(settings, meter_days(12, 2, date(2024, 1, 10)))
-    pid = _broker_pid(settings)
+    pid = broker_pid(settings)
     resumed = threading.Timer(8.0, os.kill, (pid, signal.SIGCONT))
-    _at_first_write(monkeypatch, lambda: (os.kill(pid, signal.SIGSTOP), resumed.start()))
+    at_first_call(monkeypatch, Lake, "write_parquet", lambda: (os.kill(pid, signal.SIGSTOP), resumed.start()))
     try:
         # WHEN the mirror runs until caught up
         started = time.monotonic()
@@ -76,7 +56,8 @@ def test_a_broker_paused_mid_run_and_resumed_lets_the_run_finish_with_every_read
 def test_a_broker_restarted_mid_run_lets_the_run_finish_with_every_read_once(kafka_stack, tmp_path, monkeypatch):
     settings = _settings(kafka_stack, tmp_path)
     publish(settings, meter_days(12, 2, date(2024, 1, 10)))
-    _at_first_write(monkeypatch, lambda: (stack.kill(settings, "kafka-1"), stack.start(settings, "kafka-1")))
+    at_first_call(monkeypatch, Lake, "write_parquet",
+                  lambda: (stack.kill(settings, "kafka-1"), stack.start(settings, "kafka-1")))
     stats = Mirror(settings).run(until_caught_up=True, deadline_s=240)
     assert stats.reads >= READS
     assert lake_counts(open_lake(settings))[:2] == [READS, READS]
@@ -86,8 +67,8 @@ def test_a_broker_that_never_answers_again_fails_the_run_clearly_and_in_time(kaf
     # GIVEN a broker that stops at the mirror's first write and stays stopped
     settings = _settings(kafka_stack, tmp_path)
     publish(settings, meter_days(12, 2, date(2024, 1, 10)))
-    pid = _broker_pid(settings)
-    _at_first_write(monkeypatch, lambda: os.kill(pid, signal.SIGSTOP))
+    pid = broker_pid(settings)
+    at_first_call(monkeypatch, Lake, "write_parquet", lambda: os.kill(pid, signal.SIGSTOP))
     started = time.monotonic()
     try:
         # WHEN the mirror runs until caught up, with no deadline of its own

@@ -19,6 +19,7 @@ from streaming.mirror.consumer import Mirror
 from streaming.mirror.query import sql, stats
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
 from tests.streaming.mirror.test_mirror_kill import kill_and_restart
+from tests.streaming.stackhelp import at_first_call
 
 pytestmark = pytest.mark.stack
 
@@ -72,19 +73,14 @@ def test_a_namenode_restarted_mid_mirror_pauses_the_mirror_which_resumes_and_lan
     # refuses connections, then answers from safe mode, then serves)
     settings = hdfs_settings
     publish(settings, meter_days(6, 2, date(2024, 1, 10)))
-    real = Lake.write_parquet
     restarts: list[threading.Thread] = []
-    once = threading.Lock()  # the dates' files are written side by side
 
-    def write(self, relative, table):
-        with once:
-            if not restarts:
-                stack_mod.kill(settings, hdfs.NAMENODE)
-                restarts.append(threading.Thread(target=stack_mod.start, args=(settings, hdfs.NAMENODE)))
-                restarts[0].start()
-        return real(self, relative, table)
+    def restart():
+        stack_mod.kill(settings, hdfs.NAMENODE)
+        restarts.append(threading.Thread(target=stack_mod.start, args=(settings, hdfs.NAMENODE)))
+        restarts[0].start()
 
-    monkeypatch.setattr(Lake, "write_parquet", write)
+    at_first_call(monkeypatch, Lake, "write_parquet", restart)
     try:
         # WHEN the mirror runs until caught up
         stats_ = Mirror(settings).run(until_caught_up=True, deadline_s=600)

@@ -10,12 +10,11 @@ from datetime import date
 
 import pytest
 
-from infra.local import process, stack
 from streaming.offsets import Stalled
 from streaming.store import consumer
 from streaming.store.writer import Writer
 from tests.streaming.mirror.mirrorhelp import meter_days, publish
-from tests.streaming.stackhelp import isolated, query
+from tests.streaming.stackhelp import at_first_call, broker_pid, isolated, query
 
 pytestmark = pytest.mark.stack
 
@@ -29,25 +28,6 @@ def _settings(cassandra_stack):
         "store": settings.store.model_copy(update={"stall_timeout_s": 4.0, "stall_rejoins": 2})})
 
 
-def _broker_pid(settings) -> int:
-    pid = process.pid(stack.find(stack.context(stack.remembered(settings)), "kafka-1"))
-    assert pid is not None
-    return pid
-
-
-def _at_first_write(monkeypatch, fault):
-    real = Writer.write_many
-    done = []
-
-    def write_many(self, tables):
-        if not done:
-            done.append(1)
-            fault()
-        return real(self, tables)
-
-    monkeypatch.setattr(Writer, "write_many", write_many)
-
-
 def _stored(settings) -> int:
     return query(settings, "SELECT count(*) FROM {ks}.hh_sets")[0][0]
 
@@ -55,9 +35,9 @@ def _stored(settings) -> int:
 def test_a_broker_paused_mid_run_and_resumed_lets_the_store_finish(kafka_stack, cassandra_stack, monkeypatch):
     settings = _settings(cassandra_stack)
     publish(settings, meter_days(12, 2, date(2024, 1, 10)))
-    pid = _broker_pid(settings)
+    pid = broker_pid(settings)
     resumed = threading.Timer(8.0, os.kill, (pid, signal.SIGCONT))
-    _at_first_write(monkeypatch, lambda: (os.kill(pid, signal.SIGSTOP), resumed.start()))
+    at_first_call(monkeypatch, Writer, "write_many", lambda: (os.kill(pid, signal.SIGSTOP), resumed.start()))
     try:
         result = consumer.run(settings, until_caught_up=True, poll_records=1, deadline_s=120)
     finally:
@@ -71,8 +51,8 @@ def test_a_broker_that_never_answers_again_fails_the_store_clearly_and_in_time(k
                                                                                monkeypatch):
     settings = _settings(cassandra_stack)
     publish(settings, meter_days(12, 2, date(2024, 1, 10)))
-    pid = _broker_pid(settings)
-    _at_first_write(monkeypatch, lambda: os.kill(pid, signal.SIGSTOP))
+    pid = broker_pid(settings)
+    at_first_call(monkeypatch, Writer, "write_many", lambda: os.kill(pid, signal.SIGSTOP))
     started = time.monotonic()
     try:
         with pytest.raises(Stalled) as failed:

@@ -48,7 +48,9 @@ def ensure_topics(settings: Settings, names: Sequence[str] | None = None, partit
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     k = settings.kafka
-    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=15000)
+    wait_ms = max(1000, int(k.wait_timeout_s * 1000))  # bounded: a broker that does not answer fails the call
+    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=min(15000, wait_ms),
+                             bootstrap_timeout_ms=wait_ms)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in (topics(settings) if names is None else names) if t not in existing]

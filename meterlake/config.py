@@ -59,6 +59,8 @@ class Kafka(_Section):
     quarantine_topic: str = "meter-quarantine"
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
+    wait_timeout_s: float = Field(30.0, gt=0, description="longest wait for one answer from the brokers (offsets, "
+                                                          "commits, metadata); then the call fails and is retried")
 
 
 class Cassandra(_Section):
@@ -93,7 +95,7 @@ class Lake(_Section):
 
     webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
     hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
-    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS request may wait to connect or "
+    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS (or S3) request may wait to connect or "
                                                            "for data; a read that times out is retried")
     webhdfs_retries: int = Field(3, ge=0, description="retries of a WebHDFS read (GET) that failed to connect "
                                                       "or timed out")
@@ -108,12 +110,24 @@ class Lake(_Section):
                                                         "stack's discovery fills it)")
 
 
-class Mirror(_Section):
+class _Consuming(_Section):
+    """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
+
+    shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class Mirror(_Consuming):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
     group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
-    instance_id: str | None = Field(None, description="static group membership: a restart rejoins without a "
-                                                      "rebalance (one id per running mirror)")
+    instance_id: str | None = Field(None, description="unused since the mirror assigns its partitions itself "
+                                                      "(mirror.shards); kept so existing files still load")
     max_file_rows: int = Field(1_000_000, ge=1, description="rotate a partition's file at this many reads")
     max_file_bytes: int = Field(256 << 20, ge=1 << 10, description="... or this many bytes in memory (Arrow)")
     rotate_record_s: float = Field(3600.0, gt=0, description="... or when the Kafka record time spans this long")
@@ -124,13 +138,19 @@ class Mirror(_Section):
     compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
     retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
                                                           "retiring them (readers may still hold them)")
-    assignment_timeout_s: float = Field(120.0, gt=0, description="`mirror run --until-caught-up` stops, having "
-                                                                 "nothing to do, when the group assigns it no "
-                                                                 "partition within this long")
+    assignment_timeout_s: float = Field(120.0, gt=0, description="unused since the mirror assigns its partitions "
+                                                                 "itself (mirror.shards); kept so existing files "
+                                                                 "still load")
     superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "
                                           "reproducible until then (docs/lake.md)")
+    write_timeout_s: float = Field(600.0, gt=0, description="a batch's files not written in this long count as a "
+                                                            "failed write (paused and retried)")
+
+
+class Store(_Consuming):
+    """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
 
 
 class Ingest(_Section):
@@ -154,6 +174,8 @@ class Ingest(_Section):
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+    max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
+                                                   "the archive, a bug) is quarantined as processing_failed")
 
 
 class Jobs(_Section):
@@ -219,6 +241,7 @@ class Settings(BaseSettings):
     spark: Spark = Spark()
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
+    store: Store = Store()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
     meters: Meters = Meters()

@@ -168,6 +168,7 @@ class Jobs(_Section):
     registry_broadcast_rows: int = Field(
         1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
         "joined there; a larger one is joined by shuffling the reads")
+    bill_vat_rate: float = Field(0.05, ge=0, le=1, description="VAT on bills (job bill): 0.05 is the domestic rate")
 
 
 class Settings(BaseSettings):

@@ -70,6 +70,7 @@ def config_show(ctx: Context):
 
 def _register() -> None:
     from meterlake.cli import (
+        bill_cmd,
         calendar_cmd,
         demo_cmd,
         generate_cmd,
@@ -90,6 +91,10 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(bill_cmd.mdd)
+    cli.add_command(bill_cmd.tariffs)
+    cli.add_command(bill_cmd.accounts)
+    job_cmd.job.add_command(bill_cmd.job_bill)
 
 
 _register()

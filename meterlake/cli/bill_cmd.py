@@ -1,0 +1,94 @@
+"""`meterlake mdd`, `meterlake tariffs`, `meterlake accounts` (billing's reference data) and `meterlake job bill`.
+
+Run: ``meterlake mdd load DIR``, ``meterlake tariffs load FILE...``, ``meterlake accounts load FILE``,
+``meterlake job bill --from D --to D [--account A]``; add ``--json`` for one JSON object. The work is in
+:mod:`jobs.bill`; the tables and columns are described in docs/jobs.md ("Billing").
+"""
+from __future__ import annotations
+
+import click
+
+from meterlake.cli.output import json_command, parse_date, progress
+
+_MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
+                                        "or the local stack's standalone master when it runs).")
+_FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
+
+
+@click.group("mdd")
+def mdd() -> None:
+    """Elexon market domain data: SSCs, time pattern regimes and their clock intervals (the registers' windows)."""
+
+
+@mdd.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@json_command
+@click.pass_obj
+def mdd_load(ctx, directory: str):
+    """Load an MDD release's CSV files (e.g. ../shared/realdata/elexon/mdd_377) into the lake."""
+    from jobs.bill import inputs
+
+    out = inputs.load_mdd(ctx.settings, directory)
+    rows = ", ".join(f"{n} {k}" for k, n in out["rows"].items())
+    return out, f"{out['loaded']} rows loaded from {directory}: {rows}"
+
+
+@click.group("tariffs")
+def tariffs() -> None:
+    """Tariffs: flat, time-of-use (a rate per register of the SSC) and dynamic (a price per half-hour)."""
+
+
+@tariffs.command("load")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@json_command
+@click.pass_obj
+def tariffs_load(ctx, files: tuple[str, ...]):
+    """Load tariff TOML files (and dynamic tariffs' price files, checked against the settlement calendar)."""
+    from jobs.bill import inputs
+
+    out = inputs.load_tariffs(ctx.settings, list(files))
+    lines = [f"{out['loaded']} tariff(s) loaded"] + [
+        f"  {t['tariff']} ({t['kind']}): {t['rates']} rate(s), {t['prices']} prices, {t['defects']} defect(s)"
+        for t in out["tariffs"]] + [f"  defect {d['tariff']} {d['local_date']} {d['kind']}: {d['detail']}"
+                                    for d in out["defects"]]
+    return out, "\n".join(lines)
+
+
+@click.group("accounts")
+def accounts() -> None:
+    """Accounts: which meter point is billed on which tariff, from when, on which bill day."""
+
+
+@accounts.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="Drop the stored accounts before loading (default: merge).")
+@json_command
+@click.pass_obj
+def accounts_load(ctx, file: str, replace: bool):
+    """Load an accounts CSV (account, meter_point, tariff, effective_from[, effective_to, bill_day])."""
+    from jobs.bill import inputs
+
+    out = inputs.load_accounts(ctx.settings, file, replace=replace)
+    return out, (f"{out['loaded']} rows loaded from {file}; {out['rows']} rows for {out['accounts']} account(s) "
+                 "stored")
+
+
+@click.command("bill")
+@click.option("--from", "start", required=True, help="First local date billed (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, help="Local date the bills end before (exclusive).")
+@click.option("--account", help="Bill only this account.")
+@_MASTER
+@_FORCE
+@json_command
+@click.pass_obj
+def job_bill(ctx, start: str, end: str, account: str | None, master: str | None, force: bool):
+    """Bills per account and bill period: energy per band, standing charge, VAT -> billing/."""
+    from jobs.bill import job as bill
+
+    progress("billing (Spark)…")
+    out = bill.run(ctx.settings, parse_date(start), parse_date(end), account=account, master=master, force=force)
+    lines = [out["message"]] + [
+        f"  {b['account']} {b['bill_from']}..{b['bill_to']} {b['tariff']:<12} {b['energy_kwh']:>10.3f} kWh "
+        f"total {b['total_p']:>10.2f} p {b['status']}" for b in out["bills"][:50]]
+    lines += [f"  defect {d['tariff']} {d['local_date']} {d['kind']}: {d['detail']}" for d in out["defects"]]
+    return out, "\n".join(lines)

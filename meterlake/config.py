@@ -169,6 +169,9 @@ class Jobs(_Section):
         1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
         "joined there; a larger one is joined by shuffling the reads")
     bill_vat_rate: float = Field(0.05, ge=0, le=1, description="VAT on bills (job bill): 0.05 is the domestic rate")
+    bill_register_tprs: dict[str, dict[str, str]] = Field(
+        {"0151": {"DY": "00043", "NT": "00210"}, "0393": {"S": "00001"}},
+        description="job bill-check: per SSC, the Time Pattern Regime of each register id the D0010s use")
 
 
 class Settings(BaseSettings):

@@ -92,3 +92,22 @@ def job_bill(ctx, start: str, end: str, account: str | None, master: str | None,
         f"total {b['total_p']:>10.2f} p {b['status']}" for b in out["bills"][:50]]
     lines += [f"  defect {d['tariff']} {d['local_date']} {d['kind']}: {d['detail']}" for d in out["defects"]]
     return out, "\n".join(lines)
+
+
+@click.command("bill-check")
+@click.option("--from", "start", required=True, help="First local date whose register reads are checked.")
+@click.option("--to", "end", required=True, help="Local date the check ends before (exclusive).")
+@_MASTER
+@json_command
+@click.pass_obj
+def job_bill_check(ctx, start: str, end: str, master: str | None):
+    """Register reconciliation: each register's advance vs the half-hourly energy in its windows."""
+    from jobs.bill import check
+
+    progress("reconciling registers (Spark)…")
+    out = check.run(ctx.settings, parse_date(start), parse_date(end), master=master)
+    lines = [out["message"]] + [
+        f"  {c['meter_point']} {c['register']:<3} {c['from']:%Y-%m-%d %H:%M}..{c['to']:%Y-%m-%d %H:%M} register "
+        f"{c['register_kwh']} kWh, half-hourly {c['hh_kwh']} kWh: {c['status']}" for c in out["checks"]
+        if c["status"] != "ok"][:50]
+    return out, "\n".join(lines)

@@ -127,6 +127,18 @@ class Mirror(_Section):
                                           "reproducible until then (docs/lake.md)")
 
 
+class IngestLayout(_Section):
+    """A supplier's own half-hourly CSV layout (``[ingest.layouts.<name>]``; :mod:`streaming.ingest.layout`)."""
+
+    timestamp_column: str = Field(description="the column holding the half-hour's time")
+    timestamp_is: Literal["start", "end"] = Field("start", description="the time is the half-hour's start or end")
+    timezone: Literal["UTC", "Europe/London"] = Field("UTC", description="zone of times written without an offset")
+    timestamp_format: str = Field("iso", description="iso, or a strptime pattern")
+    value_column: str = Field(description="the column holding the half-hour's energy")
+    unit: Literal["kWh", "Wh"] = Field("kWh", description="the value's unit (Wh is stored as kWh)")
+    meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
+
+
 class Ingest(_Section):
     """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
     (:mod:`streaming.ingest.watch`)."""
@@ -148,6 +160,8 @@ class Ingest(_Section):
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+    layouts: dict[str, IngestLayout] = Field({}, description="named supplier CSV layouts: "
+                                                             "`ingest FILE --format layout:<name>`")
 
 
 class Jobs(_Section):

@@ -37,6 +37,7 @@ from streaming.ingest.common import (
     FileInfo,
     FileRejected,
     RecordProblem,
+    bad_line,
     check_grid,
     check_not_future,
     epoch_us,
@@ -116,10 +117,7 @@ class LayoutParser:
                 check_not_future(start_us + PERIOD_US, now_us, layout.timestamp_column)
                 value = round(number(fields[v_at], layout.value_column) * scale, 6)
             except RecordProblem as problem:
-                if not terminated:
-                    raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
-                                                         f"incomplete: {problem.detail}") from None
-                out.problem(line_no, problem, text)
+                bad_line(out, line_no, problem, text, terminated)
                 continue
             info.saw_instant(start_us + PERIOD_US)
             out.read(line_no, text, meter_point=meter_point, meter_serial=None, fuel="electricity", register_id="S",

@@ -259,12 +259,14 @@ def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
     return out
 
 
-def _message(status: str, heads: pa.Table, start: date, end: date, extra: str = "") -> str:
+def _message(status: str, heads: pa.Table, start: date, end: date, uncleaned: list[date], since: str = "") -> str:
     rows = heads.to_pylist()
     incomplete = sum(1 for h in rows if h["status"] == "incomplete")
     total = sum((h["total_p"] for h in rows), Decimal(0))
-    text = (f"{start} to {end}: {len(rows)} bill(s), {incomplete} incomplete, £{total / 100:,.2f} including VAT")
-    return f"{text}; inputs unchanged since {extra}, nothing to do" if status == "unchanged" else text
+    text = f"{start} to {end}: {len(rows)} bill(s), {incomplete} incomplete, £{total / 100:,.2f} including VAT"
+    if uncleaned:  # no energy is billed for a date the clean job has not written
+        text += f"; {len(uncleaned)} date(s) without clean_reads (`meterlake job clean --date D`): {uncleaned[0]}…"
+    return f"{text}; inputs unchanged since {since}, nothing to do" if status == "unchanged" else text
 
 
 # ----------------------------------------------------------------------------------------------------- run
@@ -305,11 +307,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     previous = checkpoint.get(key)
     fp = _fingerprint(jl, start, end, account, vat_rate)
     answer = {"path": paths[0], "from": start, "to": end}
+    uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
     if not force and previous and previous["fingerprint"] == fp and all(jl.lake.exists(p) for p in paths):
         heads, lines = jl.lake.read_parquet(paths[0]), jl.lake.read_parquet(paths[1])
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
             return {"status": "unchanged", **answer, "digest": previous["digest"], "bills": bills_json(heads, lines),
-                    "defects": defects, "message": _message("unchanged", heads, start, end, previous["at"])}
+                    "defects": defects, "message": _message("unchanged", heads, start, end, uncleaned, previous["at"])}
     rules = inputs.read_mdd(jl.lake)
     if rules is None and any(tariffs_[t].kind == "tou" for t in used):
         raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
@@ -333,7 +336,7 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {"status": "billed", **answer, "digest": digest, "bills": bills_json(heads, lines), "defects": defects,
-            "message": _message("billed", heads, start, end)}
+            "message": _message("billed", heads, start, end, uncleaned)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ until its effective_to or the next row of the same account and meter point, so a
 
 Bill periods (:func:`bill_periods`): each account's rows are cut at every ``bill_day`` (day 1: calendar months),
 at the run's ``--from``/``--to``, at the account's changes and at the tariff's dated rate changes, so each bill has
-one tariff, one set of unit rates and one standing charge. Dates are UK local dates, ``bill_to`` exclusive.
+one tariff, one set of unit rates and one standing charge; a time-of-use bill also where the meter's SSC changes
+in the registry (:func:`with_ssc`). Dates are UK local dates, ``bill_to`` exclusive.
 
 Rounding (:func:`price_bill`), the one rule:
 
@@ -123,6 +124,7 @@ class BillPeriod:
     tariff: str
     bill_from: date
     bill_to: date  # exclusive
+    ssc: str | None = None  # the meter's SSC over the bill (tou bills: :func:`with_ssc`)
 
     @property
     def days(self) -> int:
@@ -162,6 +164,34 @@ def bill_periods(accounts: Iterable[Account], tariffs: dict[str, Tariff], start:
             cuts = sorted({begin, stop, *_bill_day_starts(begin, stop, a.bill_day), *changes})
             out += [BillPeriod(a.account, a.meter_point, a.tariff, lo, hi) for lo, hi in itertools.pairwise(cuts)]
     return sorted(out, key=lambda b: (b.account, b.meter_point, b.bill_from))
+
+
+def with_ssc(bills: list[BillPeriod], registrations: dict[str, list[tuple[date, date | None, str | None]]],
+             tou: set[str]) -> list[BillPeriod]:
+    """``bills`` with the SSC of each bill on a tariff in ``tou`` (a band needs it), cut where the meter's
+    registration changes within the bill, so a bill has one SSC. ``registrations``: per meter point, its registry
+    rows ``(effective_from, effective_to or None, ssc)``; in force on a day is the latest effective_from at or
+    before it whose effective_to is after it (the registry's rule). No registration: ``ssc`` None (unpriced)."""
+    def ssc_on(rows, day):
+        found = [r for r in rows if r[0] <= day and (r[1] is None or day < r[1])]
+        return max(found, key=lambda r: r[0])[2] if found else None
+
+    out = []
+    for b in bills:
+        if b.tariff not in tou:
+            out.append(b)
+            continue
+        rows = registrations.get(b.meter_point, [])
+        cuts = sorted({b.bill_from, b.bill_to, *(d for r in rows for d in r[:2] if d and b.bill_from < d < b.bill_to)})
+        pieces = [(lo, hi, ssc_on(rows, lo)) for lo, hi in itertools.pairwise(cuts)]
+        merged: list[list] = []
+        for lo, hi, ssc in pieces:  # adjacent pieces under the same SSC stay one bill
+            if merged and merged[-1][2] == ssc:
+                merged[-1][1] = hi
+            else:
+                merged.append([lo, hi, ssc])
+        out += [BillPeriod(b.account, b.meter_point, b.tariff, lo, hi, ssc) for lo, hi, ssc in merged]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------ money

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from jobs import lakeio
 from jobs.bill import inputs
-from jobs.bill.job import extract
+from jobs.bill.job import extract, slot_of
 from jobs.clean import vee
 from jobs.registry import job as registry_job
 from meterlake import calendar as cal
@@ -57,13 +57,6 @@ SCHEMA = pa.schema([
 ])
 
 
-def _slot(ts):
-    """The half-hour (since the epoch) an instant falls in, as the calendar frame's ``slot``."""
-    from pyspark.sql import functions as F
-
-    return F.floor(F.unix_seconds(ts) / 1800).cast("long")
-
-
 def transform(clean: DataFrame, registry: DataFrame, bands: DataFrame, register_tprs: DataFrame, *, start: date,
               end: date, tolerance_kwh: float, tolerance_share: float) -> DataFrame:
     """The checks (columns of :data:`SCHEMA`). ``bands``: (ssc, slot, band) of every half-hour of the span;
@@ -85,7 +78,7 @@ def transform(clean: DataFrame, registry: DataFrame, bands: DataFrame, register_
              .withColumn("register_kwh", F.lead("value_kwh").over(w) - F.col("value_kwh"))
              .filter(F.col("to").isNotNull())
              .withColumnRenamed("interval_start_utc", "from")
-             .withColumn("s1", _slot(F.col("from"))).withColumn("s2", _slot(F.col("to"))))
+             .withColumn("s1", slot_of(F.col("from"))).withColumn("s2", slot_of(F.col("to"))))
     reg = registry.select("meter_point", "ssc", "effective_from", "effective_to")
     latest = Window.partitionBy("meter_point", "meter_serial", "register_id", "from").orderBy(
         F.col("effective_from").desc())
@@ -143,7 +136,7 @@ def run(settings, start: date, end: date, *, spark=None, master: str | None = No
     registry = registry_job.extract(jl.lake)
     sscs = sorted({s for s in registry.column("ssc").to_pylist() if s})
     with lakeio.session(settings, f"meterlake-bill-check-{start}-{end}", spark, master) as s:
-        clean, registry_df = extract(s, jl, start, end + timedelta(days=1))
+        clean, registry_df = extract(s, jl, start, end + timedelta(days=1)), registry_job.read_spark(s, jl)
         bands = lakeio.small_frame(s, band_rows(rules, sscs, start, end), "ssc string, slot long, band string")
         mapping = lakeio.small_frame(s, register_rows(settings.jobs.bill_register_tprs),
                                      "ssc string, register_id string, tpr string")

@@ -50,6 +50,8 @@ JOB_VERSION = 1
 BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
+BILLS_DDL = ("bill int, bill_meter_point string, bill_from date, bill_to date, tariff string, kind string, "
+             "ssc string")
 _SAFE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 BILLS_SCHEMA = pa.schema([
@@ -57,6 +59,7 @@ BILLS_SCHEMA = pa.schema([
     pa.field("meter_point", pa.string(), nullable=False),
     pa.field("tariff", pa.string(), nullable=False),
     pa.field("kind", pa.string(), nullable=False),
+    pa.field("ssc", pa.string()),
     pa.field("bill_from", pa.date32(), nullable=False),
     pa.field("bill_to", pa.date32(), nullable=False),
     pa.field("days", pa.int16(), nullable=False),
@@ -104,24 +107,34 @@ def utc_span(start: date, end: date) -> tuple[datetime, datetime]:
     return cal.day_bounds(start)[0], cal.day_bounds(end)[0]
 
 
-def extract(spark: SparkSession, jl: lakeio.JobLake, start: date, end: date) -> tuple[DataFrame, DataFrame]:
-    """(clean reads of the dates, registry) as DataFrames."""
+def extract(spark: SparkSession, jl: lakeio.JobLake, start: date, end: date) -> DataFrame:
+    """The clean reads of the dates."""
     urls = [jl.spark_url(clean_dir(d)) for d in days_of(start, end) if jl.lake.exists(clean_dir(d))]
-    return lakeio.read_files(spark, urls, clean_schema()), registry_job.read_spark(spark, jl)
+    return lakeio.read_files(spark, urls, clean_schema())
 
 
-def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of, sscs: list[str],
+def registrations(registry: pa.Table, meter_points: set[str]) -> dict[str, list[tuple]]:
+    """Per meter point of ``meter_points``, its registry rows (effective_from, effective_to, ssc)."""
+    out: dict[str, list[tuple]] = {}
+    for r in registry.select(["meter_point", "effective_from", "effective_to", "ssc"]).to_pylist():
+        if r["meter_point"] in meter_points:
+            out.setdefault(r["meter_point"], []).append((r["effective_from"], r["effective_to"], r["ssc"]))
+    return out
+
+
+def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of,
                    prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
     """The small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
-    bill_from, bill_to, tariff, kind)``, bands ``(ssc, slot, band)`` of the tou SSCs, and unit prices
+    bill_from, bill_to, tariff, kind, ssc)``, bands ``(ssc, slot, band)`` of the tou SSCs, and unit prices
     ``(tariff, slot, band, unit_p)`` of every half-hour of [start, end) under each tariff billed."""
-    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind)
+    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind, b.ssc)
                  for n, b in enumerate(bills)]
     halfhours = tariffs.halfhours(start, end)
     slot = {t: int(t.timestamp()) // 1800 for t in halfhours}
     used = sorted({b.tariff for b in bills})
     band_rows = []
-    if any(tariffs_[t].kind == "tou" for t in used) and register_of is not None:
+    sscs = sorted({b.ssc for b in bills if b.ssc})
+    if sscs and register_of is not None:
         band_rows = [(ssc, slot[t], band) for ssc in sscs for t in halfhours
                      if (band := register_of(ssc, t)) is not None]
     price_rows = []
@@ -141,41 +154,51 @@ def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.
 # ----------------------------------------------------------------------------------------------- transform
 
 
-def transform(clean: DataFrame, registry: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *,
-              start: date, end: date) -> tuple[DataFrame, DataFrame]:
-    """``(energy, unpriced)``: per (bill, band) the billed Wh, estimated Wh and exact sum of Wh × p/kWh
-    (``p_wh``), and per bill the UTC starts of half-hours with energy but no price (``slots``)."""
-    from pyspark.sql import Window
+def slot_of(ts):
+    """The half-hour (since the epoch) an instant falls in, as the calendar frame's ``slot``."""
+    from pyspark.sql import functions as F
+
+    return F.floor(F.unix_seconds(ts) / 1800).cast("long")
+
+
+def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *, start: date,
+              end: date) -> DataFrame:
+    """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
+    (``estimated_wh``), the exact sum of Wh × p/kWh (``p_wh``), and the half-hours with energy but no price
+    (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
+    then). One pass over the reads. ``bills``, ``bands``, ``prices``: :func:`reference_rows`'s tables (a tou
+    bill carries its meter's SSC)."""
     from pyspark.sql import functions as F
 
     in_range = (F.col("settlement_date") >= F.lit(start)) & (F.col("settlement_date") < F.lit(end))
-    hh = vee.meter_periods(clean.filter(in_range)).select("meter_point", "settlement_date", "slot", "value_wh",
-                                                          "is_source_estimate")
+    # each usable read as it is (a bill's sum needs no per-period total first): its half-hour and whether it is
+    # an estimate, the source's or the clean job's
+    hh = (vee.usable_intervals(clean.filter(in_range))
+          .select("meter_point", "settlement_date", slot_of(F.col("interval_start_utc")).alias("slot"), "value_wh",
+                  (F.col("quality") == "estimated").alias("is_estimated")))
     b = F.broadcast(bills)
     billed = (hh.join(b, (hh.meter_point == b.bill_meter_point) & (hh.settlement_date >= b.bill_from)
                       & (hh.settlement_date < b.bill_to)).drop("bill_meter_point"))
-    # the SSC of a tou bill's meter on each day (the registry's registration in force), for its bands
-    tou_days = billed.filter(F.col("kind") == "tou").select("meter_point", "settlement_date").distinct()
-    reg = registry.select("meter_point", "ssc", "effective_from", "effective_to")
-    ssc = (tou_days.join(reg, "meter_point")
-           .filter((F.col("effective_from") <= F.col("settlement_date"))
-                   & (F.col("effective_to").isNull() | (F.col("settlement_date") < F.col("effective_to"))))
-           .withColumn("_n", F.row_number().over(Window.partitionBy("meter_point", "settlement_date")
-                                                 .orderBy(F.col("effective_from").desc())))
-           .filter("_n = 1").select("meter_point", "settlement_date", "ssc"))
-    billed = billed.join(ssc, ["meter_point", "settlement_date"], "left")
     billed = billed.join(F.broadcast(bands.withColumnRenamed("band", "tou_band")), ["ssc", "slot"], "left")
     band = (F.when(F.col("kind") == "flat", F.lit(tariffs.FLAT_BAND))
             .when(F.col("kind") == "dynamic", F.lit(tariffs.DYNAMIC_BAND)).otherwise(F.col("tou_band")))
     priced = billed.withColumn("band", band).join(F.broadcast(prices), ["tariff", "slot", "band"], "left")
-    ok = F.col("unit_p").isNotNull()
-    energy = (priced.filter(ok).groupBy("bill", "band")
-              .agg(F.sum("value_wh").alias("wh"),
-                   F.sum(F.when(F.col("is_source_estimate"), F.col("value_wh")).otherwise(0)).alias("estimated_wh"),
-                   F.sum(F.col("value_wh").cast("decimal(20,0)") * F.col("unit_p")).alias("p_wh")))
-    unpriced = (priced.filter(~ok & (F.col("value_wh") != 0)).groupBy("bill")
-                .agg(F.sort_array(F.collect_list("slot")).alias("slots")))
-    return energy, unpriced
+    ok, wh = F.col("unit_p").isNotNull(), F.col("value_wh")
+    return (priced.groupBy("bill", "band")
+            .agg(F.sum(F.when(ok, wh)).alias("wh"),
+                 F.sum(F.when(ok & F.col("is_estimated"), wh).otherwise(0)).alias("estimated_wh"),
+                 F.sum(F.when(ok, wh.cast("decimal(20,0)") * F.col("unit_p"))).alias("p_wh"),
+                 F.sort_array(F.collect_set(F.when(~ok & (wh != 0), F.col("slot")))).alias("unpriced_slots")))
+
+
+def split(rows: list[dict]) -> tuple[list[dict], dict[int, list[int]]]:
+    """:func:`transform`'s collected rows as (the priced sums per bill and band, the unpriced half-hours per
+    bill)."""
+    energy = [r for r in rows if r["wh"] is not None]
+    unpriced: dict[int, set[int]] = defaultdict(set)
+    for r in rows:
+        unpriced[r["bill"]].update(r["unpriced_slots"])
+    return energy, {b: sorted(s) for b, s in unpriced.items() if s}
 
 
 # ---------------------------------------------------------------------------------------------- pricing
@@ -201,7 +224,7 @@ def price(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], 
         m = billing.price_bill(by_bill.get(n, []), days=b.days, standing_p_per_day=standing, vat_rate=vat_rate)
         missing = [datetime.fromtimestamp(s * 1800, UTC) for s in unpriced.get(n, [])]
         key = {"account": b.account, "meter_point": b.meter_point}
-        heads.append({**key, "tariff": b.tariff, "kind": tariff.kind, "bill_from": b.bill_from,
+        heads.append({**key, "tariff": b.tariff, "kind": tariff.kind, "ssc": b.ssc, "bill_from": b.bill_from,
                       "bill_to": b.bill_to, "days": b.days, "status": "incomplete" if missing else "complete",
                       "energy_kwh": float(m["energy_kwh"]), "estimated_kwh": float(m["estimated_kwh"]),
                       "energy_p": m["energy_p"], "standing_p_per_day": standing, "standing_p": m["standing_p"],
@@ -299,6 +322,9 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError(f"accounts name tariffs that are not loaded: {unknown} (`meterlake tariffs load FILE`)",
                          tariffs=unknown)
     bills = billing.bill_periods(accounts, tariffs_, start, end)
+    tou = {name for name, t in tariffs_.items() if t.kind == "tou"}
+    registry = registry_job.extract(jl.lake)
+    bills = billing.with_ssc(bills, registrations(registry, {b.meter_point for b in bills if b.tariff in tou}), tou)
     used = {b.tariff for b in bills}
     defects = inputs.read_defects(jl.lake, used, start, end)
     paths = output_paths(start, end, account)
@@ -318,19 +344,15 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
     dynamic = {t for t in used if tariffs_[t].kind == "dynamic"}
     prices = inputs.read_prices(jl.lake, dynamic, *utc_span(start, end))
-    registry = registry_job.extract(jl.lake)
-    sscs = sorted({s for s in registry.column("ssc").to_pylist() if s})
-    bill_rows, band_rows, price_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None, sscs,
+    bill_rows, band_rows, price_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None,
                                                       prices, start, end)
     with lakeio.session(settings, f"meterlake-bill-{start}-{end}", spark, master) as s:
-        clean, registry_df = extract(s, jl, start, end)
-        bills_df = lakeio.small_frame(s, bill_rows, "bill int, bill_meter_point string, bill_from date, bill_to date, "
-                                                    "tariff string, kind string")
+        clean = extract(s, jl, start, end)
+        bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
         bands_df = lakeio.small_frame(s, band_rows, "ssc string, slot long, band string")
         prices_df = lakeio.small_frame(s, price_rows, "tariff string, slot long, band string, unit_p decimal(18,6)")
-        energy, unpriced = transform(clean, registry_df, bills_df, bands_df, prices_df, start=start, end=end)
-        energy_rows = [r.asDict() for r in energy.collect()]
-        unpriced_rows = {r["bill"]: r["slots"] for r in unpriced.collect()}
+        result = transform(clean, bills_df, bands_df, prices_df, start=start, end=end)
+        energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
     heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
     digest = load(heads, lines, jl, start, end, account)
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}

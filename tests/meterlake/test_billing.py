@@ -137,3 +137,13 @@ def test_accounts_csv_problems_name_line_and_field():
     assert problems == [
         {"line": 3, "field": "meter_point", "problem": "'123' is not an electricity MPAN core or LCL household id"},
         {"line": 3, "field": "bill_day", "problem": "'31' is not a day 1-28"}]
+
+
+def test_a_tou_bill_is_cut_where_the_meters_ssc_changes():
+    bills = [BillPeriod("A1", MP, "e7", date(2024, 1, 1), date(2024, 2, 1)),
+             BillPeriod("A2", "P2", "flat", date(2024, 1, 1), date(2024, 2, 1))]
+    registrations = {MP: [(date(2023, 1, 1), None, "0393"), (date(2024, 1, 10), None, "0151")]}
+    assert billing.with_ssc(bills, registrations, {"e7"}) == [
+        BillPeriod("A1", MP, "e7", date(2024, 1, 1), date(2024, 1, 10), "0393"),
+        BillPeriod("A1", MP, "e7", date(2024, 1, 10), date(2024, 2, 1), "0151"),
+        BillPeriod("A2", "P2", "flat", date(2024, 1, 1), date(2024, 2, 1))]

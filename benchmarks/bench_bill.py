@@ -5,7 +5,7 @@ job writes it: the read columns and its own), a registry, and accounts: a third 
 a third on Economy 7 (SSC 0151, the tiny MDD fixture's windows), a third on a dynamic tariff with a price for
 every half-hour. Both engines get the same small reference tables the job builds on its driver (bills, the
 (SSC, half-hour) bands, the (tariff, half-hour, band) unit prices) and compute per (bill, band) the Wh, estimated
-Wh and exact Wh × p/kWh; their rows must be equal. Figures: DuckDB, the Spark aggregate (the job's transform and
+Wh and exact Wh × micro-p/kWh; their rows must be equal. Figures: DuckDB, the Spark aggregate (the job's transform and
 collect), and the whole bill job (reference data, Spark, pricing, writing). Ratios against DuckDB (issue goal:
 <= 2x, as settlement).
 
@@ -140,8 +140,8 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
                                        names=["ssc", "slot", "band"]))
         con.register("prices", pa.Table.from_arrays(
             [pa.array([r[0] for r in price_rows]), pa.array([r[1] for r in price_rows], pa.int64()),
-             pa.array([r[2] for r in price_rows]), pa.array([r[3] for r in price_rows], pa.decimal128(18, 6))],
-            names=["tariff", "slot", "band", "unit_p"]))
+             pa.array([r[2] for r in price_rows]), pa.array([r[3] for r in price_rows], pa.int64())],
+            names=["tariff", "slot", "band", "unit_up"]))
         sql = f"""
             WITH hh AS (
               SELECT meter_point, settlement_date, epoch(interval_start_utc)::BIGINT // 1800 AS slot,
@@ -158,7 +158,7 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
                        AS band
               FROM billed LEFT JOIN bands ON bands.ssc = billed.ssc AND bands.slot = billed.slot)
             SELECT bill, band, sum(wh) AS wh, sum(CASE WHEN est THEN wh ELSE 0 END) AS estimated_wh,
-                   sum(CAST(wh AS DECIMAL(20, 0)) * p.unit_p) AS p_wh
+                   sum(wh * p.unit_up) AS p_wh
             FROM banded JOIN prices p USING (tariff, slot, band)
             GROUP BY ALL ORDER BY ALL"""
         return _in_order(con.execute(sql).fetchall())
@@ -176,7 +176,7 @@ def spark_aggregate(spark, settings: config.Settings, start: date, end: date, re
     result = bill.transform(
         bill.extract(spark, jl, start, end), lakeio.small_frame(spark, bill_rows, bill.BILLS_DDL),
         lakeio.small_frame(spark, band_rows, "ssc string, slot long, band string"),
-        lakeio.small_frame(spark, price_rows, "tariff string, slot long, band string, unit_p decimal(18,6)"),
+        lakeio.small_frame(spark, price_rows, bill.PRICES_DDL),
         start=start, end=end)
     energy, _ = bill.split([r.asDict() for r in result.collect()])
     return _in_order((r["bill"], r["band"], r["wh"], r["estimated_wh"], r["p_wh"]) for r in energy)

@@ -52,6 +52,7 @@ from meterlake import calendar as cal
 from meterlake.errors import UsageError
 
 KINDS = ("flat", "tou", "dynamic")
+PLACES = 6  # decimals of a price (p/kWh, p/day), as stored
 FLAT_BAND = "all"
 DYNAMIC_BAND = "dynamic"
 TIMEZONES = ("Europe/London", "UTC")
@@ -134,7 +135,10 @@ def _date(source: str, name: str, value) -> date:
 def _number(source: str, name: str, key: str, value) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise _problem(source, name, key, f"{value!r} is not a number")
-    return money(value)
+    price = money(value)
+    if not price.is_finite() or price.as_tuple().exponent < -PLACES:
+        raise _problem(source, name, key, f"{value!r}: a price has at most {PLACES} decimals")
+    return price
 
 
 def _tariff(source: Path, name: str, spec: dict) -> Tariff:
@@ -234,11 +238,12 @@ def parse_prices(text: str, spec: PriceFile, tariff: str, source: str) -> tuple[
                              field=spec.time_column) from None
         try:
             price = Decimal(values[p_at].strip())
-            if not price.is_finite():
+            if not price.is_finite() or price.as_tuple().exponent < -PLACES:
                 raise ValueError
         except (ArithmeticError, ValueError, IndexError):
             raise UsageError(f"{source}: line {line}: {spec.price_column}: {values[p_at:p_at + 1]} is not a "
-                             "number", path=source, line=line, field=spec.price_column) from None
+                             f"number with at most {PLACES} decimals", path=source, line=line,
+                             field=spec.price_column) from None
         if when.tzinfo is not None:  # an ISO time with its offset is an instant already
             when = when.astimezone(UTC)
             local_day = cal.locate(when)[0]

@@ -50,6 +50,10 @@ JOB_VERSION = 1
 BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
+PRICES_DDL = "tariff string, slot long, band string, unit_up long"
+#: prices reach Spark in micro-pence/kWh (tariff prices have at most 6 decimals): a bill's sum of Wh x price is
+#: then a long, exact up to 9.2e18 (9.2e9 p x kWh in one bill and band, e.g. 30 GWh at 30 p)
+MICRO = 1_000_000
 BILLS_DDL = ("bill int, bill_meter_point string, bill_from date, bill_to date, tariff string, kind string, "
              "ssc string")
 _SAFE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -147,7 +151,7 @@ def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.
             for band in bands:
                 p = tariffs.unit_price(t, band, at, prices.get(name))
                 if p is not None:
-                    price_rows.append((name, slot[at], band, p))
+                    price_rows.append((name, slot[at], band, int(p * MICRO)))
     return bill_rows, band_rows, price_rows
 
 
@@ -164,7 +168,8 @@ def slot_of(ts):
 def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *, start: date,
               end: date) -> DataFrame:
     """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
-    (``estimated_wh``), the exact sum of Wh × p/kWh (``p_wh``), and the half-hours with energy but no price
+    (``estimated_wh``), the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
+    a long; :data:`MICRO`), and the half-hours with energy but no price
     (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
     then). One pass over the reads. ``bills``, ``bands``, ``prices``: :func:`reference_rows`'s tables (a tou
     bill carries its meter's SSC)."""
@@ -183,11 +188,11 @@ def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: Data
     band = (F.when(F.col("kind") == "flat", F.lit(tariffs.FLAT_BAND))
             .when(F.col("kind") == "dynamic", F.lit(tariffs.DYNAMIC_BAND)).otherwise(F.col("tou_band")))
     priced = billed.withColumn("band", band).join(F.broadcast(prices), ["tariff", "slot", "band"], "left")
-    ok, wh = F.col("unit_p").isNotNull(), F.col("value_wh")
+    ok, wh = F.col("unit_up").isNotNull(), F.col("value_wh")
     return (priced.groupBy("bill", "band")
             .agg(F.sum(F.when(ok, wh)).alias("wh"),
                  F.sum(F.when(ok & F.col("is_estimated"), wh).otherwise(0)).alias("estimated_wh"),
-                 F.sum(F.when(ok, wh.cast("decimal(20,0)") * F.col("unit_p"))).alias("p_wh"),
+                 F.sum(F.when(ok, wh * F.col("unit_up"))).alias("p_wh"),
                  F.sort_array(F.collect_set(F.when(~ok & (wh != 0), F.col("slot")))).alias("unpriced_slots")))
 
 
@@ -213,8 +218,9 @@ def price(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], 
         b = bills[e["bill"]]
         rate = tariffs_[b.tariff].rate_on(b.bill_from)
         unit = None if e["band"] == tariffs.DYNAMIC_BAND or rate is None else rate.unit_p.get(e["band"])
+        exact_p = Decimal(e["p_wh"]) / 1000 / MICRO
         by_bill[e["bill"]].append(billing.Energy(e["band"], Decimal(e["wh"]) / 1000,
-                                                 Decimal(e["estimated_wh"]) / 1000, Decimal(e["p_wh"]) / 1000, unit))
+                                                 Decimal(e["estimated_wh"]) / 1000, exact_p, unit))
     run_cols = {"run_from": run[0], "run_to": run[1], "run_account": run[2]}
     heads, lines = [], []
     for n, b in enumerate(bills):
@@ -332,12 +338,13 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     previous = checkpoint.get(key)
     fp = _fingerprint(jl, start, end, account, vat_rate)
-    answer = {"path": paths[0], "from": start, "to": end}
+    answer = {"path": paths[0]}
     uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
     if not force and previous and previous["fingerprint"] == fp and all(jl.lake.exists(p) for p in paths):
         heads, lines = jl.lake.read_parquet(paths[0]), jl.lake.read_parquet(paths[1])
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
-            return {"status": "unchanged", **answer, "digest": previous["digest"], "bills": bills_json(heads, lines),
+            return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
+                    "bills": bills_json(heads, lines),
                     "defects": defects, "message": _message("unchanged", heads, start, end, uncleaned, previous["at"])}
     rules = inputs.read_mdd(jl.lake)
     if rules is None and any(tariffs_[t].kind == "tou" for t in used):
@@ -350,14 +357,15 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         clean = extract(s, jl, start, end)
         bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
         bands_df = lakeio.small_frame(s, band_rows, "ssc string, slot long, band string")
-        prices_df = lakeio.small_frame(s, price_rows, "tariff string, slot long, band string, unit_p decimal(18,6)")
+        prices_df = lakeio.small_frame(s, price_rows, PRICES_DDL)
         result = transform(clean, bills_df, bands_df, prices_df, start=start, end=end)
         energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
     heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
     digest = load(heads, lines, jl, start, end, account)
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
-    return {"status": "billed", **answer, "digest": digest, "bills": bills_json(heads, lines), "defects": defects,
+    return {"status": "billed", **answer, "digest": digest, "from": start, "to": end,
+            "bills": bills_json(heads, lines), "defects": defects,
             "message": _message("billed", heads, start, end, uncleaned)}
 
 

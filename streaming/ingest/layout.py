@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from meterlake import calendar as cal
 from meterlake import ids
+from meterlake.schema import epoch_us
 from streaming.ingest.common import (
     PERIOD_US,
     Collector,
@@ -40,7 +41,6 @@ from streaming.ingest.common import (
     bad_line,
     check_grid,
     check_not_future,
-    epoch_us,
     number,
 )
 

@@ -104,5 +104,5 @@ def test_two_prices_for_one_half_hour_price_neither():
 
 
 def test_a_bad_price_names_file_line_and_column():
-    with pytest.raises(UsageError, match=r"p.csv: line 3: price: \['n/a'\] is not a number"):
+    with pytest.raises(UsageError, match=r"p.csv: line 3: price: \['n/a'\] is not a number with at most 6 decimals"):
         tariffs.parse_prices(csv_text("01/06/2024 00:00,1.0", "01/06/2024 00:30,n/a"), SPEC, "t", "p.csv")

@@ -23,7 +23,7 @@ from tests.streaming.mirror.mirrorhelp import mirror_settings
 pytestmark = pytest.mark.stack
 
 TINY_MDD = Path(__file__).resolve().parents[2] / "meterlake" / "data" / "mdd_tiny"
-START, DAYS = date(2024, 1, 8), 3
+START, DAYS = date(2024, 1, 8), 2
 END = START + timedelta(days=DAYS)
 
 

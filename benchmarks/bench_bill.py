@@ -62,7 +62,7 @@ def write_lake(root: Path, meters: int, days: int) -> config.Settings:
     from jobs.clean.job import COLUMNS, output_dir
     from jobs.registry import job as registry
     from meterlake import pseudonym, tariffs
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     base = config.load(None)
     root.mkdir(parents=True, exist_ok=True)
@@ -126,8 +126,8 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
     job's reference tables."""
     import duckdb
 
-    from jobs import outputs
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake import outputs
+    from meterlake.lake.files import open_lake
 
     bill_rows, band_rows, price_rows = refs
     lake = open_lake(settings)

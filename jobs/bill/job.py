@@ -35,8 +35,8 @@ from jobs import lakeio
 from jobs.bill import inputs
 from jobs.clean import vee
 from jobs.clean.job import output_dir as clean_dir
+from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
-from jobs.quality.job import clean_schema
 from jobs.registry import job as registry_job
 from meterlake import billing, tariffs
 from meterlake import calendar as cal

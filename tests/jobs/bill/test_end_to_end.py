@@ -14,9 +14,9 @@ from jobs.clean import job as clean
 from jobs.registry import job as registry_job
 from meterlake import pseudonym
 from meterlake.generate import Options, generate
+from meterlake.lake.files import open_lake
 from streaming.ingest.publish import ingest_paths
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import mirror_settings
 

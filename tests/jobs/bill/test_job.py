@@ -13,7 +13,7 @@ from jobs.bill import job as bill
 from jobs.clean import job as clean
 from jobs.registry import job as registry_job
 from meterlake import config, pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import day_of, write_lake_reads
 
 TINY_MDD = Path(__file__).resolve().parents[2] / "meterlake" / "data" / "mdd_tiny"

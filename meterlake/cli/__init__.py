@@ -105,8 +105,6 @@ def _register() -> None:
     cli.add_command(bill_cmd.mdd)
     cli.add_command(bill_cmd.tariffs)
     cli.add_command(bill_cmd.accounts)
-    job_cmd.job.add_command(bill_cmd.job_bill)
-    job_cmd.job.add_command(bill_cmd.job_bill_check)
 
 
 _register()

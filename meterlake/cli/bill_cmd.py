@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import click
 
+from meterlake.cli.job_cmd import job, spark_job
 from meterlake.cli.output import json_command, parse_date, progress
 
-_MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
-                                        "or the local stack's standalone master when it runs).")
-_FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
+_FROM = click.option("--from", "start", required=True, help="First local date (YYYY-MM-DD).")
+_TO = click.option("--to", "end", required=True, help="The local date it ends before (exclusive).")
 
 
 @click.group("mdd")
@@ -73,20 +73,14 @@ def accounts_load(ctx, file: str, replace: bool):
                  "stored")
 
 
-@click.command("bill")
-@click.option("--from", "start", required=True, help="First local date billed (YYYY-MM-DD).")
-@click.option("--to", "end", required=True, help="Local date the bills end before (exclusive).")
-@click.option("--account", help="Bill only this account.")
-@_MASTER
-@_FORCE
-@json_command
-@click.pass_obj
+@spark_job(job, "bill", _FROM, _TO, click.option("--account", help="Bill only this account."))
 def job_bill(ctx, start: str, end: str, account: str | None, master: str | None, force: bool):
     """Bills per account and bill period: energy per band, standing charge, VAT -> billing/."""
     from jobs.bill import job as bill
 
+    span = parse_date(start), parse_date(end)
     progress("billing (Spark)…")
-    out = bill.run(ctx.settings, parse_date(start), parse_date(end), account=account, master=master, force=force)
+    out = bill.run(ctx.settings, *span, account=account, master=master, force=force)
     lines = [out["message"]] + [
         f"  {b['account']} {b['bill_from']}..{b['bill_to']} {b['tariff']:<12} {b['energy_kwh']:>10.3f} kWh "
         f"total {b['total_p']:>10.2f} p {b['status']}" for b in out["bills"][:50]]
@@ -94,18 +88,14 @@ def job_bill(ctx, start: str, end: str, account: str | None, master: str | None,
     return out, "\n".join(lines)
 
 
-@click.command("bill-check")
-@click.option("--from", "start", required=True, help="First local date whose register reads are checked.")
-@click.option("--to", "end", required=True, help="Local date the check ends before (exclusive).")
-@_MASTER
-@json_command
-@click.pass_obj
+@spark_job(job, "bill-check", _FROM, _TO, force=False)
 def job_bill_check(ctx, start: str, end: str, master: str | None):
     """Register reconciliation: each register's advance vs the half-hourly energy in its windows."""
     from jobs.bill import check
 
+    span = parse_date(start), parse_date(end)
     progress("reconciling registers (Spark)…")
-    out = check.run(ctx.settings, parse_date(start), parse_date(end), master=master)
+    out = check.run(ctx.settings, *span, master=master)
     lines = [out["message"]] + [
         f"  {c['meter_point']} {c['register']:<3} {c['from']:%Y-%m-%d %H:%M}..{c['to']:%Y-%m-%d %H:%M} register "
         f"{c['register_kwh']} kWh, half-hourly {c['hh_kwh']} kWh: {c['status']}" for c in out["checks"]

@@ -153,6 +153,18 @@ class Store(_Consuming):
     """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
 
 
+class IngestLayout(_Section):
+    """A supplier's own half-hourly CSV layout (``[ingest.layouts.<name>]``; :mod:`streaming.ingest.layout`)."""
+
+    timestamp_column: str = Field(description="the column holding the half-hour's time")
+    timestamp_is: Literal["start", "end"] = Field("start", description="the time is the half-hour's start or end")
+    timezone: Literal["UTC", "Europe/London"] = Field("UTC", description="zone of times written without an offset")
+    timestamp_format: str = Field("iso", description="iso, or a strptime pattern")
+    value_column: str = Field(description="the column holding the half-hour's energy")
+    unit: Literal["kWh", "Wh"] = Field("kWh", description="the value's unit (Wh is stored as kWh)")
+    meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
+
+
 class Ingest(_Section):
     """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
     (:mod:`streaming.ingest.watch`)."""
@@ -176,6 +188,8 @@ class Ingest(_Section):
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
     max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
                                                    "the archive, a bug) is quarantined as processing_failed")
+    layouts: dict[str, IngestLayout] = Field({}, description="named supplier CSV layouts: "
+                                                             "`ingest FILE --format layout:<name>`")
 
 
 class Jobs(_Section):
@@ -196,6 +210,10 @@ class Jobs(_Section):
     registry_broadcast_rows: int = Field(
         1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
         "joined there; a larger one is joined by shuffling the reads")
+    bill_vat_rate: float = Field(0.05, ge=0, le=1, description="VAT on bills (job bill): 0.05 is the domestic rate")
+    bill_register_tprs: dict[str, dict[str, str]] = Field(
+        {"0151": {"DY": "00043", "NT": "00210"}, "0393": {"S": "00001"}},
+        description="job bill-check: per SSC, the Time Pattern Regime of each register id the D0010s use")
 
 
 class Meters(_Section):

@@ -4,7 +4,7 @@ Run: ``meterlake generate --meters 1000 --days 7 --start 2024-10-24 --seed 1 --o
 
 Households
     Electricity meters follow Elexon profile class 1 (domestic unrestricted, register ``S``) or 2 (domestic
-    Economy 7: registers ``NT`` for 00:30-07:30 UK clock time and ``DY`` otherwise); gas meters (MPRN) have
+    Economy 7, SSC 0151: registers ``NT`` for 00:30-07:30 GMT and ``DY`` otherwise); gas meters (MPRN) have
     one register read daily in m3. Daily shapes (kW by UK clock hour, winter and summer, weekday and weekend)
     are a small hand-made table in the spirit of the Elexon load profiles, blended by season, scaled per
     household and multiplied by noise. Settlement days come from :mod:`meterlake.calendar`, so clock-change
@@ -25,6 +25,11 @@ Files written under OUT (formats as :mod:`streaming.ingest` documents them)
                                            the meters' own reads (device ``esme-<n>``, an energy counter) of
                                            the meters in ``read_intervals`` (half-hourly, daily or monthly
                                            from an instant: what ``meterlake meters`` set them to)
+    ``accounts.csv``                       one billing account per electricity meter: Economy 7 meters on the
+                                           ``e7-gen`` tariff (tou), every third other meter on ``agile-gen``
+                                           (dynamic), the rest on ``flat-gen`` (``meterlake accounts load``)
+    ``tariffs.toml``, ``agile-prices.csv`` those three tariffs and the dynamic one's half-hourly prices for the
+                                           days, in Octopus's published layout (``meterlake tariffs load``)
     ``manifest.json``                      every file in arrival order and every injected defect
 
 Defects (:data:`DEFECTS`; how many of each is an option) and what ingest or the store must make of them:
@@ -109,7 +114,9 @@ _SHAPES = {
                            0.62, 0.58, 0.50, 0.47, 0.50, 0.57, 0.60, 0.55, 0.55, 0.57, 0.54, 0.42],
     },
 }
-_NIGHT_SLOTS = range(1, 15)  # Economy 7 night: the half-hours from 00:30 to 07:30 UK clock time
+# Economy 7 night: the half-hours from 00:30 to 07:30 GMT (UTC) all year, as SSC 0151's night register 00210 in
+# Elexon's market domain data (01:30-08:30 UK clock time in summer); the meters are registered with SSC 0151
+_NIGHT_SLOTS = range(1, 15)
 _GSP_GROUPS = sorted(ids.DISTRIBUTOR_GSP_GROUP.items())  # (distributor id, GSP group)
 _SUPPLIERS = ("SUPA", "SUPB", "SUPC")
 _SSC = {1: "0393", 2: "0151"}  # unrestricted; 7-hour Economy 7
@@ -221,13 +228,14 @@ def _slot_shapes(day: date) -> dict[int, np.ndarray]:
 
 @dataclass
 class Day:
-    """One settlement day: its periods' UTC starts and UK clock half-hour slots."""
+    """One settlement day: its periods' UTC starts, UK clock half-hour slots and UTC half-hour slots."""
 
     day: date
     index: int
     starts: list[datetime]
     slots: np.ndarray
     iso: list[str]
+    utc_slots: np.ndarray
 
     @classmethod
     def of(cls, day: date, index: int) -> Day:
@@ -236,7 +244,8 @@ class Day:
         for start in starts:
             wall = cal.to_local_clock(start)
             slots.append((wall.hour * 60 + wall.minute) // 30)
-        return cls(day, index, starts, np.array(slots), [_iso(s) for s in starts])
+        utc_slots = np.array([(s.hour * 60 + s.minute) // 30 for s in starts])
+        return cls(day, index, starts, np.array(slots), [_iso(s) for s in starts], utc_slots)
 
     @property
     def start(self) -> datetime:
@@ -377,7 +386,7 @@ def _hh_rows(portfolio: Portfolio, day: Day, i: int, kwh: np.ndarray,
     """(period index, register, start iso, value text, value, quality) of meter i's intervals."""
     registers = portfolio.registers(i)
     for p, start in enumerate(day.iso):
-        register = registers[0] if len(registers) == 1 else ("NT" if day.slots[p] in _NIGHT_SLOTS else "DY")
+        register = registers[0] if len(registers) == 1 else ("NT" if day.utc_slots[p] in _NIGHT_SLOTS else "DY")
         value = float(kwh[p])
         yield p, register, start, f"{value:.3f}", value, "estimated" if estimated[p] else "actual"
 
@@ -675,6 +684,58 @@ def _write_registry(out: Path, options: Options, portfolio: Portfolio) -> None:
     registry.close()
 
 
+_TARIFFS = """\
+# The generated portfolio's tariffs (meterlake tariffs load); docs/jobs.md, "Billing".
+[tariffs.flat-gen]
+kind = "flat"
+standing_p_per_day = 53.35
+[[tariffs.flat-gen.rates]]
+effective_from = "{start}"
+unit_p = 24.5
+
+[tariffs.e7-gen]
+kind = "tou"
+standing_p_per_day = 50.0
+[[tariffs.e7-gen.rates]]
+effective_from = "{start}"
+unit_p = {{ "00043" = 32.0, "00210" = 15.0 }}
+
+[tariffs.agile-gen]
+kind = "dynamic"
+standing_p_per_day = 46.36
+[tariffs.agile-gen.prices]
+file = "agile-prices.csv"
+time_column = "Period from"
+time_format = "%d/%m/%Y %H:%M"
+timezone = "Europe/London"
+price_column = "Agile Import price (p/kWh)"
+"""
+
+
+def _write_billing(out: Path, options: Options, portfolio: Portfolio) -> None:
+    """accounts.csv, tariffs.toml and agile-prices.csv (see the module docstring)."""
+    accounts = _Lines(out / "accounts.csv")
+    accounts.write("account,meter_point,tariff,effective_from,bill_day")
+    for i in range(options.meters):
+        if portfolio.gas[i]:
+            continue
+        tariff = "e7-gen" if portfolio.economy7[i] else "agile-gen" if i % 3 == 0 else "flat-gen"
+        accounts.write(f"A{i:07d},{portfolio.meter_point(i)},{tariff},{options.start.isoformat()},1")
+    accounts.close()
+    (out / "tariffs.toml").write_text(_TARIFFS.format(start=options.start.isoformat()), encoding="utf-8")
+    prices = _Lines(out / "agile-prices.csv")
+    prices.write("Period from,Agile Import price (p/kWh)")
+    rng = _rng(options.seed, 20)
+    for index in range(options.days):
+        day = Day.of(options.start + timedelta(days=index), index)
+        noise = rng.normal(0.0, 2.0, len(day.starts))
+        for n, start in enumerate(day.starts):  # in time order: a repeated clock time's BST row comes first
+            wall = cal.to_local_clock(start)
+            peak = 16 <= wall.hour < 19
+            prices.write(f"{wall:%d/%m/%Y %H:%M},{max(0.0, (30.0 if peak else 18.0) + noise[n]):.2f}")
+    prices.close()
+
+
 def _arrival_order(gen: Generated, plan: _Plan, hh_paths: dict[tuple[int, int, int], Path]) -> None:
     """Reorder ``gen.files`` (written order) into arrival order for late files, corrections, duplicates."""
     order = [f["path"] for f in gen.files]
@@ -713,6 +774,7 @@ def generate(options: Options, out: str | Path) -> dict:
     plan = _Plan(options, portfolio)
     gen = Generated(out)
     _write_registry(out, options, portfolio)
+    _write_billing(out, options, portfolio)
     lcl = _Lcl(gen, portfolio, plan, options)
     counters: dict = {i: float(np.floor(portfolio.reg_day[i])) * 1000 for i in portfolio.devices}
     intervals = _read_intervals(options, portfolio)
@@ -751,7 +813,7 @@ def generate(options: Options, out: str | Path) -> dict:
                           and d["expect"] in ("quarantine", "duplicate")]:
                     gen.defects.append(dict(d, file=entry["path"]))
                 gen.defect("duplicate_file", target, None, duplicate_of=source.relative_to(out).as_posix())
-            night = np.isin(day.slots, list(_NIGHT_SLOTS))
+            night = np.isin(day.utc_slots, list(_NIGHT_SLOTS))
             for i in range(lo, hi):
                 if portfolio.gas[i]:
                     portfolio.reg_gas[i] = round(portfolio.reg_gas[i] + gas_m3[i - lo], 3)

@@ -81,6 +81,7 @@ def config_show(ctx: Context):
 
 def _register() -> None:
     from meterlake.cli import (
+        bill_cmd,
         calendar_cmd,
         demo_cmd,
         generate_cmd,
@@ -103,6 +104,9 @@ def _register() -> None:
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
     cli.add_command(meters_cmd.meters)
+    cli.add_command(bill_cmd.mdd)
+    cli.add_command(bill_cmd.tariffs)
+    cli.add_command(bill_cmd.accounts)
 
 
 _register()

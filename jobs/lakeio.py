@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -227,9 +228,49 @@ def fingerprint(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _checkpoint_dir(job: str) -> str:
+    return f"{CHECKPOINT_DIR}/{job}"
+
+
 def read_checkpoint(lake: Lake, job: str) -> dict:
-    data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")
-    return {} if data is None else json.loads(data.decode())
+    """The job's checkpoint: its entries by key, merged over the runs' files (:func:`write_checkpoint`), a later
+    run's entry replacing an earlier one's."""
+    merged, _ = _checkpoint_files(lake, job)
+    return merged
+
+
+def _checkpoint_files(lake: Lake, job: str) -> tuple[dict, list[tuple[str, set[str]]]]:
+    """The merged entries, and each run file's name and keys, oldest first."""
+    data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")  # the one file of lakes written before per-run files
+    merged = {} if data is None else json.loads(data.decode())
+    files = []
+    names = sorted(i.base_name for i in lake.list_dir(_checkpoint_dir(job))
+                   if i.base_name.endswith(".json") and not i.base_name.startswith((".", "_")))
+    for name in names:
+        data = lake.read_bytes(f"{_checkpoint_dir(job)}/{name}")
+        if data is None:  # collected since the listing: every entry of it is in a later file
+            continue
+        entries = json.loads(data.decode())
+        merged.update(entries)
+        files.append((name, set(entries)))
+    return merged, files
+
+
+def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:
+    """Record ``entries`` (the keys this run wrote; not the whole checkpoint) in a file of this run's own:
+    ``_jobs/checkpoints/<job>/<UTC stamp>-<random>.json``. Runs of a job at the same time never write the same
+    file, so none loses another's entries (a read-modify-write of one file would). Files whose every entry a
+    later file repeats are deleted: the merge is the same with or without them."""
+    instant = now_utc()
+    name = f"{instant:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}.json"
+    lake.write_bytes(f"{_checkpoint_dir(job)}/{name}", json.dumps(entries, indent=1, sort_keys=True, default=str)
+                     .encode(), exclusive=True)
+    _, files = _checkpoint_files(lake, job)
+    later: set[str] = set()
+    for other, keys in reversed(files):
+        if other != name and keys <= later:
+            lake.delete(f"{_checkpoint_dir(job)}/{other}")
+        later |= keys
 
 
 def changed_dates(lake: Lake, checkpoint: dict, fingerprints: dict[str, str], targets: list[date], output_dir,
@@ -239,10 +280,6 @@ def changed_dates(lake: Lake, checkpoint: dict, fingerprints: dict[str, str], ta
     changed = [d for d in targets if force or checkpoint.get(d.isoformat(), {}).get("fingerprint")
                != fingerprints[d.isoformat()] or not lake.exists(output_dir(d))]
     return changed, [d for d in targets if d not in changed]
-
-
-def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:
-    lake.write_text(f"{CHECKPOINT_DIR}/{job}.json", json.dumps(entries, indent=1, sort_keys=True))
 
 
 def now_utc() -> datetime:

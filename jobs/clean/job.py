@@ -143,9 +143,8 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
             reads, calendar, registry = extract(s, jl, batch, params)
             counts.update(load(transform(reads, calendar, registry, days=batch, params=params), jl, batch))
             now = lakeio.stamp()
-            for d in batch:
-                checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
-            lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+            lakeio.write_checkpoint(jl.lake, JOB, {d.isoformat(): {"fingerprint": fps[d.isoformat()],
+                                                                   "rows": counts[d], "at": now} for d in batch})
     return {"status": "cleaned", "cleaned": [{"settlement_date": d, "rows": counts[d]} for d in changed],
             "unchanged": unchanged,
             "message": f"{len(changed)} settlement date(s) cleaned ({sum(counts.values()):,} rows), "

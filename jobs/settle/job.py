@@ -279,9 +279,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     digest = load(table, jl, day, run_name)
     summary = totals(table)
     reproduced = None if previous is None else previous["digest"] == digest
-    checkpoint[key] = {"fingerprint": fp, "digest": digest, "rows": table.num_rows, "totals": summary,
-                       "at": lakeio.stamp()}
-    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+    lakeio.write_checkpoint(jl.lake, JOB, {key: {"fingerprint": fp, "digest": digest, "rows": table.num_rows,
+                                                 "totals": summary, "at": lakeio.stamp()}})
     return {**answer, "status": "settled", "digest": digest, "rows": table.num_rows, "totals": summary,
             "same_as_previous": reproduced,
             "message": f"{day} {run_name}: {table.num_rows} rows, {summary['consumption_kwh']:,.3f} kWh "

@@ -140,8 +140,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     reasons, delta, rows = summary(jl.lake.read_parquet(output_dir(day, a, b)), limit)
     total = sum(reasons.values())
     if status == "compared":
-        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}
-        lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+        lakeio.write_checkpoint(jl.lake, JOB, {key: {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}})
     message = (f"{day} {a} -> {b}: {total} half-hour(s) changed, {delta:+,.3f} kWh"
                + (" (inputs unchanged; listed from the last comparison)" if status == "unchanged" else "")
                + "".join(f"\n  {k}: {v}" for k, v in sorted(reasons.items())))

@@ -15,11 +15,14 @@ for profiles and proration) is past its cut-off plus ``mirror.superseded_after_d
 after that collapses the date to the latest versions (the manifest counts the superseded rows it kept, so a date
 that needs it is found without reading its files).
 
-The swap is the manifest's replacement (one atomic rename): readers see the old set of live files or the new
-one, never a mixture. The mirror is never blocked: it only adds part files, and a part file it writes while a
+The swap is the creation of the date's next manifest version (a new name, atomic on every store; see
+:mod:`streaming.mirror.layout`): readers see the old set of live files or the new one, never a mixture.
+The mirror is never blocked: it only adds part files, and a part file it writes while a
 compaction runs is above the new watermark, so it stays live. Retired files are deleted by a later compaction
-once ``retire_grace_s`` has passed, so a reader holding an older list can still open them. One compaction at a
-time per lake (a lock file on a local lake; elsewhere run it from one scheduler).
+once ``retire_grace_s`` has passed, so a reader holding an older list can still open them, and so are superseded
+manifest versions. One compaction at a time per lake: a lock file on a local lake; on HDFS two compactions of one
+date cannot both commit (the second finds its manifest version taken, fails, and its files, under names of its
+own, are collected later); on S3 run it from one scheduler.
 """
 from __future__ import annotations
 
@@ -39,7 +42,7 @@ from meterlake import settlement_runs
 from meterlake.schema import differs_from_previous
 from streaming.mirror import layout
 from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake
+from streaming.mirror.lake import Lake, ManifestConflict
 
 log = logging.getLogger("meterlake.mirror.compact")
 
@@ -182,8 +185,7 @@ def collect_garbage(lake: Lake, manifest: layout.Manifest, now: float, grace_s: 
         if stray and now - mtime >= grace_s:
             lake.delete(f"{directory}/{name}")
             deleted.append(name)
-    return layout.Manifest(day, manifest.generation, manifest.compacted, manifest.retired_through, keep,
-                           manifest.superseded), deleted
+    return manifest.successor(pending_delete=keep), deleted
 
 
 def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, horizon: Horizon,
@@ -211,7 +213,7 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
             size = lake.write_parquet(f"{layout.date_dir(day)}/{name}", chunk)
             outputs.append({"name": name, "rows": chunk.num_rows, "bytes": size})
         manifest = layout.retire(manifest, live, outputs, now, superseded)
-        lake.write_manifest(manifest)  # the swap
+        _commit(lake, manifest)  # the swap
         result.compacted = True
         result.inputs, result.outputs = len(live), len(outputs)
         result.rows_in, result.rows_out = table.num_rows, merged.num_rows
@@ -221,9 +223,21 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
     result.superseded = manifest.superseded
     cleaned, deleted = collect_garbage(lake, manifest, now, grace_s)
     if cleaned.pending_delete != manifest.pending_delete:
-        lake.write_manifest(cleaned)
+        _commit(lake, cleaned)
+        manifest = cleaned
+    deleted += lake.collect_manifests(day, manifest.version, now - grace_s)
     result.deleted = deleted
     return result
+
+
+def _commit(lake: Lake, manifest: layout.Manifest) -> None:
+    try:
+        lake.write_manifest(manifest)
+    except ManifestConflict as exc:
+        from meterlake.errors import MeterlakeError
+
+        raise MeterlakeError(f"another compaction changed the date meanwhile ({exc}); nothing of this one is live, "
+                             "its files are collected later", lake=lake.root) from None
 
 
 @contextlib.contextmanager

@@ -52,7 +52,8 @@ def clean_schema():
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> tuple[DataFrame, DataFrame, DataFrame]:
-    urls = [jl.spark_url(clean_dir(d)) for d in days if jl.lake.exists(clean_dir(d))]
+    urls = [jl.spark_url(lakeio.current(jl.lake, clean_dir(d))) for d in days
+            if lakeio.output_exists(jl.lake, clean_dir(d))]
     return (lakeio.read_files(spark, urls, clean_schema()), lakeio.calendar_frame(spark, days),
             registry_job.read_spark(spark, jl))
 
@@ -132,7 +133,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> list[dict]:
 
 
 def _clean_state(jl: lakeio.JobLake, day: date) -> list:
-    listing = jl.lake.list_dir(clean_dir(day))
+    listing = jl.lake.list_dir(lakeio.current(jl.lake, clean_dir(day)))
     return sorted([i.base_name, i.size] for i in listing if i.base_name.endswith(".parquet"))
 
 

@@ -163,23 +163,29 @@ def transform(existing: pa.Table, new: pa.Table, *, replace: bool = False) -> tu
 
 def extract(lake) -> pa.Table:
     """The stored registry (empty when none was loaded)."""
-    if not lake.exists(PATH):
+    from jobs.lakeio import current
+
+    path = current(lake, PATH)
+    if not lake.exists(path):
         return SCHEMA.empty_table()
-    return lake.read_parquet(PATH)
+    return lake.read_parquet(path)
 
 
 def read_spark(spark, jl):
     """The stored registry as a Spark DataFrame, for the jobs (empty when none was loaded). ``jl``: a
     :class:`jobs.lakeio.JobLake`."""
-    from jobs.lakeio import read_files, spark_schema
+    from jobs.lakeio import current, read_files, spark_schema
 
-    return read_files(spark, [jl.spark_url(PATH)] if jl.lake.exists(PATH) else [], spark_schema(SCHEMA))
+    path = current(jl.lake, PATH)
+    return read_files(spark, [jl.spark_url(path)] if jl.lake.exists(path) else [], spark_schema(SCHEMA))
 
 
 def fits_broadcast(jl, max_rows: int) -> bool:
     """Whether the stored registry has at most ``max_rows`` rows (its Parquet footer's count; ``[jobs]
     registry_broadcast_rows``), so a job may send it whole to every executor."""
-    return (jl.lake.parquet_rows(PATH) or 0) <= max_rows
+    from jobs.lakeio import current
+
+    return (jl.lake.parquet_rows(current(jl.lake, PATH)) or 0) <= max_rows
 
 
 def load(table: pa.Table, lake) -> str:

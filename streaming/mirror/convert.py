@@ -128,6 +128,9 @@ def check(message: Message, pseudonyms: Pseudonymiser) -> Decoded | dict:
     """:func:`decode`, or the quarantine record of a message it refuses (:func:`quarantine_record`)."""
     try:
         return decode(message, pseudonyms)
+    except kafka_io.UpgradeRequired as exc:  # not quarantined: the mirror stops before committing it
+        raise kafka_io.UpgradeRequired(f"kafka:{message.topic}/{message.partition}/{message.offset}: "
+                                       f"{exc.message}", **exc.details) from None
     except kafka_io.IncompatibleMessage as exc:
         return quarantine_record(message, str(exc))
 

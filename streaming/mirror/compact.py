@@ -31,6 +31,7 @@ import fcntl
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -207,9 +208,9 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
         bytes_in = sum(listing[n] for n in live)
         per_row = max(1, bytes_in // max(1, table.num_rows))
         outputs = []
-        generation = manifest.generation + 1
+        generation, token = manifest.generation + 1, uuid.uuid4().hex[:8]  # names no other compaction writes
         for k, chunk in enumerate(_chunks(merged, max(1, target_bytes // per_row))):
-            name = layout.compacted_name(generation, k)
+            name = layout.compacted_name(generation, k, token)
             size = lake.write_parquet(f"{layout.date_dir(day)}/{name}", chunk)
             outputs.append({"name": name, "rows": chunk.num_rows, "bytes": size})
         manifest = layout.retire(manifest, live, outputs, now, superseded)

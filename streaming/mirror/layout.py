@@ -8,7 +8,8 @@ A settlement date's directory holds two kinds of data file:
 * ``part-<topic>-<partition>-<first>-<last>.parquet``: written by the mirror; the reads of Kafka offsets
   ``first..last`` (inclusive) of that topic partition that fall on this date. The name is deterministic, so
   rewriting a batch after a crash gives the same name (the mirror then skips it).
-* ``compacted-<generation>-<k>.parquet``: written by compaction, live only while the manifest lists it.
+* ``compacted-<generation>-<k>-<token>.parquet``: written by compaction, live only while the manifest lists it;
+  ``token`` is the compaction run's own, so two compactions never write the same name.
 
 The manifest of a date is versioned: every change is a new file ``_manifest/settlement_date=<date>/<version>.json``
 (:func:`manifest_version_name`, twelve digits), created under a name no earlier writer used and never overwritten;
@@ -32,7 +33,7 @@ COMPACTED_PREFIX = "compacted-"
 SUFFIX = ".parquet"
 DATE_DIR_PREFIX = "settlement_date="
 MANIFEST_DIR = "_manifest"
-_COMPACTED_RE = re.compile(r"compacted-(\d+)-(\d+)\.parquet")
+_COMPACTED_RE = re.compile(r"compacted-(\d+)-(\d+)(?:-[0-9a-f]+)?\.parquet")
 _MANIFEST_VERSION_RE = re.compile(r"(\d{12})\.json")
 _DATE_DIR_RE = re.compile(r"settlement_date=(\d{4}-\d{2}-\d{2})")
 
@@ -79,8 +80,10 @@ def parse_part(name: str) -> PartName | None:
     return PartName(topic, partition, first, last)
 
 
-def compacted_name(generation: int, index: int) -> str:
-    return f"{COMPACTED_PREFIX}{generation}-{index}{SUFFIX}"
+def compacted_name(generation: int, index: int, token: str = "") -> str:
+    """A compacted file's name; ``token`` (hex, one per compaction run) keeps two compactions of the same
+    generation from ever writing the same name (names without one are of older lakes)."""
+    return f"{COMPACTED_PREFIX}{generation}-{index}{'-' + token if token else ''}{SUFFIX}"
 
 
 def parse_compacted(name: str) -> tuple[int, int] | None:

@@ -2,6 +2,7 @@
 the swap is one manifest write."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -34,6 +35,11 @@ def _rows(*rows: dict) -> pa.Table:
     from streaming.mirror.convert import LAKE_SCHEMA
 
     return pa.Table.from_pylist([{**base, **r} for r in rows], schema=LAKE_SCHEMA)
+
+
+def _unique(name: str) -> str:
+    """A compacted file's name with its run's token (8 hex digits) as ``*``."""
+    return re.sub(r"^(compacted-\d+-\d+)-[0-9a-f]{8}(\.parquet)$", r"\1-*\2", name)
 
 
 def test_the_highest_source_version_of_a_read_wins_and_identical_copies_collapse():
@@ -84,14 +90,14 @@ def test_compaction_merges_the_live_files_and_swaps_them_in(lake):
     result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1000.0)
     assert (result.inputs, result.outputs, result.rows_in, result.rows_out) == (3, 1, 5, 4)
     # THEN the one live file holds each read's versions once (now=1000 is 1970: every run may still need them)
-    assert [f.name for f in lake.live_files(DAY)] == ["compacted-1-0.parquet"]
+    assert [_unique(f.name) for f in lake.live_files(DAY)] == ["compacted-1-0-*.parquet"]
     assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.0), (2, 2.5), (3, 3.0)]
     assert _values(lake) == [(1, 1.0), (2, 2.5), (3, 3.0)]
     # AND the inputs stay on disk for readers holding the old list, until the grace period is over
     assert len(lake.date_listing(DAY)) == 4
     later = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1061.0)
     assert not later.compacted and len(later.deleted) == 3
-    assert [i.base_name for i in lake.date_listing(DAY)] == ["compacted-1-0.parquet"]
+    assert [_unique(i.base_name) for i in lake.date_listing(DAY)] == ["compacted-1-0-*.parquet"]
 
 
 def test_a_part_written_after_compaction_is_live_and_a_rewrite_of_a_merged_one_is_not(lake):
@@ -103,7 +109,8 @@ def test_a_part_written_after_compaction_is_live_and_a_rewrite_of_a_merged_one_i
     _part(lake, 0, 0, 4, t[:1], [1.0])
     _part(lake, 0, 5, 5, t[1:], [2.0])
     # THEN only the new batch is live beside the compacted file
-    assert [f.name for f in lake.live_files(DAY)] == ["compacted-1-0.parquet", "part-meter-reads-0-5-5.parquet"]
+    assert [_unique(f.name) for f in lake.live_files(DAY)] == ["compacted-1-0-*.parquet",
+                                                               "part-meter-reads-0-5-5.parquet"]
     assert lake.part_retired_or_present(DAY, layout.PartName("meter-reads", 0, 0, 4))
     assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.0)]
 
@@ -130,7 +137,7 @@ def test_an_interrupted_compaction_leaves_the_old_files_live(lake, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON)
     # the compacted file was written but is not live: the manifest was never swapped
-    assert "compacted-1-0.parquet" in [i.base_name for i in lake.date_listing(DAY)]
+    assert "compacted-1-0-*.parquet" in [_unique(i.base_name) for i in lake.date_listing(DAY)]
     assert [f.name for f in lake.live_files(DAY)] == ["part-meter-reads-0-0-0.parquet"]
 
 

@@ -81,3 +81,38 @@ def test_readers_see_the_right_count_while_compaction_runs_again_and_again_on_hd
     assert errors == []
     assert len(seen) > 10
     assert set(seen) == {4 * 48}
+
+
+@pytest.fixture(params=["local", pytest.param("hdfs", marks=pytest.mark.stack)])
+def any_lake(request, tmp_path):
+    if request.param == "local":
+        import pyarrow.fs as pafs
+
+        from streaming.mirror.lake import Lake
+
+        return Lake(pafs.LocalFileSystem(), str(tmp_path / "lake"))
+    return open_lake(request.getfixturevalue("hdfs_lake_settings"))
+
+
+def test_of_two_compactions_of_a_date_at_once_one_commits_and_nothing_is_lost_or_doubled(any_lake, monkeypatch):
+    from meterlake.errors import MeterlakeError
+    from streaming.mirror.compact import compact_date
+
+    lake = any_lake
+    lake.write_parquet(*part(range(0, 2), 0))
+    lake.write_parquet(*part(range(2, 4), 2))
+    commit = lake.write_manifest
+
+    def other_compaction_first(manifest):
+        # GIVEN a second compaction that starts after a third part landed and commits before this one
+        monkeypatch.setattr(lake, "write_manifest", commit)
+        lake.write_parquet(*part(range(4, 6), 4))
+        compact_date(lake, DAY, target_bytes=1 << 20, grace_s=600, horizon=HORIZON)
+        commit(manifest)
+
+    monkeypatch.setattr(lake, "write_manifest", other_compaction_first)
+    # WHEN the first one comes to commit: it finds its version taken and fails, having overwritten nothing
+    with pytest.raises(MeterlakeError, match="another compaction changed the date"):
+        compact_date(lake, DAY, target_bytes=1 << 20, grace_s=600, horizon=HORIZON)
+    # THEN the date holds the six meters' reads once each
+    assert sql(lake, "SELECT count(*), count(DISTINCT meter_point) FROM reads_all")["rows"] == [[6 * 48, 6]]

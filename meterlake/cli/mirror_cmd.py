@@ -70,11 +70,17 @@ def lake_compact(ctx, day: str | None):
     return {"dates": dates}, summary
 
 
+#: ``lake sql``'s default row limit: a result is printed (and, with --json, held) whole.
+SQL_ROW_LIMIT = 10_000
+
+
 @lake.command("sql")
 @click.argument("query")
+@click.option("--limit", type=click.IntRange(min=0), default=SQL_ROW_LIMIT, show_default=True,
+              help="Refuse a result of more rows than this (0: no limit); add LIMIT to the query to see the first.")
 @json_command
 @click.pass_obj
-def lake_sql(ctx, query: str):
+def lake_sql(ctx, query: str, limit: int):
     """Run SQL over the views `reads` (latest version of each read), `reads_all` (every live row) and the jobs'
     outputs `clean_reads`, `settlement`, `settlement_diff`, `quality`, `registry` (docs/jobs.md).
 
@@ -91,9 +97,12 @@ def lake_sql(ctx, query: str):
     except UsageError:
         pseudonyms = None  # the views still work; only pseudonym() is missing
     try:
-        result = q.sql(_lake(ctx), query, pseudonyms)
+        result = q.sql(_lake(ctx), query, pseudonyms, limit=limit or None)
     except duckdb.Error as exc:
         raise UsageError(f"SQL failed: {exc}", query=query) from None
+    except q.TooManyRows as exc:
+        raise UsageError(f"{exc}: add LIMIT to the query, or raise --limit (0: no limit)", query=query,
+                         limit=limit) from None
     lines = ["\t".join(result["columns"])] + ["\t".join("" if v is None else str(v) for v in row)
                                              for row in result["rows"]]
     return result, "\n".join(lines)

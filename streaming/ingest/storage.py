@@ -33,6 +33,7 @@ import posixpath
 import shutil
 import tempfile
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ from meterlake import lakefs
 from meterlake.config import Settings
 
 CHUNK = 1 << 20
+#: Checksums a worker remembers (per path, size and mtime): enough for a landing directory's backlog; the oldest
+#: go first, so a long-running worker's memory stays bounded.
+CHECKSUM_MEMO = 100_000
 _HIDDEN_PREFIXES = (".", "_")
 _PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
@@ -81,7 +85,7 @@ class Storage:
         self.fs, self.root = lakefs.resolve(settings, self.landing_url)
         self.archive_url = settings.resolve_url(settings.ingest.archive_dir)
         self.archive_fs, self.archive_root = lakefs.resolve(settings, self.archive_url)
-        self._checksums: dict[tuple[str, int, int], str] = {}
+        self._checksums: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------- landing
 
@@ -123,7 +127,8 @@ class Storage:
         return digest.hexdigest()
 
     def checksum(self, landed: Landed, fs: pafs.FileSystem | None = None) -> str:
-        """SHA-256 (hex) of the file's bytes, streamed; remembered per (path, size, mtime)."""
+        """SHA-256 (hex) of the file's bytes, streamed; the last :data:`CHECKSUM_MEMO` remembered per (path,
+        size, mtime)."""
         memo = (landed.url, landed.size, landed.mtime_ns)
         known = self._checksums.get(memo)
         if known is None:
@@ -132,6 +137,10 @@ class Storage:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
             known = self._checksums[memo] = digest.hexdigest()
+            while len(self._checksums) > CHECKSUM_MEMO:
+                self._checksums.popitem(last=False)
+        else:
+            self._checksums.move_to_end(memo)
         return known
 
     @contextmanager

@@ -81,13 +81,23 @@ def _plain(value):
     return value
 
 
-def sql(lake: Lake, query: str, pseudonyms: Pseudonymiser | None = None) -> dict:
-    """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values."""
+class TooManyRows(ValueError):
+    """The query's result has more rows than the limit given to :func:`sql`."""
+
+
+def sql(lake: Lake, query: str, pseudonyms: Pseudonymiser | None = None, limit: int | None = None) -> dict:
+    """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values.
+
+    ``limit``: at most this many rows are fetched (DuckDB hands them over in chunks, so memory stays bounded);
+    a result with more raises :class:`TooManyRows` rather than being cut silently. None: no limit."""
     con = connect(lake, pseudonyms=pseudonyms)
     try:
         cursor = con.execute(query)
         columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
+        fetched = cursor.fetchall() if limit is None else cursor.fetchmany(limit + 1)
+        if limit is not None and len(fetched) > limit:
+            raise TooManyRows(f"the result has more than {limit} rows")
+        rows = [[_plain(v) for v in row] for row in fetched]
     finally:
         con.close()
     return {"columns": columns, "rows": rows}

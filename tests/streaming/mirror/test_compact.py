@@ -200,3 +200,25 @@ def test_copies_of_a_read_always_collapse_to_the_lowest_offset(lake, now):
     assert (result.rows_in, result.rows_out, result.superseded) == (4, 2, 0)
     rows = sql(lake, "SELECT settlement_period, value, kafka_offset FROM reads_all ORDER BY 1")["rows"]
     assert rows == [[1, 1.0, 0], [2, 2.0, 0]]
+
+
+def test_a_date_is_merged_a_meter_point_range_at_a_time_within_the_row_budget(lake, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from streaming.mirror import compact as compact_mod
+    from tests.streaming.mirror.test_lake_hdfs_safety import DAY as DAY_2016
+    from tests.streaming.mirror.test_lake_hdfs_safety import part
+
+    # GIVEN 20 meters' 48 reads, published twice (960 reads, 1,920 rows), in four part files
+    for k, meters in enumerate((range(0, 10), range(10, 20), range(0, 10), range(10, 20))):
+        lake.write_parquet(*part(meters, 100 * k))
+    held = []
+    real = compact_mod.collapse
+    monkeypatch.setattr(compact_mod, "collapse", lambda t, **kw: held.append(t.num_rows) or real(t, **kw))
+    # WHEN the date is compacted with a budget of 200 rows (two meters' rows) at a time
+    result = compact_date(lake, DAY_2016, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, batch_rows=200)
+    # THEN no step held more than the budget, and the output is every read once, sorted by meter point
+    assert held and max(held) <= 200 and sum(held) == 1920
+    assert (result.rows_in, result.rows_out) == (1920, 960)
+    meters = [m for f in lake.live_files(DAY_2016) for m in pq.read_table(f.path).column("meter_point").to_pylist()]
+    assert len(meters) == 960 and meters == sorted(meters) and len(set(meters)) == 20

@@ -73,8 +73,6 @@ def view_files(lake, views: list[str] | None = None) -> dict[str, list[str]]:
 
 def register_duckdb(con, lake, views: list[str] | None = None) -> list[str]:
     """Create the views in a DuckDB connection (an empty view is not created); the names created."""
-    import pyarrow.dataset as ds
-
     made = []
     for name, files in view_files(lake, views).items():
         if not files:
@@ -84,7 +82,7 @@ def register_duckdb(con, lake, views: list[str] | None = None) -> list[str]:
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet([{listed}], "
                         "union_by_name = true, hive_partitioning = false)")
         else:
-            con.register(f"{name}_dataset", ds.dataset(files, format="parquet", filesystem=lake.fs))
+            con.register(f"{name}_dataset", lake.dataset(files)[0])  # every file's columns (union by name)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}_dataset")
         made.append(name)
     return made

@@ -19,8 +19,9 @@ llfc                no        line loss factor class id, as in the distributor's
 measurement_class   no        measurement class (e.g. ``C``, ``E``, ``F``); empty when a profile class applies
 ==================  ========  ==================================================================================
 
-Other columns are an error (a misspelt column would otherwise be silently ignored). A bad line rejects the whole
-file, and the answer lists the problems with their line numbers.
+Other columns are ignored, as every reader of the project ignores columns it does not know (the schema evolution
+rule, docs/lake.md), and logged as a warning; when a required column is missing the problem names them too (a
+misspelt column). A bad line rejects the whole file, and the answer lists the problems with their line numbers.
 
 Grain of the lake table (``registry/registry.parquet``): one row per (meter_point, effective_from), the meter point
 being its pseudonym (:mod:`meterlake.pseudonym`), as in every lake table. Loading
@@ -35,6 +36,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import re
 import sys
 from datetime import date
@@ -94,9 +96,12 @@ def parse(text: str, source_file: str) -> tuple[pa.Table, list[dict]]:
     problems: list[dict] = []
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if missing or unknown:
-        detail = "; ".join(filter(None, [missing and f"missing {missing}", unknown and f"unknown {unknown}"]))
+    if missing:
+        detail = "; ".join(filter(None, [f"missing {missing}", unknown and f"unknown {unknown}"]))
         return SCHEMA.empty_table(), [{"line": 1, "field": None, "problem": f"header: {detail}"}]
+    if unknown:
+        logging.getLogger("meterlake.registry").warning("%s: columns %s are not registry columns; ignored",
+                                                        source_file, unknown)
     rows = []
     for line, values in enumerate(reader, 2):
         if not values or all(not v.strip() for v in values):

@@ -149,6 +149,22 @@ class Lake:
     def read_parquet(self, relative: str) -> pa.Table:
         return pq.read_table(self.path(relative), filesystem=self.fs)
 
+    def dataset(self, paths: list[str], base: pa.Schema | None = None):
+        """``(dataset, rows)``: the Parquet files ``paths`` (on :attr:`fs`) as one pyarrow dataset whose schema
+        has every column of every file (and of ``base``), by the schema evolution rule (docs/lake.md): a file
+        written by a newer version may carry more columns, and they are kept; a file without one reads nulls
+        there. Reads each file's footer (not its data); ``rows`` is the files' total."""
+        import pyarrow.dataset as ds
+
+        schemas, rows = [] if base is None else [base], 0
+        for path in paths:
+            with self.fs.open_input_file(path) as f:
+                meta = pq.ParquetFile(f).metadata
+                schemas.append(meta.schema.to_arrow_schema())
+                rows += meta.num_rows
+        schema = pa.unify_schemas(schemas, promote_options="permissive") if schemas else None
+        return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.fs), rows
+
     def parquet_rows(self, relative: str) -> int | None:
         """The rows of a Parquet file, from its footer (None if there is no such file)."""
         if not self.exists(relative):

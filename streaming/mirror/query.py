@@ -21,7 +21,6 @@ import decimal
 import uuid
 from datetime import date
 
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from meterlake.pseudonym import Pseudonymiser
@@ -51,7 +50,7 @@ def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymise
         con.execute(f"CREATE VIEW reads_all AS SELECT * FROM read_parquet({_sql_list(paths)}, "
                     "union_by_name = true, hive_partitioning = false)")
     else:
-        dataset = ds.dataset(paths, format="parquet", filesystem=lake.fs)
+        dataset, _ = lake.dataset(paths)  # every file's columns, as union_by_name does on a local lake
         con.register("lake_dataset", dataset)
         con.execute("CREATE VIEW reads_all AS SELECT * FROM lake_dataset")
     key = ", ".join(READ_KEY)

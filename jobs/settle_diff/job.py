@@ -145,7 +145,8 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     message = (f"{day} {a} -> {b}: {total} half-hour(s) changed, {delta:+,.3f} kWh"
                + (" (inputs unchanged; listed from the last comparison)" if status == "unchanged" else "")
                + "".join(f"\n  {k}: {v}" for k, v in sorted(reasons.items())))
-    return {**answer, "status": status, "changes": total, "delta_kwh": round(delta, 3),
+    return {**answer, "path": lakeio.current(jl.lake, output_dir(day, a, b)), "status": status, "changes": total,
+            "delta_kwh": round(delta, 3),
             "reasons": {k: reasons.get(k, 0) for k in REASONS}, "rows": rows, "rows_listed": len(rows),
             "message": message}
 

@@ -95,6 +95,8 @@ class Lake(_Section):
                                                       "or timed out")
     s3_endpoint: str = Field("", description="http(s)://host:port of an S3-compatible store; empty: AWS")
     s3_region: str = ""
+    s3_timeout_s: float = Field(60.0, gt=0, description="seconds an S3 request may wait to connect or for an answer")
+    s3_retries: int = Field(3, ge=0, description="retries of an S3 request that failed in a way S3 calls retryable")
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "

@@ -13,7 +13,9 @@
   ``lake.hdfs_user``, else the local stack's generated user (``<state_dir>/secrets.json``); WebHDFS refuses
   requests without one.
 - ``s3://bucket/path``: ``pyarrow.fs.S3FileSystem`` with ``lake.s3_*`` (endpoint for S3-compatible stores;
-  keys, when unset, from the usual AWS environment/credential chain).
+  keys, when unset, from the usual AWS environment/credential chain, or, when the endpoint is the local stack's
+  S3-API server (:mod:`infra.local.s3`), from its generated secrets). Every request has a timeout
+  (``lake.s3_timeout_s``) and AWS's standard retry strategy (``lake.s3_retries``).
 """
 from __future__ import annotations
 
@@ -110,6 +112,32 @@ def _timeout_adapter(timeout_s: float, retries: int):
 
 def _s3(settings: Settings) -> pafs.FileSystem:
     lake = settings.lake
+    if lake.s3_endpoint and not lake.s3_access_key and _is_local_stack_s3(settings):
+        from infra.local import secrets
+
+        data = secrets.load(settings.state_dir) or {}
+        if data.get("s3_access_key"):
+            lake = lake.model_copy(update={"s3_access_key": data["s3_access_key"],
+                                           "s3_secret_key": data["s3_secret_key"]})
+    return s3_filesystem(lake)
+
+
+def _is_local_stack_s3(settings: Settings) -> bool:
+    from infra.local import versions
+
+    endpoint = urlsplit(settings.lake.s3_endpoint)
+    port = versions.service("s3")["port"] + settings.stack.port_offset
+    return endpoint.hostname in LOOPBACK and endpoint.port == port
+
+
+def s3_filesystem(lake) -> pafs.FileSystem:
+    """A pyarrow S3 filesystem of the ``[lake]`` settings ``lake`` (endpoint, region, keys, timeouts, retries)."""
+    import os
+
+    # The AWS SDK in pyarrow signs uploads with its newer "flexible" checksums by default, which S3-compatible
+    # stores (s3proxy, older MinIO, Ceph) reject; AWS accepts both. Only when the deployment has not chosen.
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")
+    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "WHEN_REQUIRED")
     options: dict = {}
     if lake.s3_endpoint:
         endpoint = urlsplit(lake.s3_endpoint)
@@ -118,6 +146,10 @@ def _s3(settings: Settings) -> pafs.FileSystem:
         options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
     if lake.s3_region:
         options["region"] = lake.s3_region
+    # without these a store that stops answering hangs the caller; AWS's standard strategy retries throttling and
+    # transient errors with backoff (idempotent on S3: a retried PUT of the same object gives the same object)
+    options.update(connect_timeout=lake.s3_timeout_s, request_timeout=lake.s3_timeout_s,
+                   retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=lake.s3_retries + 1))
     if lake.s3_access_key:
         options.update(access_key=lake.s3_access_key, secret_key=lake.s3_secret_key)
     return pafs.S3FileSystem(**options)

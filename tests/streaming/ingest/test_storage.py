@@ -31,7 +31,9 @@ def _archive(storage: Storage, tmp_path: Path, name: str, content: bytes) -> str
 
 
 def _read(storage: Storage, url: str) -> bytes:
-    fs, path = (storage.archive_fs, url) if "://" not in url else (storage.archive_fs, "/" + url.split("/", 3)[3])
+    from meterlake import lakefs
+
+    fs, path = lakefs.resolve(storage.settings, url)
     with fs.open_input_stream(path, compression=None) as f:
         return f.read()
 

@@ -1,0 +1,71 @@
+"""The local stack's S3-API server (s3proxy): the lake's commit protocol, the archive and a mirror run on it."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pyarrow.fs as pafs
+import pytest
+
+from infra.local import s3
+from infra.local import stack as stack_mod
+from streaming.mirror.lake import open_lake
+
+pytestmark = pytest.mark.stack
+
+
+def test_properties_name_the_endpoint_keys_and_directory():
+    text = s3.render_properties(port=9300, access_key="AK", secret_key="SK", data_dir="/d")
+    assert "s3proxy.endpoint=http://127.0.0.1:9300\n" in text and "s3proxy.authorization=aws-v2-or-v4\n" in text
+    assert "s3proxy.identity=AK\n" in text and "s3proxy.credential=SK\n" in text
+
+
+@pytest.fixture
+def s3_settings(s3_stack):
+    url = f"s3://{s3.BUCKET}/tests-{uuid.uuid4().hex[:8]}"
+    return s3_stack.model_copy(update={"paths": s3_stack.paths.model_copy(update={"lake": url})})
+
+
+def test_anonymous_requests_are_refused(s3_stack):
+    import requests
+
+    answer = requests.get(f"{s3_stack.lake.s3_endpoint}/{s3.BUCKET}", timeout=30)
+    assert answer.status_code == 403
+
+
+def test_lake_writes_never_replace_and_manifests_are_versioned_on_s3(s3_settings):
+    from streaming.mirror.compact import compact
+    from streaming.mirror.query import sql
+    from tests.streaming.mirror.test_lake_hdfs_safety import DAY, HORIZON, part
+
+    lake = open_lake(s3_settings)
+    assert isinstance(lake.fs, pafs.S3FileSystem)
+    lake.write_parquet(*part(range(0, 4), 0))
+    lake.write_parquet(*part(range(0, 4), 4))  # a replay
+    with pytest.raises(FileExistsError):
+        lake.write_parquet(*part(range(0, 4), 4))
+    compact(lake, target_bytes=1 << 20, grace_s=0, horizon=HORIZON)
+    lake.write_parquet(*part(range(4, 6), 8))
+    compact(lake, target_bytes=1 << 20, grace_s=0, horizon=HORIZON)
+    assert sql(lake, "SELECT count(*), count(DISTINCT meter_point) FROM reads_all")["rows"] == [[6 * 48, 6]]
+    assert lake.manifest(DAY).version == 4  # each compaction: its swap, then its collection (grace 0)
+    names = [i.base_name for i in lake.list_dir(f"_manifest/settlement_date={DAY}") if i.type == pafs.FileType.File]
+    assert names[-1] == "000000000004.json" and "000000000001.json" not in names  # older versions collected
+
+
+def test_the_archive_on_s3_keeps_both_files_of_one_name(s3_stack, tmp_path):
+    from tests.streaming.ingest.test_storage import _check_nothing_is_lost, _storage
+
+    _check_nothing_is_lost(_storage(f"s3://{s3.BUCKET}/archive-{uuid.uuid4().hex[:8]}", tmp_path, s3_stack), tmp_path)
+
+
+def test_a_mirror_run_writes_the_lake_on_s3(kafka_stack, s3_settings, tmp_path):
+    from streaming.mirror.consumer import Mirror
+    from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
+
+    settings = mirror_settings(stack_mod.remembered(s3_settings), tmp_path).model_copy(update={
+        "paths": s3_settings.paths, "lake": s3_settings.lake})
+    publish(settings, meter_days(4, 2, date(2016, 10, 29)))
+    stats = Mirror(settings).run(until_caught_up=True)
+    assert stats.reads == 4 * (48 + 50)
+    assert lake_counts(open_lake(settings))[:2] == [4 * (48 + 50), 4 * (48 + 50)]

@@ -111,6 +111,11 @@ def _timeout_adapter(timeout_s: float, retries: int):
 
 
 def _s3(settings: Settings) -> pafs.FileSystem:
+    return s3_filesystem(s3_settings(settings))
+
+
+def s3_settings(settings: Settings):
+    """The ``[lake]`` settings for S3, with the local stack's keys when its endpoint is set and no keys are."""
     lake = settings.lake
     if lake.s3_endpoint and not lake.s3_access_key and _is_local_stack_s3(settings):
         from infra.local import secrets
@@ -119,7 +124,7 @@ def _s3(settings: Settings) -> pafs.FileSystem:
         if data.get("s3_access_key"):
             lake = lake.model_copy(update={"s3_access_key": data["s3_access_key"],
                                            "s3_secret_key": data["s3_secret_key"]})
-    return s3_filesystem(lake)
+    return lake
 
 
 def _is_local_stack_s3(settings: Settings) -> bool:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from infra.local.topology import StackContext
 
-SECRET_SUFFIXES = (".secret", ".password")
+SECRET_SUFFIXES = (".secret", ".password", ".secret.key")
 
 
 def local_stack(settings: config.Settings) -> StackContext | None:
@@ -109,6 +109,39 @@ def connector_jars(settings: config.Settings) -> list[Path]:
     return sorted(folder.glob("*.jar"))
 
 
+def s3a_jars(settings: config.Settings) -> list[Path]:
+    """Hadoop's S3A filesystem (hadoop-aws, the version of pyspark's Hadoop) and the AWS SDK bundle it needs."""
+    from infra.local import jars
+
+    return sorted(jars.resolve("s3a", settings.jar_cache).glob("*.jar"))
+
+
+def s3a_conf(settings: config.Settings) -> dict[str, str]:
+    """Spark's settings for an ``s3://`` lake: S3A serves the ``s3`` and ``s3a`` schemes, with the lake's
+    endpoint (path-style, as S3-compatible stores need), keys (the local stack's when its endpoint is set and
+    the keys are not), timeouts and retries (``lake.s3_*``, as for Python)."""
+    from meterlake import lakefs
+
+    lake = lakefs.s3_settings(settings)
+    timeout_ms = str(int(lake.s3_timeout_s * 1000))
+    conf = {"spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.s3a.connection.timeout": timeout_ms,
+            "spark.hadoop.fs.s3a.connection.establish.timeout": timeout_ms,
+            "spark.hadoop.fs.s3a.attempts.maximum": str(lake.s3_retries + 1),
+            "spark.hadoop.fs.s3a.retry.limit": str(lake.s3_retries + 1)}
+    if lake.s3_endpoint:
+        endpoint = urlsplit(lake.s3_endpoint)
+        conf.update({"spark.hadoop.fs.s3a.endpoint": lake.s3_endpoint,
+                     "spark.hadoop.fs.s3a.path.style.access": "true",
+                     "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.scheme == "https").lower()})
+    if lake.s3_region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = lake.s3_region
+    if lake.s3_access_key:
+        conf.update({"spark.hadoop.fs.s3a.access.key": lake.s3_access_key,
+                     "spark.hadoop.fs.s3a.secret.key": lake.s3_secret_key or ""})
+    return conf
+
+
 def session_conf(settings: config.Settings, master: str, ctx: StackContext | None = None) -> dict[str, str]:
     """Every Spark setting of a session on ``master`` (secrets included; see :func:`build_spark`)."""
     s = settings.spark
@@ -130,10 +163,16 @@ def session_conf(settings: config.Settings, master: str, ctx: StackContext | Non
 
         conf.update({k: str(v).lower() if isinstance(v, bool) else str(v)
                      for k, v in spark_stack.app_properties(ctx.secrets["spark_secret"]).items()})
+    jar_list = []
     if s.with_cassandra_connector:
-        conf["spark.jars"] = ",".join(str(p) for p in connector_jars(settings))
+        jar_list += connector_jars(settings)
         conf.update(cassandra_conf(settings, ctx))
     lake = urlsplit(settings.lake_url)
+    if lake.scheme in ("s3", "s3a"):
+        jar_list += s3a_jars(settings)
+        conf.update(s3a_conf(settings))
+    if jar_list:
+        conf["spark.jars"] = ",".join(str(p) for p in jar_list)
     if lake.scheme == "hdfs":
         conf["spark.hadoop.fs.defaultFS"] = f"hdfs://{lake.netloc}"
     hdfs_user = settings.lake.hdfs_user or (ctx.secrets.get("hdfs_user") if ctx is not None else None)

@@ -69,3 +69,51 @@ def test_a_mirror_run_writes_the_lake_on_s3(kafka_stack, s3_settings, tmp_path):
     stats = Mirror(settings).run(until_caught_up=True)
     assert stats.reads == 4 * (48 + 50)
     assert lake_counts(open_lake(settings))[:2] == [4 * (48 + 50), 4 * (48 + 50)]
+
+
+SETTLE = """
+import json, sys
+from datetime import date
+from meterlake import config
+from jobs.settle import job as settle
+
+settings = config.load(None)
+lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
+day = date.fromisoformat(sys.argv[1])
+print(json.dumps({"first": settle.run(lean, day, "SF", master="local[2]"),
+                  "again": settle.run(lean, day, "SF", master="local[2]")}, default=str))
+"""
+
+
+@pytest.mark.slow
+def test_a_settle_job_reads_and_writes_an_s3_lake_through_s3a(s3_settings):
+    """Spark (its own process: the S3A jars join the classpath at start) settles a day of a lake on S3."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow.parquet as pq
+
+    from jobs import lakeio
+    from jobs.settle import job as settle
+    from meterlake import pseudonym
+    from tests.jobs.helpers import after, day_of, write_lake_reads
+
+    day = date(2024, 10, 27)  # 50 periods
+    lake = open_lake(s3_settings)
+    meter = pseudonym.for_settings(s3_settings).one("1200000000014")
+    write_lake_reads(lake, day_of(meter, day, 0.5, version=after(day, 2)), offset=0)
+    env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(s3_settings.state_dir),
+           "METERLAKE_STACK__PORT_OFFSET": str(s3_settings.stack.port_offset),
+           "METERLAKE_PATHS__LAKE": s3_settings.paths.lake, "METERLAKE_LAKE__S3_ENDPOINT": s3_settings.lake.s3_endpoint,
+           "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2"}
+    out = subprocess.run([sys.executable, "-c", SETTLE, day.isoformat()], capture_output=True, text=True, env=env,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (result["first"]["status"], result["first"]["totals"]["periods"]) == ("settled", 50)
+    assert result["first"]["totals"]["consumption_kwh"] == pytest.approx(50 * 0.5)
+    assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", result["first"]["digest"])
+    table = pq.read_table(lake.path(lakeio.current(lake, settle.output_path(day, "SF"))), filesystem=lake.fs)
+    assert round(sum(table.column("consumption_kwh").to_pylist()), 3) == 25.0

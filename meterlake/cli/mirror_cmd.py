@@ -60,7 +60,7 @@ def lake_compact(ctx, day: str | None):
     opts = ctx.settings.mirror
     results = compact.compact(_lake(ctx), [parse_date(day)] if day else None,
                               target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s,
-                              horizon=compact.horizon_from(ctx.settings))
+                              horizon=compact.horizon_from(ctx.settings), settings=ctx.settings)
     dates = [r.to_json() for r in results]
     done = [d for d in dates if d["compacted"]]
     summary = (f"{len(done)} of {len(dates)} settlement dates compacted: "

@@ -22,7 +22,9 @@ compaction runs is above the new watermark, so it stays live. Retired files are 
 once ``retire_grace_s`` has passed, so a reader holding an older list can still open them, and so are superseded
 manifest versions. One compaction at a time per lake: a lock file on a local lake; on HDFS two compactions of one
 date cannot both commit (the second finds its manifest version taken, fails, and its files, under names of its
-own, are collected later); on S3 run it from one scheduler.
+own, are collected later); on S3, where no name can be created exclusively, a lease in Cassandra (the LWT claims
+of the ingest workers, :func:`cassandra_lease`) when the caller gives the settings (``meterlake lake compact``
+does), checked again before each commit.
 """
 from __future__ import annotations
 
@@ -230,7 +232,7 @@ def collect_garbage(lake: Lake, manifest: layout.Manifest, now: float, grace_s: 
 
 
 def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, horizon: Horizon,
-                 now: float | None = None, batch_rows: int = BATCH_ROWS) -> DateResult:
+                 now: float | None = None, batch_rows: int = BATCH_ROWS, guard=None) -> DateResult:
     """Compact one settlement date (see the module docstring). Safe to run while the mirror writes.
 
     ``now`` (epoch seconds, default the clock) decides both the retired files' grace and the date's horizon.
@@ -268,7 +270,7 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
         if held and sum(t.num_rows for t in held) or not outputs:
             write(pa.concat_tables(held) if held else dataset.schema.empty_table())
         manifest = layout.retire(manifest, live, outputs, now, superseded)
-        _commit(lake, manifest)  # the swap
+        _commit(lake, manifest, guard)  # the swap
         result.compacted = True
         result.inputs, result.outputs = len(live), len(outputs)
         result.rows_in, result.rows_out = rows_in, rows_out
@@ -278,14 +280,16 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
     result.superseded = manifest.superseded
     cleaned, deleted = collect_garbage(lake, manifest, now, grace_s)
     if cleaned.pending_delete != manifest.pending_delete:
-        _commit(lake, cleaned)
+        _commit(lake, cleaned, guard)
         manifest = cleaned
     deleted += lake.collect_manifests(day, manifest.version, now - grace_s)
     result.deleted = deleted
     return result
 
 
-def _commit(lake: Lake, manifest: layout.Manifest) -> None:
+def _commit(lake: Lake, manifest: layout.Manifest, guard=None) -> None:
+    if guard is not None:
+        guard.check()  # the lease still held: raises LeaseLost otherwise
     try:
         lake.write_manifest(manifest)
     except ManifestConflict as exc:
@@ -296,10 +300,51 @@ def _commit(lake: Lake, manifest: layout.Manifest) -> None:
 
 
 @contextlib.contextmanager
-def _lock(lake: Lake):
-    """One compaction at a time on a local lake (an advisory lock; released if the process dies)."""
+def cassandra_lease(settings, lake: Lake):
+    """Hold the lake's compaction lease: a claim row in ``file_claims`` (Cassandra lightweight transactions, the
+    ingest workers' claims, :mod:`streaming.ingest.claims`), renewed while held; yields the
+    :class:`~streaming.ingest.claims.Lease`, whose ``check()`` raises once it is lost. Raises
+    :class:`~meterlake.errors.MeterlakeError` while another process holds it."""
+    import os
+    import socket
+
+    from meterlake import clients
+    from meterlake.errors import MeterlakeError
+    from streaming.ingest.claims import Claims, Lease
+    from streaming.store import keyspace
+
+    cassandra = settings.cassandra
+    session = clients.cassandra_session(settings, consistency=cassandra.write_consistency)
+    try:
+        keyspace.ensure(session, cassandra.keyspace, cassandra.replication_factor)
+        owner = f"compaction@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        claims = Claims(session, cassandra.keyspace, owner, settings.ingest.lease_s)
+        key = f"compaction:{lake.fs.type_name}:{lake.root}"
+        held, row = claims.claim(key, lake.root, 0, 0)
+        if not held:
+            raise MeterlakeError("another compaction is running on this lake", lake=lake.root,
+                                 holder=row.owner if row is not None else None)
+        try:
+            with Lease(claims, key, lake.root, 0, 0) as lease:
+                yield lease
+        finally:
+            claims.release(key)
+    finally:
+        session.cluster.shutdown()
+
+
+@contextlib.contextmanager
+def _lock(lake: Lake, settings=None):
+    """One compaction at a time: an advisory lock on a local lake (released if the process dies); the Cassandra
+    lease on S3 when ``settings`` are given; on HDFS the manifest's exclusive versions suffice."""
     if not lake.local:
-        yield
+        import pyarrow.fs as pafs
+
+        if settings is not None and isinstance(lake.fs, pafs.S3FileSystem):
+            with cassandra_lease(settings, lake) as lease:
+                yield lease
+        else:
+            yield None
         return
     directory = lake.path(layout.MANIFEST_DIR)
     os.makedirs(directory, exist_ok=True)
@@ -310,12 +355,12 @@ def _lock(lake: Lake):
             from meterlake.errors import MeterlakeError
 
             raise MeterlakeError("another compaction is running on this lake", lake=lake.root) from None
-        yield
+        yield None
 
 
 def compact(lake: Lake, days: list[date] | None = None, *, target_bytes: int, grace_s: float, horizon: Horizon,
-            now: float | None = None) -> list[DateResult]:
-    """Compact ``days`` (default: every date in the lake)."""
-    with _lock(lake):
-        return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now)
-                for d in (lake.dates() if days is None else days)]
+            now: float | None = None, settings=None) -> list[DateResult]:
+    """Compact ``days`` (default: every date in the lake). ``settings``: take the Cassandra lease on S3."""
+    with _lock(lake, settings) as guard:
+        return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now,
+                             guard=guard) for d in (lake.dates() if days is None else days)]

@@ -117,3 +117,25 @@ def test_a_settle_job_reads_and_writes_an_s3_lake_through_s3a(s3_settings):
     assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", result["first"]["digest"])
     table = pq.read_table(lake.path(lakeio.current(lake, settle.output_path(day, "SF"))), filesystem=lake.fs)
     assert round(sum(table.column("consumption_kwh").to_pylist()), 3) == 25.0
+
+
+def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3_settings):
+    from meterlake.errors import MeterlakeError
+    from streaming.mirror.compact import cassandra_lease, compact
+    from tests.streaming.mirror.test_lake_hdfs_safety import HORIZON, part
+    from tests.streaming.stackhelp import isolated
+
+    settings = isolated(stack_mod.remembered(s3_settings), "lease").model_copy(update={
+        "paths": s3_settings.paths, "lake": s3_settings.lake})
+    lake = open_lake(settings)
+    lake.write_parquet(*part(range(0, 2), 0))
+    # GIVEN a compaction holding the lake's lease
+    with cassandra_lease(settings, lake) as lease:
+        assert lease.held
+        # THEN another one is refused, and nothing of it is written
+        with pytest.raises(MeterlakeError, match="another compaction is running"):
+            compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON, settings=settings)
+        assert lake.manifest(date(2016, 10, 29)).version == 0
+    # AND once it is released the next one runs
+    assert [r.compacted for r in compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
+                                         settings=settings)] == [True]

@@ -19,9 +19,12 @@ def mirror() -> None:
 
 @mirror.command("run")
 @click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
+                   "many seconds.")
 @json_command
 @click.pass_obj
-def mirror_run(ctx, until_caught_up: bool):
+def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):
     """Consume the reads topics into Parquet files partitioned by settlement date (paths.lake)."""
     from streaming.mirror.consumer import Mirror
 
@@ -30,7 +33,7 @@ def mirror_run(ctx, until_caught_up: bool):
     if not until_caught_up:
         progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
                  f"{settings.lake_url}; Ctrl-C to stop")
-    stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop).to_json()
+    stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s).to_json()
     summary = (f"{stats['reads']:,} reads from {stats['messages']:,} messages in {stats['seconds']:.1f}s: "
                f"{stats['files']} files written, {stats['files_skipped']} already there, "
                f"{stats['quarantined']} messages quarantined")
@@ -42,8 +45,20 @@ def lake() -> None:
     """The Parquet lake: compaction, SQL (DuckDB) and statistics. Layout: docs/lake.md."""
 
 
+def _compaction_lease(settings, lake):
+    """On S3 (no exclusive create), the lake's compaction lease in Cassandra (docs/lake.md); elsewhere none."""
+    import pyarrow.fs as pafs
+
+    if not isinstance(lake.fs, pafs.S3FileSystem):
+        return None
+    from streaming.ingest.claims import held_lease
+
+    return held_lease(settings, f"compaction:{lake.fs.type_name}:{lake.root}", lake.root,
+                      "another compaction is running on this lake")
+
+
 def _lake(ctx):
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     return open_lake(ctx.settings)
 
@@ -58,9 +73,10 @@ def lake_compact(ctx, day: str | None):
     from streaming.mirror import compact
 
     opts = ctx.settings.mirror
-    results = compact.compact(_lake(ctx), [parse_date(day)] if day else None,
+    lake = _lake(ctx)
+    results = compact.compact(lake, [parse_date(day)] if day else None,
                               target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s,
-                              horizon=compact.horizon_from(ctx.settings), settings=ctx.settings)
+                              horizon=compact.horizon_from(ctx.settings), lease=_compaction_lease(ctx.settings, lake))
     dates = [r.to_json() for r in results]
     done = [d for d in dates if d["compacted"]]
     summary = (f"{len(done)} of {len(dates)} settlement dates compacted: "

@@ -1,6 +1,6 @@
 """File claims: which ingest worker processes a landed file, decided by Cassandra lightweight transactions.
 
-Table ``file_claims`` (:mod:`streaming.store.keyspace`), one row per file *content*: the key is the SHA-256 of the
+Table ``file_claims`` (:mod:`meterlake.keyspace`), one row per file *content*: the key is the SHA-256 of the
 file's bytes. A content key (rather than path + size + mtime) is what makes a re-landed identical file, under any
 name, recognisable as a duplicate: it finds its content's row ``done`` and is counted, not published again. It
 costs one streaming hash of a file before claiming it (about 1 GB/s, small beside parsing, which runs at a few
@@ -27,6 +27,7 @@ rather than publishing a file another worker now owns.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -229,3 +230,34 @@ class Lease:
         left = self._expires - time.monotonic()
         if left < self.margin:
             raise LeaseLost(f"the claim on {self.path} may run out in {max(left, 0):.1f}s (renewals failing)")
+
+
+@contextlib.contextmanager
+def held_lease(settings, key: str, path: str, what: str = "another process holds it"):
+    """Hold the lease ``key`` on a resource (e.g. a lake's compaction, :mod:`streaming.mirror.compact`) by a claim
+    row of ``file_claims``, renewed while held; yields the :class:`Lease`, whose ``check()`` raises
+    :class:`LeaseLost` once it is lost, and releases it at the end. Raises
+    :class:`~meterlake.errors.MeterlakeError` (saying ``what``) while another process holds it."""
+    import os
+    import socket
+    import uuid
+
+    from meterlake import clients, keyspace
+    from meterlake.errors import MeterlakeError
+
+    cassandra = settings.cassandra
+    session = clients.cassandra_session(settings, consistency=cassandra.write_consistency)
+    try:
+        keyspace.ensure(session, cassandra.keyspace, cassandra.replication_factor)
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        claims = Claims(session, cassandra.keyspace, owner, settings.ingest.lease_s)
+        held, row = claims.claim(key, path, 0, 0)
+        if not held:
+            raise MeterlakeError(what, key=key, holder=row.owner if row is not None else None)
+        try:
+            with Lease(claims, key, path, 0, 0) as lease:
+                yield lease
+        finally:
+            claims.release(key)
+    finally:
+        session.cluster.shutdown()

@@ -16,15 +16,15 @@ after that collapses the date to the latest versions (the manifest counts the su
 that needs it is found without reading its files).
 
 The swap is the creation of the date's next manifest version (a new name, atomic on every store; see
-:mod:`streaming.mirror.layout`): readers see the old set of live files or the new one, never a mixture.
+:mod:`meterlake.lake.layout`): readers see the old set of live files or the new one, never a mixture.
 The mirror is never blocked: it only adds part files, and a part file it writes while a
 compaction runs is above the new watermark, so it stays live. Retired files are deleted by a later compaction
 once ``retire_grace_s`` has passed, so a reader holding an older list can still open them, and so are superseded
 manifest versions. One compaction at a time per lake: a lock file on a local lake; on HDFS two compactions of one
 date cannot both commit (the second finds its manifest version taken, fails, and its files, under names of its
 own, are collected later); on S3, where no name can be created exclusively, a lease in Cassandra (the LWT claims
-of the ingest workers, :func:`cassandra_lease`) when the caller gives the settings (``meterlake lake compact``
-does), checked again before each commit.
+of the ingest workers, :func:`streaming.ingest.claims.held_lease`) when the caller gives it (``meterlake lake
+compact`` does), checked again before each commit.
 """
 from __future__ import annotations
 
@@ -42,15 +42,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterlake import settlement_runs
+from meterlake.lake import layout
+from meterlake.lake.files import Lake, ManifestConflict
+from meterlake.lake.schema import FIRST_COPY, LAKE_SCHEMA, READ_KEY
 from meterlake.schema import differs_from_previous
-from streaming.mirror import layout
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake, ManifestConflict
 
 log = logging.getLogger("meterlake.mirror.compact")
-
-#: What identifies a read: two rows with the same key are versions of the same read (docs/lake.md).
-READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "device_id", "unit")
 
 
 #: Columns whose equality, with the key and version, makes two rows copies of one read (else a conflict the clean
@@ -58,7 +55,7 @@ READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval
 _SAME_READ = ("source_version", "value", "quality")
 #: Which copy is kept: the lowest Kafka position, then source position (the order the jobs' live-version rule
 #: and the ``reads`` view use, so they pick the same row before and after compaction).
-_FIRST_COPY = ("kafka_topic", "kafka_partition", "kafka_offset", "source_file", "source_line")
+_FIRST_COPY = FIRST_COPY
 
 
 @dataclass(frozen=True)
@@ -300,51 +297,16 @@ def _commit(lake: Lake, manifest: layout.Manifest, guard=None) -> None:
 
 
 @contextlib.contextmanager
-def cassandra_lease(settings, lake: Lake):
-    """Hold the lake's compaction lease: a claim row in ``file_claims`` (Cassandra lightweight transactions, the
-    ingest workers' claims, :mod:`streaming.ingest.claims`), renewed while held; yields the
-    :class:`~streaming.ingest.claims.Lease`, whose ``check()`` raises once it is lost. Raises
-    :class:`~meterlake.errors.MeterlakeError` while another process holds it."""
-    import os
-    import socket
-
-    from meterlake import clients
-    from meterlake.errors import MeterlakeError
-    from streaming.ingest.claims import Claims, Lease
-    from streaming.store import keyspace
-
-    cassandra = settings.cassandra
-    session = clients.cassandra_session(settings, consistency=cassandra.write_consistency)
-    try:
-        keyspace.ensure(session, cassandra.keyspace, cassandra.replication_factor)
-        owner = f"compaction@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        claims = Claims(session, cassandra.keyspace, owner, settings.ingest.lease_s)
-        key = f"compaction:{lake.fs.type_name}:{lake.root}"
-        held, row = claims.claim(key, lake.root, 0, 0)
-        if not held:
-            raise MeterlakeError("another compaction is running on this lake", lake=lake.root,
-                                 holder=row.owner if row is not None else None)
-        try:
-            with Lease(claims, key, lake.root, 0, 0) as lease:
-                yield lease
-        finally:
-            claims.release(key)
-    finally:
-        session.cluster.shutdown()
-
-
-@contextlib.contextmanager
-def _lock(lake: Lake, settings=None):
-    """One compaction at a time: an advisory lock on a local lake (released if the process dies); the Cassandra
-    lease on S3 when ``settings`` are given; on HDFS the manifest's exclusive versions suffice."""
+def _lock(lake: Lake, lease=None):
+    """One compaction at a time: an advisory lock on a local lake (released if the process dies); elsewhere the
+    ``lease`` given (a context manager yielding an object whose ``check()`` raises once it is lost: the Cassandra
+    lease ``meterlake lake compact`` takes on S3), or nothing (HDFS: the manifest's exclusive versions suffice)."""
     if not lake.local:
-        import pyarrow.fs as pafs
-
-        if settings is not None and isinstance(lake.fs, pafs.S3FileSystem):
-            with cassandra_lease(settings, lake) as lease:
-                yield lease
-        else:
+        if lease is None:
             yield None
+        else:
+            with lease as held:
+                yield held
         return
     directory = lake.path(layout.MANIFEST_DIR)
     os.makedirs(directory, exist_ok=True)
@@ -359,8 +321,8 @@ def _lock(lake: Lake, settings=None):
 
 
 def compact(lake: Lake, days: list[date] | None = None, *, target_bytes: int, grace_s: float, horizon: Horizon,
-            now: float | None = None, settings=None) -> list[DateResult]:
-    """Compact ``days`` (default: every date in the lake). ``settings``: take the Cassandra lease on S3."""
-    with _lock(lake, settings) as guard:
+            now: float | None = None, lease=None) -> list[DateResult]:
+    """Compact ``days`` (default: every date in the lake), holding ``lease`` (see :func:`_lock`) off a local disk."""
+    with _lock(lake, lease) as guard:
         return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now,
                              guard=guard) for d in (lake.dates() if days is None else days)]

@@ -9,7 +9,7 @@ import pytest
 
 from infra.local import s3
 from infra.local import stack as stack_mod
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 
 pytestmark = pytest.mark.stack
 
@@ -77,7 +77,7 @@ from datetime import date
 from meterlake import config
 from jobs.settle import job as settle
 
-settings = config.load(None)
+settings = config.discovered(config.load(None))
 lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
 day = date.fromisoformat(sys.argv[1])
 print(json.dumps({"first": settle.run(lean, day, "SF", master="local[2]"),
@@ -121,7 +121,7 @@ def test_a_settle_job_reads_and_writes_an_s3_lake_through_s3a(s3_settings):
 
 def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3_settings):
     from meterlake.errors import MeterlakeError
-    from streaming.mirror.compact import cassandra_lease, compact
+    from streaming.mirror.compact import compact
     from tests.streaming.mirror.test_lake_hdfs_safety import HORIZON, part
     from tests.streaming.stackhelp import isolated
 
@@ -129,13 +129,16 @@ def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3
         "paths": s3_settings.paths, "lake": s3_settings.lake})
     lake = open_lake(settings)
     lake.write_parquet(*part(range(0, 2), 0))
-    # GIVEN a compaction holding the lake's lease
-    with cassandra_lease(settings, lake) as lease:
+    from meterlake.cli.mirror_cmd import _compaction_lease
+
+    # GIVEN a compaction holding the lake's lease (the one `meterlake lake compact` takes on S3)
+    with _compaction_lease(settings, lake) as lease:
         assert lease.held
         # THEN another one is refused, and nothing of it is written
         with pytest.raises(MeterlakeError, match="another compaction is running"):
-            compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON, settings=settings)
+            compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
+                    lease=_compaction_lease(settings, lake))
         assert lake.manifest(date(2016, 10, 29)).version == 0
     # AND once it is released the next one runs
     assert [r.compacted for r in compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
-                                         settings=settings)] == [True]
+                                         lease=_compaction_lease(settings, lake))] == [True]

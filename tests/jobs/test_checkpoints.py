@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow.fs as pafs
 
 from jobs import lakeio
-from streaming.mirror.lake import Lake
+from meterlake.lake.files import Lake
 
 
 def test_two_runs_at_once_keep_both_their_entries(tmp_path):

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import lakeio
-from jobs.outputs import current_files, view_files
-from streaming.mirror.lake import Lake
+from meterlake.lake.files import Lake
+from meterlake.lake.outputs import current_files, view_files
 
 SLOT = "quality/settlement_date=2026-01-01"
 

@@ -11,9 +11,9 @@ import pytest
 
 from meterlake import calendar as cal
 from meterlake import clients, schema
+from meterlake.lake.files import open_lake
 from streaming import kafka_io
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import interval_reads, producer_for
 from tests.streaming.stackhelp import consume, isolated, query, store

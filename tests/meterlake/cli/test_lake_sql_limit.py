@@ -8,7 +8,7 @@ import pyarrow.fs as pafs
 from click.testing import CliRunner
 
 from meterlake.cli import cli
-from streaming.mirror.lake import Lake
+from meterlake.lake.files import Lake
 from tests.streaming.mirror.test_lake_hdfs_safety import part
 
 QUERY = "SELECT meter_point, interval_start_utc FROM reads_all"

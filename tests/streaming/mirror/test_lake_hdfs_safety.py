@@ -12,10 +12,10 @@ import pytest
 from infra.local import hdfs
 from infra.local import stack as stack_mod
 from meterlake import calendar as cal
-from streaming.mirror import layout
+from meterlake.lake import layout
+from meterlake.lake.files import open_lake
+from meterlake.lake.schema import LAKE_SCHEMA
 from streaming.mirror.compact import Horizon, compact
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import connect, sql
 
 pytestmark = pytest.mark.stack
@@ -88,7 +88,7 @@ def any_lake(request, tmp_path):
     if request.param == "local":
         import pyarrow.fs as pafs
 
-        from streaming.mirror.lake import Lake
+        from meterlake.lake.files import Lake
 
         return Lake(pafs.LocalFileSystem(), str(tmp_path / "lake"))
     return open_lake(request.getfixturevalue("hdfs_lake_settings"))

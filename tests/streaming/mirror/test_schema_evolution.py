@@ -8,8 +8,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from jobs.registry import job as registry
+from meterlake.lake.files import Lake
 from streaming.mirror.compact import compact_date
-from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.test_lake_hdfs_safety import DAY, HORIZON, part
 

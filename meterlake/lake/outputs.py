@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import pyarrow.fs as pafs
 
+#: A job output's versions (``<slot>/_v-<token>/``) and their commit pointers (``<slot>/_current/<seq>-<token>.json``):
+#: docs/jobs.md, :mod:`jobs.lakeio`.
+VERSION_PREFIX = "_v-"
+POINTERS = "_current"
+
 VIEWS: dict[str, dict[str, str]] = {
     "clean_reads": {"path": "clean_reads", "grain": "one row per read's live version, plus one per estimated "
                                                     "half-hour, per settlement date"},
@@ -32,8 +37,6 @@ def current_files(relatives: list[str]) -> list[str]:
     slot's current version (docs/jobs.md): a slot with commit pointers (``<slot>/_current/<seq>-<token>.json``)
     gives the files of ``<slot>/_v-<token>/`` of its highest pointer; files outside any versioned slot (an older
     lake's) count as they are. Pure."""
-    from jobs.lakeio import POINTERS, VERSION_PREFIX
-
     best: dict[str, tuple[int, str]] = {}
     for r in relatives:
         slot, _, rest = r.rpartition(f"{POINTERS}/")
@@ -59,7 +62,7 @@ def current_files(relatives: list[str]) -> list[str]:
 
 
 def view_files(lake, views: list[str] | None = None) -> dict[str, list[str]]:
-    """{view: [paths on ``lake.fs``]} of the outputs present (a :class:`streaming.mirror.lake.Lake`): the current
+    """{view: [paths on ``lake.fs``]} of the outputs present (a :class:`meterlake.lake.files.Lake`): the current
     version's files of each output directory (:func:`current_files`)."""
     out = {}
     for name in views or list(VIEWS):

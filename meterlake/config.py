@@ -82,6 +82,8 @@ class Spark(_Section):
     with_cassandra_connector: bool = True
     connector_jars: list[str] = Field([], description="the Spark Cassandra Connector's jars (with its runtime "
                                                       "dependencies); empty: the local stack's Maven cache")
+    s3a_jars: list[str] = Field([], description="hadoop-aws 3.3.4 and its AWS SDK bundle, for s3:// lakes; "
+                                                "empty: the local stack's Maven cache")
     master_conf: dict[str, dict[str, str]] = Field({}, description="extra Spark properties of sessions on a "
                                                                    "given master URL (a cluster's secret)")
 
@@ -101,6 +103,8 @@ class Lake(_Section):
                                                       "or timed out")
     s3_endpoint: str = Field("", description="http(s)://host:port of an S3-compatible store; empty: AWS")
     s3_region: str = ""
+    s3_timeout_s: float = Field(60.0, gt=0, description="seconds an S3 request may wait to connect or for an answer")
+    s3_retries: int = Field(3, ge=0, description="retries of an S3 request that failed in a way S3 calls retryable")
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from meterlake.instants import iso_utc
+from streaming.mirror import layout  # noqa: F401 (the jobs that rebuild a date's files: backfill)
 from streaming.mirror.convert import LAKE_SCHEMA
 from streaming.mirror.lake import PARQUET_OPTIONS, Lake, open_lake
 from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from infra.local.topology import StackContext
 
 SECRET_SUFFIXES = (".secret", ".password")
+CONNECTOR_EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
 
 
 def local_stack(settings: config.Settings) -> StackContext | None:
@@ -132,6 +133,9 @@ def session_conf(settings: config.Settings, master: str, ctx: StackContext | Non
                      for k, v in spark_stack.app_properties(ctx.secrets["spark_secret"]).items()})
     if s.with_cassandra_connector:
         conf["spark.jars"] = ",".join(str(p) for p in connector_jars(settings))
+        # the connector's SQL extensions: writetime()/ttl() of Cassandra columns (a map's cells' write times are
+        # the store's per-period source versions, jobs/backfill) and joins pushed down to Cassandra
+        conf["spark.sql.extensions"] = CONNECTOR_EXTENSIONS
         conf.update(cassandra_conf(settings, ctx))
     lake = urlsplit(settings.lake_url)
     if lake.scheme == "hdfs":

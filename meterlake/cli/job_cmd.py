@@ -108,3 +108,28 @@ def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
     progress("measuring data quality (Spark)…")
     out = quality.run(ctx.settings, [parse_date(d) for d in days] or None, master=master, force=force)
     return out, out["message"]
+
+
+_FROM = click.option("--from", "first", required=True, help="The first settlement date (YYYY-MM-DD).")
+_TO = click.option("--to", "last", required=True, help="The last settlement date (YYYY-MM-DD).")
+
+
+@job.command("backfill")
+@_FROM
+@_TO
+@click.option("--meter-point", help="Rebuild only this meter point's reads (its identifier, as in the store).")
+@_MASTER
+@json_command
+@click.pass_obj
+def job_backfill(ctx, first: str, last: str, meter_point: str | None, master: str | None):
+    """Rebuild lake partitions from the Cassandra event store (Spark Cassandra Connector), swapped atomically."""
+    from jobs.backfill import job as backfill
+
+    progress(f"rebuilding {first}..{last} from Cassandra (Spark)…")
+    out = backfill.run(ctx.settings, parse_date(first), parse_date(last), meter_point=meter_point, master=master)
+    done = [d for d in out["dates"] if d["files"]]
+    lines = [f"{len(done)} of {len(out['dates'])} date(s) rebuilt from Cassandra in {out['seconds']} s"] + [
+        f"  {d['settlement_date']}: {d['reads']:,} reads in {d['files']} file(s), {d['replaced']} file(s) replaced"
+        if d["files"] else f"  {d['settlement_date']}: nothing in the store; the lake's partition is left as it is"
+        for d in out["dates"]]
+    return out, "\n".join(lines)

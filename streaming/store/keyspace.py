@@ -49,6 +49,9 @@ lightweight transactions at serial consistency ``LOCAL_SERIAL``.
 from __future__ import annotations
 
 DEVICE_TTL_S = 90 * 86400
+#: Columns added to a table after its first layout, (table, column, type): :func:`ensure` adds them to an older
+#: keyspace. ``register_reads.batch_id``: the lake's rows carry it, so a lake rebuilt from the store has it too.
+ADDED_COLUMNS = (("register_reads", "batch_id", "timeuuid"),)
 
 
 def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> list[str]:
@@ -66,7 +69,7 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
         f"""CREATE TABLE IF NOT EXISTS {ks}.register_reads (
             meter_point text, year smallint, register_id text, read_at timestamp, meter_serial text,
             fuel text, value double, unit text, quality text, source_version bigint, source_file text,
-            source_line bigint, file_id timeuuid,
+            source_line bigint, file_id timeuuid, batch_id timeuuid,
             PRIMARY KEY ((meter_point, year), register_id, read_at, meter_serial)
         ) WITH CLUSTERING ORDER BY (register_id ASC, read_at DESC, meter_serial ASC)""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.device_reads (
@@ -96,6 +99,10 @@ def ensure(session, keyspace: str, replication_factor: int) -> None:
 
     for statement in ddl(keyspace, replication_factor):
         session.execute(statement, timeout=60)
+    for table, column, kind in ADDED_COLUMNS:  # columns added after a table's first layout
+        if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s "
+                           "AND column_name = %s", (keyspace, table, column)).one() is None:
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}", timeout=60)
     session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
     row = session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = "
                           "'hh_sets' AND column_name = 'values'", (keyspace,)).one()

@@ -19,6 +19,8 @@ VIEWS: dict[str, dict[str, str]] = {
                                                             "meter_point, settlement_period) that changed"},
     "quality": {"path": "quality", "grain": "one row per (settlement_date, meter_point) expected"},
     "registry": {"path": "registry", "grain": "one row per (meter_point, effective_from)"},
+    "reconciliation": {"path": "reconciliation", "grain": "one row per (settlement_date, meter_point) with a read "
+                                                          "in the Cassandra store or the lake"},
 }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 
+import pytest
+
+from infra.local import stack as stack_mod
 from meterlake.generate import Options, generate
 from streaming.mirror.compact import READ_KEY
 from streaming.mirror.lake import open_lake
@@ -47,3 +50,12 @@ def lake_rows(settings, day: date, columns=ROW, view: str = "reads") -> list[tup
 
 def digest(rows: list[tuple]) -> str:
     return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def stored(kafka_stack, cassandra_stack, tmp_path_factory):
+    """Settings (topics, keyspace and lake of their own) after the portfolio went through ingest, store and mirror
+    (:func:`through_stack`), once per session: import it into a test module to use it."""
+    settings = stackhelp.isolated(stack_mod.remembered(cassandra_stack), "storelake")
+    through_stack(settings, tmp_path_factory.mktemp("storelake"))
+    return settings

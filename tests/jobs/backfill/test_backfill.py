@@ -9,26 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from infra.local import stack as stack_mod
 from jobs.backfill import job as backfill
 from streaming.mirror import layout
 from streaming.mirror.lake import open_lake
-from tests.jobs.storehelp import ANSWER, DAYS, START, digest, lake_rows, through_stack
-from tests.streaming import stackhelp
+from tests.jobs.storehelp import ANSWER, DAYS, START, digest, lake_rows, stored  # noqa: F401 (the session's portfolio)
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 DELETED, DAMAGED, UNTOUCHED = START, START + timedelta(days=1), START + timedelta(days=2)
 
 
-@pytest.fixture(scope="module")
-def stored(kafka_stack, cassandra_stack, tmp_path_factory):
-    settings = stackhelp.isolated(stack_mod.remembered(cassandra_stack), "backfill")
-    through_stack(settings, tmp_path_factory.mktemp("backfill"))
-    return settings
-
-
-def test_a_deleted_and_a_damaged_partition_are_rebuilt_to_the_mirrors_content(stored, spark):
+def test_a_deleted_and_a_damaged_partition_are_rebuilt_to_the_mirrors_content(stored, spark):  # noqa: F811
     lake = open_lake(stored)
     days = [START + timedelta(days=i) for i in range(DAYS)]
     # GIVEN the mirror's lake, its live versions and its rows per date
@@ -63,8 +54,7 @@ def test_a_deleted_and_a_damaged_partition_are_rebuilt_to_the_mirrors_content(st
     assert any(every[d] == rows[d] for d in (DELETED, DAMAGED)), "no date without corrections was compared whole"
     # the other date is untouched; the run is recorded
     assert lake_rows(stored, UNTOUCHED, view="reads_all") == every[UNTOUCHED]
-    records = list(Path(lake.path(backfill.RECORD_DIR)).glob("*.json"))
-    assert len(records) == 1
-    record = json.loads(records[0].read_text())
+    records = sorted(Path(lake.path(backfill.RECORD_DIR)).glob("*.json"))
+    record = json.loads(records[-1].read_text())
     assert [d["settlement_date"] for d in record["dates"]] == [DELETED.isoformat(), DAMAGED.isoformat()]
     assert record["dates"][1]["damaged"] == [damaged.name]

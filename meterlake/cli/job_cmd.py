@@ -133,3 +133,46 @@ def job_backfill(ctx, first: str, last: str, meter_point: str | None, master: st
         if d["files"] else f"  {d['settlement_date']}: nothing in the store; the lake's partition is left as it is"
         for d in out["dates"]]
     return out, "\n".join(lines)
+
+
+@job.command("reconcile")
+@_FROM
+@_TO
+@click.option("--store-group", default="meterlake-store", show_default=True,
+              help="The store's Kafka consumer group (its lag is not a difference).")
+@_MASTER
+@json_command
+@click.pass_obj
+def job_reconcile(ctx, first: str, last: str, store_group: str, master: str | None):
+    """Per meter-day, the Cassandra store and the lake compared: reads, kWh, versions, reads on one side only."""
+    from jobs.reconcile import job as reconcile
+
+    progress(f"reconciling {first}..{last}: Cassandra vs the lake (Spark)…")
+    out = reconcile.run(ctx.settings, parse_date(first), parse_date(last), store_group=store_group, master=master)
+    lines = [out["message"]] + [f"  {d['settlement_date']}: {d['meters']} meters, lake {d['lake_reads']:,} reads "
+                                f"{d['lake_kwh']:,.3f} kWh, store {d['store_reads']:,} reads {d['store_kwh']:,.3f} "
+                                f"kWh, {d['differences']} difference(s)" for d in out["dates"]]
+    return out, "\n".join(lines)
+
+
+@job.command("serve")
+@_FROM
+@_TO
+@_MASTER
+@json_command
+@click.pass_obj
+def job_serve(ctx, first: str, last: str, master: str | None):
+    """Serving aggregates off the lake into Cassandra (daily consumption per meter), as idempotent upserts."""
+    from jobs.serve import job as serve
+    from meterlake import clients
+    from streaming.store import keyspace
+
+    session = clients.cassandra_session(ctx.settings)  # the store's keyspace migration creates the serving tables
+    try:
+        keyspace.ensure(session, ctx.settings.cassandra.keyspace, ctx.settings.cassandra.replication_factor)
+    finally:
+        session.cluster.shutdown()
+    progress(f"serving {first}..{last}: the lake's aggregates into Cassandra (Spark)…")
+    out = serve.run(ctx.settings, parse_date(first), parse_date(last), master=master)
+    return out, (f"{out['from']}..{out['to']}: " + ", ".join(f"{t} {n:,} rows" for t, n in out["tables"].items())
+                 + f" upserted in {out['seconds']} s")

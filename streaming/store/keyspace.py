@@ -28,6 +28,10 @@ read time: a bill needs the register reads bracketing its period.
 ``device_reads``: consumer access device events every few minutes, partition ``(device_id, day)`` clustered by
 time, with a TTL (they are high-volume and only the recent ones are served; the lake keeps them all).
 
+``daily_consumption`` (a serving table, written by ``meterlake job serve`` off the lake): a meter's consumption
+per settlement date, register and unit, partition ``(meter_point, month)`` clustered by date, newest first: a
+customer's month or bill period is one or two partitions (docs/jobs.md).
+
 ``quarantine``: record-level problems by source file and line, for the data-quality views and support.
 
 ``file_claims``: one row per landed file content (its SHA-256), claimed with a lightweight transaction (``INSERT …
@@ -77,6 +81,13 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
             source_version bigint,
             PRIMARY KEY ((device_id, day), ts, unit)
         ) WITH CLUSTERING ORDER BY (ts DESC, unit ASC) AND default_time_to_live = {DEVICE_TTL_S}""",
+        # serving tables, written by `meterlake job serve` off the lake (jobs/serve/job.py, docs/jobs.md)
+        f"""CREATE TABLE IF NOT EXISTS {ks}.daily_consumption (
+            meter_point text, month text, settlement_date date, register_id text, unit text, fuel text,
+            consumption double, periods smallint, estimated_periods smallint, estimated_share double,
+            expected_periods smallint, source_version bigint,
+            PRIMARY KEY ((meter_point, month), settlement_date, register_id, unit)
+        ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, unit ASC)""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.quarantine (
             source_file text, source_line bigint, field text, reason text, detail text, raw text,
             PRIMARY KEY ((source_file), source_line, field)

@@ -46,11 +46,10 @@ def _fill(settings, sets) -> float:
     part file per date); returns the store's write seconds."""
     import pyarrow as pa
 
-    from meterlake import clients, schema
-    from streaming.mirror import layout
+    from meterlake import clients, keyspace, schema
+    from meterlake.lake import layout
+    from meterlake.lake.files import open_lake
     from streaming.mirror.convert import split_by_date, with_kafka
-    from streaming.mirror.lake import open_lake
-    from streaming.store import keyspace
     from streaming.store.writer import Writer
 
     session = clients.cassandra_session(settings)
@@ -121,6 +120,7 @@ def _driver_inserts(settings, rows: list[tuple]) -> float:
 
 def run(report: Report, scale: str) -> None:
     from infra.local import stack
+    from infra.local.discover import discover
     from jobs import lakeio, storeio
     from jobs.serve import job as serve
     from meterlake.spark import build_spark
@@ -131,7 +131,7 @@ def run(report: Report, scale: str) -> None:
     spark = None
     try:
         stack.up(settings)
-        settings = stack.remembered(settings)
+        settings = discover(stack.remembered(settings))
         sets = _sets(meter_days * 48, meters_per_day=min(meter_days, 2_000))
         reads = meter_days * 48
         seconds = _fill(settings, sets)

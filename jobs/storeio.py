@@ -5,7 +5,7 @@ Only three jobs read or write Cassandra: ``backfill`` (the lake rebuilt from the
 and the lake compared) and ``serve`` (aggregates the applications read, written into the store's keyspace). Every
 other job reads the lake only and builds its session without the connector (:func:`jobs.lakeio.session`).
 
-The store's tables are described in :mod:`streaming.store.keyspace`. A half-hourly row (``hh_sets``) holds per
+The store's tables are described in :mod:`meterlake.keyspace`. A half-hourly row (``hh_sets``) holds per
 period the latest value written, each map cell written ``USING TIMESTAMP source_version``: the cells' write times
 (``writetime(values)``, a list in key order, Cassandra 5.0 and later, through the connector's SQL extensions) are
 the per-period source versions.

@@ -32,7 +32,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from meterlake.config import Jobs
-from streaming.mirror.compact import READ_KEY
+from meterlake.lake.schema import LIVE_VERSION_ORDER, READ_KEY
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -172,9 +172,8 @@ def live_reads(reads: DataFrame, *, cutoff_version: int | None = None) -> DataFr
     # their own (Spark would otherwise hash on the whole read key, then again on the meter point)
     r = r.repartition("meter_point")
     key = W.partitionBy(*LIVE_ORDER)
-    ordered = key.orderBy(F.col("source_version").desc(), F.col("kafka_topic").asc_nulls_last(),
-                          F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
-                          F.col("source_file").asc_nulls_last(), F.col("source_line").asc_nulls_last())
+    ordered = key.orderBy(*(F.col(name).desc_nulls_last() if way == "descending" else F.col(name).asc_nulls_last()
+                            for name, way in LIVE_VERSION_ORDER))
     top = F.col("_top") == F.col("source_version")
     r = (r.withColumn("_rank", F.row_number().over(ordered))
          .withColumn("_top", F.max("source_version").over(key)))
@@ -301,6 +300,15 @@ def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us:
 # ------------------------------------------------------------------------------------------ half-hour values
 
 
+def usable_intervals(flagged: DataFrame) -> DataFrame:
+    """The usable interval reads (energy units, not quarantined, not withdrawn), each with its energy in whole Wh
+    (``value_wh``): what :func:`meter_periods` sums per period, and what billing sums per bill."""
+    F = _F()
+    usable = ((F.col("read_kind") == "interval") & F.col("unit").isin(*ENERGY_UNITS) & ~F.col("is_quarantined")
+              & (F.col("quality") != "withdrawn"))
+    return flagged.filter(usable).withColumn("value_wh", _wh(_energy_kwh()))
+
+
 def meter_periods(flagged: DataFrame) -> DataFrame:
     """Per meter point and settlement period, the energy of its usable interval reads (summed over registers
     and serials) in whole Wh.
@@ -309,14 +317,12 @@ def meter_periods(flagged: DataFrame) -> DataFrame:
     source_version (the latest of the period's reads), source_file (that read's file), meter_serial, fuel.
     """
     F = _F()
-    usable = ((F.col("read_kind") == "interval") & F.col("unit").isin(*ENERGY_UNITS) & ~F.col("is_quarantined")
-              & (F.col("quality") != "withdrawn"))
     latest = ("source_version", "source_file", "meter_serial", "fuel")
     # usable interval reads are on the half-hour grid: one instant per period, so grouping by the instant is
     # grouping by the period, in the order the live-version window left the rows (:data:`LIVE_ORDER`)
-    return (flagged.filter(usable)
+    return (usable_intervals(flagged)
             .groupBy("meter_point", "settlement_date", "settlement_period", "interval_start_utc")
-            .agg(F.sum(_wh(_energy_kwh())).alias("value_wh"),
+            .agg(F.sum("value_wh").alias("value_wh"),
                  F.max(F.col("quality") == "estimated").alias("is_source_estimate"),
                  max_tuple(*latest).alias("_latest"))
             .withColumn("slot", _slot(F.col("interval_start_utc")))

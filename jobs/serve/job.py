@@ -3,7 +3,7 @@ through the Spark Cassandra Connector.
 
 Run: ``meterlake job serve --from 2024-10-26 --to 2024-10-28 [--json]``
 (or ``spark-submit jobs/serve/job.py --from … --to …``; the tables must exist: the CLI creates them with the
-store's keyspace migration, :mod:`streaming.store.keyspace`).
+store's keyspace migration, :mod:`meterlake.keyspace`).
 
 ``daily_consumption``: per meter point, settlement date, register and unit, the day's consumption from the lake's
 live reads (the latest version of each half-hourly read, docs/lake.md; a ``withdrawn`` read counts for nothing), the

@@ -28,9 +28,12 @@ from streaming.ingest.common import (
     FileRejected,
     RecordProblem,
     TimestampParser,
+    bad_line,
     check_grid,
     check_not_future,
+    header_names,
     number,
+    split_fields,
 )
 
 FORMAT = "lcl"
@@ -54,20 +57,15 @@ def _find(names: list[str]) -> tuple[int, int, int]:
 
 
 def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo, now_us: int) -> None:
-    header = next(lines, None)
-    if header is None:
-        raise FileRejected("empty_file", "no header line")
-    names = header[1].split(",")
+    names = header_names(lines)
     id_at, time_at, energy_at = _find(names)
     width = len(names)
     timestamp = TimestampParser(naive_is_utc=True)
     for line_no, text, terminated in lines:
         if not text.strip():
             continue
-        fields = text.split(",")
         try:
-            if len(fields) != width:
-                raise RecordProblem(None, "malformed_line", f"{len(fields)} fields, expected {width}")
+            fields = split_fields(text, width)
             household = fields[id_at].strip()
             problem = ids.lcl_problem(household)
             if problem:
@@ -77,11 +75,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             check_not_future(end, now_us, names[time_at].strip())
             value = number(fields[energy_at], names[energy_at].strip())
         except RecordProblem as problem:
-            if not terminated:
-                # a cut last line parses badly; a complete one that is bad is only quarantined
-                raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
-                                                     f"incomplete: {problem.detail}") from None
-            out.problem(line_no, problem, text)
+            bad_line(out, line_no, problem, text, terminated)
             continue
         info.saw_instant(end)
         out.read(line_no, text, meter_point=household, meter_serial=None, fuel="electricity", register_id="S",

@@ -36,7 +36,6 @@ from streaming.ingest.common import (
     DuplicateWindow,
     FileInfo,
     FileRejected,
-    epoch_us,
     first_line,
     iter_lines,
     open_source,
@@ -44,6 +43,16 @@ from streaming.ingest.common import (
 
 PARSERS = {module.FORMAT: module for module in (d0010, hh_csv, lcl, device)}
 FORMATS = tuple(PARSERS)
+
+
+def register_layout(name: str, layout, meter_point: str | None = None) -> str:
+    """Make the format ``layout:<name>`` (a supplier's CSV layout, :mod:`streaming.ingest.layout`) known to this
+    process's parsers; returns the format's name. The CLI calls it from ``[ingest.layouts.<name>]``."""
+    from streaming.ingest.layout import LayoutParser
+
+    parser = LayoutParser(name, layout, meter_point)
+    PARSERS[parser.FORMAT] = parser
+    return parser.FORMAT
 
 
 def detect(path: str | Path) -> str:
@@ -108,7 +117,7 @@ def _parse(path: Path, fmt: str | None, now: datetime, collector_for, source_nam
         fmt = fmt or detect(path)
         if fmt not in PARSERS:
             raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-        now_us = epoch_us(now)
+        now_us = schema.epoch_us(now)
         info = FileInfo(path=path, source_name=name, format=fmt)
         collector = collector_for(name)
         source = open_source(path)

@@ -9,8 +9,8 @@ import pytest
 
 from infra.local import stack as stack_mod
 from meterlake.generate import Options, generate
-from streaming.mirror.compact import READ_KEY
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
+from meterlake.lake.schema import READ_KEY
 from tests.streaming import stackhelp
 
 START = date(2024, 10, 26)  # three days: the 27th is the autumn clock change (50 periods)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from jobs.backfill import job as backfill
-from streaming.mirror import layout
-from streaming.mirror.lake import open_lake
+from meterlake.lake import layout
+from meterlake.lake.files import open_lake
 from tests.jobs.storehelp import ANSWER, DAYS, START, digest, lake_rows, stored  # noqa: F401 (the session's portfolio)
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

@@ -15,7 +15,7 @@ import pytest
 from jobs.backfill import job as backfill
 from jobs.reconcile import job as reconcile
 from meterlake import clients, pseudonym, schema
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from streaming.mirror.query import connect
 from tests.jobs.helpers import utc
 from tests.jobs.storehelp import START, stored  # noqa: F401 (the session's portfolio through the stack)

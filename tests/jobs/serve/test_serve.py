@@ -8,7 +8,7 @@ import pytest
 
 from jobs.serve import job as serve
 from meterlake import calendar, clients, pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from streaming.mirror.query import connect
 from tests.jobs.storehelp import START, stored  # noqa: F401 (the session's portfolio through the stack)
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from meterlake.instants import iso_utc
+from meterlake.lake import layout  # noqa: F401 (the jobs that rebuild a date's files: backfill)
 from meterlake.lake.files import PARQUET_OPTIONS, Lake, open_lake
 from meterlake.lake.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
 from meterlake.lake.outputs import POINTERS, VERSION_PREFIX

@@ -72,6 +72,13 @@ class Cassandra(_Section):
     replication_factor: int = Field(1, ge=1)
     write_consistency: Consistency = "LOCAL_QUORUM"
     read_consistency: Consistency = "LOCAL_QUORUM"
+    # the Spark Cassandra Connector (jobs backfill, reconcile, serve; docs/jobs.md)
+    connector_split_size_mb: int = Field(64, ge=1, description="connector reads: Cassandra data per Spark task")
+    connector_batch_rows: int = Field(64, ge=1, description="connector writes: rows per unlogged batch (rows "
+                                                            "of one partition are batched together)")
+    connector_concurrent_writes: int = Field(5, ge=1, description="connector writes: batches in flight per task")
+    connector_throughput_mb_s: float = Field(1024.0, gt=0, description="connector writes: at most this many MB/s "
+                                                                      "per core (to spare a busy ring)")
 
 
 class Spark(_Section):

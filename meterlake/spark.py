@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 SECRET_SUFFIXES = (".secret", ".password", ".secret.key")
+CONNECTOR_EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
 
 
 def resolve_master(settings: config.Settings, master: str | None = None) -> str:
@@ -134,6 +135,9 @@ def session_conf(settings: config.Settings, master: str) -> dict[str, str]:
     jar_list: list[Path] = []
     if s.with_cassandra_connector:
         jar_list += connector_jars(settings)
+        # the connector's SQL extensions: writetime()/ttl() of Cassandra columns (a map's cells' write times are
+        # the store's per-period source versions, jobs/backfill) and joins pushed down to Cassandra
+        conf["spark.sql.extensions"] = CONNECTOR_EXTENSIONS
         conf.update(cassandra_conf(settings))
     lake = urlsplit(settings.lake_url)
     if lake.scheme in ("s3", "s3a"):

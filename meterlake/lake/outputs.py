@@ -30,6 +30,8 @@ VIEWS: dict[str, dict[str, str]] = {
     "bill_lines": {"path": "billing/bill_lines", "grain": "one row per bill (as in bills) and band"},
     "register_checks": {"path": "billing/register_checks", "grain": "one row per (from, to) run, meter_point, "
                                                                     "register and pair of register reads"},
+    "reconciliation": {"path": "reconciliation", "grain": "one row per (settlement_date, meter_point) with a read "
+                                                          "in the Cassandra store or the lake"},
 }
 
 

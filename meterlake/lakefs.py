@@ -96,7 +96,7 @@ def _timeout_adapter(timeout_s: float, retries: int):
 _TRANSIENT = ("safe mode", "safemode", "standbyexception", "not supported in state standby",
               "retriableexception", "quota",
               "could only be written to 0", "could only be replicated to 0", "not replicated yet",
-              "failed to find datanode")
+              "failed to find datanode", "startup mode")
 
 
 def transient(exc: BaseException) -> bool:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint jars venv clean stack-down
+.PHONY: demo test bench lint jars venv clean stack-down superset-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,27 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# Apache Superset in its own virtualenv: its pins (pandas, pyarrow) clash with ours. rich: its CLI needs it;
+# flask-caching 2.5 breaks `db upgrade`; cachetools: registering a database fails without it (a misleading 422).
+SUPERSET_VENV  := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+SUPERSET_VERSION := $(shell sed -n '/^\[superset\]/,/^\[/s/^version = "\(.*\)".*/\1/p' infra/local/versions.toml)
+$(SUPERSET_STAMP): infra/local/versions.toml
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --quiet --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --quiet 'apache-superset==$(SUPERSET_VERSION)' rich 'flask-caching==2.3.1' cachetools \
+		'duckdb-engine==0.17.0' gunicorn
+	touch $@
+
+superset-venv: $(SUPERSET_STAMP)
+
 jars: $(STAMP)
 	$(BIN)/meterlake stack fetch
 
-demo: jars
+demo: jars $(SUPERSET_STAMP)
 	$(BIN)/meterlake demo
 
-test: jars
+test: jars $(SUPERSET_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: jars
@@ -34,4 +48,5 @@ stack-down: $(STAMP)
 
 clean:
 	-$(BIN)/meterlake stack down
-	rm -rf $(VENV) state lake build *.egg-info
+	-$(BIN)/meterlake dashboards down
+	rm -rf $(VENV) $(SUPERSET_VENV) state lake build *.egg-info

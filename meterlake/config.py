@@ -37,6 +37,7 @@ class Paths(_Section):
     state_dir: Path = Field(Path("state"), description="local stack: conf, data, logs, PIDs, generated secrets")
     lake: str = Field("lake", description="lake root: a local path, hdfs://host:port/path or s3://bucket/path")
     jar_cache: Path = Field(Path("~/.cache/meterlake/jars"), description="jars resolved from Maven Central")
+    warehouse: str = "warehouse/meterlake.duckdb"
 
 
 class Stack(_Section):

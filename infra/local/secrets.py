@@ -27,6 +27,9 @@ def _new() -> dict[str, str]:
         "hdfs_user": "meterlake",
         "spark_secret": secrets.token_urlsafe(32),
         "lake_pseudonym_key": secrets.token_urlsafe(48),  # meterlake.pseudonym
+        "superset_secret_key": secrets.token_urlsafe(48),  # infra.superset: signs sessions, encrypts credentials
+        "superset_admin_password": secrets.token_urlsafe(18),
+        "superset_analyst_password": secrets.token_urlsafe(18),
     }
 
 

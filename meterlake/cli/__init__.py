@@ -71,6 +71,7 @@ def config_show(ctx: Context):
 def _register() -> None:
     from meterlake.cli import (
         calendar_cmd,
+        dashboards_cmd,
         demo_cmd,
         generate_cmd,
         ingest_cmd,
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(dashboards_cmd.dashboards)
 
 
 _register()

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-import duckdb
-
 from jobs.clean import job as clean
 from jobs.quality import job as quality
 from jobs.registry import job as registry
@@ -22,7 +20,7 @@ from jobs.settle_diff import job as settle_diff
 from meterlake import config, pseudonym
 from meterlake.generate import Options, generate
 from streaming.mirror.lake import open_lake
-from tests.jobs.helpers import after, day_of, publish_to_lake, reads, write_lake_reads
+from tests.jobs.helpers import after, arrive_late, publish_to_lake
 
 AUTUMN = date(2024, 10, 27)
 LATE_METER = "1900000000016"
@@ -68,14 +66,7 @@ def settle_portfolio(spark, base: Path) -> Settled:
     answers = {(day, "SF"): settle.run(s, day, "SF", spark=spark) for day in (date(2024, 10, 26), AUTUMN)}
     # after SF: a correction of one half-hour and a late meter's whole day
     version = after(AUTUMN, 24 * 10)
-    listed = ", ".join(f"'{f.path}'" for f in lake.live_files(AUTUMN))
-    corrected = duckdb.connect().execute(f"""
-        SELECT * FROM read_parquet([{listed}]) WHERE read_kind = 'interval' AND settlement_period = 20
-        ORDER BY meter_point, source_version DESC LIMIT 1""").fetchdf().to_dict("records")[0]
-    fix = reads(corrected["meter_point"], [corrected["interval_start_utc"]], corrected["value"] + 1.0,
-                serial=corrected["meter_serial"], register=corrected["register_id"], version=version)
-    write_lake_reads(lake, fix, offset=9000)
-    write_lake_reads(lake, day_of(pseudonyms.one(LATE_METER), AUTUMN, 0.1, version=version), offset=9001)
+    arrive_late(lake, AUTUMN, pseudonyms.one(LATE_METER), version)
     answers[(AUTUMN, "R1")] = settle.run(s, AUTUMN, "R1", spark=spark)
     diff = settle_diff.run(s, AUTUMN, "SF", "R1", limit=1000, spark=spark)
     quality.run(s, spark=spark)

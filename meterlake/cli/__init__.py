@@ -77,6 +77,8 @@ def _register() -> None:
         ingest_cmd,
         job_cmd,
         mirror_cmd,
+        report_cmd,
+        schedule_cmd,
         stack_cmd,
         store_cmd,
     )
@@ -92,6 +94,8 @@ def _register() -> None:
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
     cli.add_command(dashboards_cmd.dashboards)
+    cli.add_command(report_cmd.report)
+    cli.add_command(schedule_cmd.schedule)
 
 
 _register()

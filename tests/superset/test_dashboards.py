@@ -19,7 +19,7 @@ import yaml
 from infra.local import secrets
 from infra.superset import instance, warehouse
 
-pytestmark = [pytest.mark.slow, pytest.mark.stack]
+pytestmark = [pytest.mark.slow, pytest.mark.stack, pytest.mark.timeout(1800)]  # the first builds the portfolio
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"

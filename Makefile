@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint jars venv clean stack-down superset-venv airflow-venv
+.PHONY: demo test test-fast bench lint jars venv clean stack-down superset-venv airflow-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ demo: jars $(SUPERSET_STAMP)
 
 test: jars $(SUPERSET_STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# the edit loop: everything but the slow and multi-node tests (CI runs `make test`, the whole suite)
+test-fast: jars
+	$(BIN)/pytest -m "not slow and not multinode" $(PYTEST_ARGS)
 
 bench: jars
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -80,6 +80,10 @@ class Spark(_Section):
     executor_memory: str = "1g"
     shuffle_partitions: int = Field(8, ge=1)
     with_cassandra_connector: bool = True
+    connector_jars: list[str] = Field([], description="the Spark Cassandra Connector's jars (with its runtime "
+                                                      "dependencies); empty: the local stack's Maven cache")
+    master_conf: dict[str, dict[str, str]] = Field({}, description="extra Spark properties of sessions on a "
+                                                                   "given master URL (a cluster's secret)")
 
 
 class Lake(_Section):
@@ -102,6 +106,8 @@ class Lake(_Section):
     pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "
                                                     "points, serials and device ids (meterlake.pseudonym); "
                                                     "empty: the local stack's generated key")
+    pseudonym_key: str | None = Field(None, description="the key itself, when it is not in a file (the local "
+                                                        "stack's discovery fills it)")
 
 
 class Mirror(_Section):
@@ -251,8 +257,13 @@ class Settings(BaseSettings):
         for section in ("kafka", "cassandra"):
             if data[section].get("password"):
                 data[section]["password"] = "********"
-        if data["lake"].get("s3_secret_key"):
-            data["lake"]["s3_secret_key"] = "********"
+        for key in ("s3_secret_key", "pseudonym_key"):
+            if data["lake"].get(key):
+                data["lake"][key] = "********"
+        for props in data["spark"]["master_conf"].values():
+            for key in props:
+                if key.endswith((".secret", ".password")):
+                    props[key] = "********"
         data["paths"]["state_dir"] = str(self.state_dir)
         data["paths"]["jar_cache"] = str(self.jar_cache)
         data["paths"]["lake"] = self.lake_url
@@ -274,6 +285,22 @@ def find_config(explicit: str | Path | None = None, environ: dict[str, str] | No
         return find_config(environ[CONFIG_ENV], environ)
     local = Path.cwd() / DEFAULT_CONFIG_NAME
     return local.resolve() if local.is_file() else None
+
+
+DISCOVERY_GROUP = "meterlake.discovery"
+
+
+def discovered(settings: Settings) -> Settings:
+    """``settings`` with what they leave empty (service addresses, credentials, keys, jars) filled by the installed
+    discovery steps: the ``meterlake.discovery`` entry points, each a function of the settings returning settings
+    (setup.cfg registers the local stack's, ``infra.local.discover:discover``). For entry points that are not the
+    CLI (a job under ``spark-submit``, a notebook's ``build_spark``); the CLI calls the launcher's step itself.
+    The core names no launcher: it takes whatever is installed."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=DISCOVERY_GROUP), key=lambda e: e.name):
+        settings = entry.load()(settings)
+    return settings
 
 
 def load(explicit: str | Path | None = None) -> Settings:

@@ -43,7 +43,7 @@ def lake() -> None:
 
 
 def _lake(ctx):
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     return open_lake(ctx.settings)
 

@@ -6,7 +6,6 @@ Logs and progress go to stderr. Errors: exit code non-zero; with ``--json`` the 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import signal
 import sys
@@ -14,30 +13,14 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from meterlake.errors import MeterlakeError, UsageError
-from meterlake.instants import iso_utc
+from meterlake.jsontext import dumps
+from meterlake.jsontext import plain_value as _default
 
 log = logging.getLogger("meterlake")
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return iso_utc(o) if o.tzinfo is not None else o.isoformat()
-    if isinstance(o, date):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, set | frozenset):
-        return sorted(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def dumps(obj: dict) -> str:
-    return json.dumps(obj, default=_default, sort_keys=False)
 
 
 def parse_date(text: str) -> date:

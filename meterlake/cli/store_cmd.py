@@ -1,7 +1,7 @@
 """`meterlake store`: the event store in Cassandra, fed from Kafka.
 
 Run: ``meterlake store run [--until-caught-up] [--json]``, ``meterlake store stats [--json]``. The work is in
-:mod:`streaming.store` (the keyspace's design is :mod:`streaming.store.keyspace`).
+:mod:`streaming.store` (the keyspace's design is :mod:`meterlake.keyspace`).
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from meterlake import clients
+from meterlake import clients, keyspace
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
 from streaming.ingest import claimcheck, claims, publish
@@ -49,7 +49,6 @@ from streaming.ingest.claims import Claims, Lease, LeaseLost
 from streaming.ingest.common import FileRejected
 from streaming.ingest.pipeline import detect, validated_file
 from streaming.ingest.storage import Landed, Storage
-from streaming.store import keyspace
 
 log = logging.getLogger(__name__)
 GROUP = "meterlake-ingest"

@@ -2,7 +2,7 @@
 exactly once.
 
 Run: ``meterlake mirror run [--until-caught-up] [--json]``. Grain of the output: one row per read per Kafka
-message (:data:`~streaming.mirror.convert.LAKE_SCHEMA`), in files ``settlement_date=<D>/part-<topic>-<partition>-
+message (:data:`~meterlake.lake.schema.LAKE_SCHEMA`), in files ``settlement_date=<D>/part-<topic>-<partition>-
 <first>-<last>.parquet`` (docs/lake.md).
 
 Exactly once, per topic partition, one batch at a time:
@@ -20,7 +20,7 @@ Exactly once, per topic partition, one batch at a time:
 
 A mirror that starts on a partition reads its committed offset's metadata: an intent there means a batch may have
 been cut short between 2 and 4, so it re-reads exactly ``first..last`` as one batch, skips the files already in
-the lake (same names; or merged by compaction, see :mod:`~streaming.mirror.layout`) and writes the rest. So a
+the lake (same names; or merged by compaction, see :mod:`~meterlake.lake.layout`) and writes the rest. So a
 crash at any moment neither loses nor duplicates a read, and the next batch never starts before the last one is
 whole, which is what lets compaction retire part files by offset watermark.
 
@@ -42,9 +42,9 @@ from kafka.structs import OffsetAndMetadata
 
 from meterlake import clients, pseudonym, schema
 from meterlake.config import Settings
-from streaming.mirror import layout
+from meterlake.lake import layout
+from meterlake.lake.files import Lake, open_lake
 from streaming.mirror.convert import Decoded, Message, check, lake_rows, split_by_date
-from streaming.mirror.lake import Lake, open_lake
 
 log = logging.getLogger("meterlake.mirror")
 

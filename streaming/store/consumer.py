@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from meterlake import clients, schema
+from meterlake import clients, keyspace, schema
 from meterlake.config import Settings
 from streaming import kafka_io
-from streaming.store import keyspace
 from streaming.store.writer import Writer
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from infra.local import stack as stack_mod
 from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, day_of, write_lake_reads
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -39,7 +39,7 @@ from jobs.quality import job as quality
 from jobs.settle import job as settle
 from jobs.settle_diff import job as settle_diff
 
-settings = config.load(None)
+settings = config.discovered(config.load(None))
 lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
 spark = build_spark("meterlake-jobs-on-cluster", lean, master=sys.argv[1], conf={"spark.cores.max": "2"})
 day = date.fromisoformat(sys.argv[2])

@@ -6,6 +6,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from infra.local.discover import discover
 from meterlake import config, lakefs
 from meterlake.errors import UsageError
 
@@ -42,8 +43,8 @@ def test_hdfs_url_maps_to_the_local_stacks_webhdfs_port():
     settings = config.Settings()
     settings = settings.model_copy(update={"stack": settings.stack.model_copy(update={"port_offset": 300})})
 
-    assert lakefs.webhdfs_address(settings, "hdfs:///lake") == ("127.0.0.1", 10170)
-    assert lakefs.webhdfs_address(settings, "hdfs://127.0.0.1:9300/lake") == ("127.0.0.1", 10170)
+    assert lakefs.webhdfs_address(discover(settings), "hdfs:///lake") == ("127.0.0.1", 10170)
+    assert lakefs.webhdfs_address(discover(settings), "hdfs://127.0.0.1:9300/lake") == ("127.0.0.1", 10170)
 
 
 def test_configured_webhdfs_address_wins():

@@ -13,9 +13,9 @@ import pytest
 
 from infra.local import hdfs
 from infra.local import stack as stack_mod
+from meterlake.lake.files import open_lake
 from streaming.mirror.compact import compact, horizon_from
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql, stats
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
 from tests.streaming.mirror.test_mirror_kill import kill_and_restart

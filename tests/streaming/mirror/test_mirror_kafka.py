@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from meterlake import clients, pseudonym, schema
+from meterlake.lake.files import Lake, open_lake
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import Lake, open_lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import (
     env_of,

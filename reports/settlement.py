@@ -46,7 +46,7 @@ def report_dir(day: date, run: str) -> str:
 def _connect(lake, views: list[str]):
     import duckdb
 
-    from jobs.outputs import register_duckdb, view_files
+    from meterlake.lake.outputs import register_duckdb, view_files
 
     con = duckdb.connect()
     made = register_duckdb(con, lake, views)
@@ -202,7 +202,7 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 def run(settings, day: date, run_name: str, formats: tuple[str, ...] = FORMATS, *, now: datetime | None = None) -> dict:
     """Render and write the report; the manifest as the answer (plus ``path``)."""
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     lake = open_lake(settings)
     data = gather(lake, day, run_name)

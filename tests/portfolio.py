@@ -19,7 +19,7 @@ from jobs.settle import job as settle
 from jobs.settle_diff import job as settle_diff
 from meterlake import config, pseudonym
 from meterlake.generate import Options, generate
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, arrive_late, publish_to_lake
 
 AUTUMN = date(2024, 10, 27)

@@ -27,8 +27,8 @@ CASTS = {"settlement_date": "CAST(settlement_date AS DATE)", "settlement_period"
 def publish_lake_views(settings: Settings, target: Path | None = None) -> dict:
     import duckdb
 
-    from jobs.outputs import register_duckdb
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
+    from meterlake.lake.outputs import register_duckdb
 
     lake = open_lake(settings)
     if not lake.local:

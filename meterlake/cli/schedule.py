@@ -1,4 +1,5 @@
 """The settlement calendar on a schedule: every run of every date once its cut-off has passed, then its report.
+It drives the jobs and the reports, so it sits on the top floor with the CLI (README, "Layout").
 
 Run: ``meterlake schedule run`` (a service: APScheduler's cron trigger, ``schedule.cron`` in
 ``schedule.timezone``), or ``meterlake schedule run --once`` (catch up and exit: for cron, systemd timers or the
@@ -68,7 +69,7 @@ class Scheduler:
 
     def __init__(self, settings, *, clock: Callable[[], datetime] | None = None, spark=None,
                  dates: list[date] | None = None):
-        from streaming.mirror.lake import open_lake
+        from meterlake.lake.files import open_lake
 
         self.settings = settings
         self.config = settings.schedule

@@ -27,8 +27,8 @@ def schedule() -> None:
 def run(ctx, once, now_text):
     """Run the due settlement runs (missed ones first), each followed by settle-diff against the previous run,
     quality and the report; then, unless --once, wait for the next trigger (schedule.cron) until stopped."""
+    from meterlake.cli.schedule import Scheduler
     from meterlake.instants import iso_utc, parse_instant
-    from reports.schedule import Scheduler
 
     now = parse_instant(now_text, name="--now") if now_text else None
     scheduler = Scheduler(ctx.settings, clock=(lambda: now) if now else None)

@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from meterlake import config
 from meterlake.cli import cli
+from meterlake.lake.files import open_lake
 from reports import settlement as report
-from streaming.mirror.lake import open_lake
 from tests.portfolio import AUTUMN
 
 pytestmark = pytest.mark.timeout(1800)  # the first test using settled_portfolio builds it with Spark

@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 import pytest
 
-from reports.schedule import RECORD, Scheduler, due_runs
-from streaming.mirror.lake import open_lake
+from meterlake.cli.schedule import RECORD, Scheduler, due_runs
+from meterlake.lake.files import open_lake
 from tests.portfolio import AUTUMN
 
 pytestmark = pytest.mark.timeout(1800)  # the first test using settled_portfolio builds it with Spark

@@ -61,6 +61,8 @@ class Kafka(_Section):
     quarantine_topic: str = "meter-quarantine"
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
+    wait_timeout_s: float = Field(30.0, gt=0, description="longest wait for one answer from the brokers (offsets, "
+                                                          "commits, metadata); then the call fails and is retried")
 
 
 class Cassandra(_Section):
@@ -95,7 +97,7 @@ class Lake(_Section):
 
     webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
     hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
-    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS request may wait to connect or "
+    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS (or S3) request may wait to connect or "
                                                            "for data; a read that times out is retried")
     webhdfs_retries: int = Field(3, ge=0, description="retries of a WebHDFS read (GET) that failed to connect "
                                                       "or timed out")
@@ -110,12 +112,24 @@ class Lake(_Section):
                                                         "stack's discovery fills it)")
 
 
-class Mirror(_Section):
+class _Consuming(_Section):
+    """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
+
+    shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class Mirror(_Consuming):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
     group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
-    instance_id: str | None = Field(None, description="static group membership: a restart rejoins without a "
-                                                      "rebalance (one id per running mirror)")
+    instance_id: str | None = Field(None, description="unused since the mirror assigns its partitions itself "
+                                                      "(mirror.shards); kept so existing files still load")
     max_file_rows: int = Field(1_000_000, ge=1, description="rotate a partition's file at this many reads")
     max_file_bytes: int = Field(256 << 20, ge=1 << 10, description="... or this many bytes in memory (Arrow)")
     rotate_record_s: float = Field(3600.0, gt=0, description="... or when the Kafka record time spans this long")
@@ -126,13 +140,31 @@ class Mirror(_Section):
     compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
     retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
                                                           "retiring them (readers may still hold them)")
-    assignment_timeout_s: float = Field(120.0, gt=0, description="`mirror run --until-caught-up` stops, having "
-                                                                 "nothing to do, when the group assigns it no "
-                                                                 "partition within this long")
+    assignment_timeout_s: float = Field(120.0, gt=0, description="unused since the mirror assigns its partitions "
+                                                                 "itself (mirror.shards); kept so existing files "
+                                                                 "still load")
     superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "
                                           "reproducible until then (docs/lake.md)")
+    write_timeout_s: float = Field(600.0, gt=0, description="a batch's files not written in this long count as a "
+                                                            "failed write (paused and retried)")
+
+
+class Store(_Consuming):
+    """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
+
+
+class IngestLayout(_Section):
+    """A supplier's own half-hourly CSV layout (``[ingest.layouts.<name>]``; :mod:`streaming.ingest.layout`)."""
+
+    timestamp_column: str = Field(description="the column holding the half-hour's time")
+    timestamp_is: Literal["start", "end"] = Field("start", description="the time is the half-hour's start or end")
+    timezone: Literal["UTC", "Europe/London"] = Field("UTC", description="zone of times written without an offset")
+    timestamp_format: str = Field("iso", description="iso, or a strptime pattern")
+    value_column: str = Field(description="the column holding the half-hour's energy")
+    unit: Literal["kWh", "Wh"] = Field("kWh", description="the value's unit (Wh is stored as kWh)")
+    meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
 
 
 class Ingest(_Section):
@@ -156,6 +188,10 @@ class Ingest(_Section):
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+    max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
+                                                   "the archive, a bug) is quarantined as processing_failed")
+    layouts: dict[str, IngestLayout] = Field({}, description="named supplier CSV layouts: "
+                                                             "`ingest FILE --format layout:<name>`")
 
 
 class Jobs(_Section):
@@ -176,6 +212,39 @@ class Jobs(_Section):
     registry_broadcast_rows: int = Field(
         1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
         "joined there; a larger one is joined by shuffling the reads")
+    bill_vat_rate: float = Field(0.05, ge=0, le=1, description="VAT on bills (job bill): 0.05 is the domestic rate")
+    bill_register_tprs: dict[str, dict[str, str]] = Field(
+        {"0151": {"DY": "00043", "NT": "00210"}, "0393": {"S": "00001"}},
+        description="job bill-check: per SSC, the Time Pattern Regime of each register id the D0010s use")
+
+
+class Meters(_Section):
+    """Meter settings: commands to meters, their service and the device gateway simulator (streaming.commands)."""
+
+    commands_topic: str = Field("meter-commands", description="commands to meters, keyed by meter point")
+    responses_topic: str = Field("meter-command-responses", description="meters' answers, keyed by meter point")
+    partitions: int = Field(6, ge=1, description="partitions of both topics (a meter's commands and answers "
+                                                 "share a partition number)")
+    registrations: str = Field("", description="CSV of registrations (the registry's columns, optional "
+                                               "prepay_capable); empty: the lake's registry")
+    operator: str | None = Field(None, description="operator identity recorded with commands (supply and credit "
+                                                   "commands need one; --operator overrides)")
+    group_id: str = Field("meterlake-meters", description="consumer group of `meters run` (the answers)")
+    instance_id: str | None = Field(None, description="static group membership of `meters run`: a restarted "
+                                                 "service takes its shards back at once (one id per service)")
+    ack_timeout_s: float = Field(30.0, gt=0, description="a send waits this long for an answer before a retry")
+    max_attempts: int = Field(3, ge=1, description="sends of one command (same id) before it expires")
+    expire_after_s: float = Field(3600.0, gt=0, description="a command unanswered this long after it became due "
+                                                           "expires, whatever attempts are left")
+    max_credit_pence: int = Field(50_000, ge=1, description="largest add_credit")
+    gateway_group_id: str = Field("meterlake-gateway", description="consumer group of `meters gateway`")
+    gateway_instance_id: str | None = Field("gateway-1", description="static group membership of the gateway: "
+                                            "a restarted gateway takes its partitions back at once instead of "
+                                            "after the dead one's session times out (one id per gateway)")
+    gateway_delay_s: float = Field(1.0, ge=0, description="simulator: seconds before a meter answers")
+    gateway_reject_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of commands rejected")
+    gateway_drop_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of sends never answered")
+    gateway_seed: int = Field(0, description="simulator: seed of its (deterministic) rejections and drops")
 
 
 class Schedule(_Section):
@@ -204,8 +273,10 @@ class Settings(BaseSettings):
     spark: Spark = Spark()
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
+    store: Store = Store()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
+    meters: Meters = Meters()
     schedule: Schedule = Schedule()
 
     # Set by load(); not a setting.

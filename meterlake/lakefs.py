@@ -90,6 +90,24 @@ def _timeout_adapter(timeout_s: float, retries: int):
     return Adapter(max_retries=Retry(total=retries, allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.5))
 
 
+# WebHDFS answers that pass: fsspec raises them as RuntimeError or ValueError, not OSError
+_TRANSIENT = ("safe mode", "safemode", "standbyexception", "not supported in state standby",
+              "retriableexception", "quota",
+              "could only be written to 0", "could only be replicated to 0", "not replicated yet",
+              "failed to find datanode")
+
+
+def transient(exc: BaseException) -> bool:
+    """Is ``exc`` a lake failure worth waiting out (and retrying): an OSError (I/O, disk full, connection), or a
+    NameNode in safe mode or standby, a quota exceeded, no DataNode to write to? Pure."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, RuntimeError | ValueError):
+        text = str(exc).lower()
+        return any(marker in text for marker in _TRANSIENT)
+    return False
+
+
 def _s3(settings: Settings) -> pafs.FileSystem:
     lake = settings.lake
     options: dict = {}
@@ -102,4 +120,6 @@ def _s3(settings: Settings) -> pafs.FileSystem:
         options["region"] = lake.s3_region
     if lake.s3_access_key:
         options.update(access_key=lake.s3_access_key, secret_key=lake.s3_secret_key)
-    return pafs.S3FileSystem(**options)
+    # bounded: a store that stops answering fails the call (the mirror pauses and retries) instead of hanging it
+    timeout = settings.lake.webhdfs_timeout_s
+    return pafs.S3FileSystem(**options, connect_timeout=timeout, request_timeout=timeout)

@@ -81,12 +81,14 @@ def config_show(ctx: Context):
 
 def _register() -> None:
     from meterlake.cli import (
+        bill_cmd,
         calendar_cmd,
         dashboards_cmd,
         demo_cmd,
         generate_cmd,
         ingest_cmd,
         job_cmd,
+        meters_cmd,
         mirror_cmd,
         report_cmd,
         schedule_cmd,
@@ -104,6 +106,10 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(meters_cmd.meters)
+    cli.add_command(bill_cmd.mdd)
+    cli.add_command(bill_cmd.tariffs)
+    cli.add_command(bill_cmd.accounts)
     cli.add_command(dashboards_cmd.dashboards)
     cli.add_command(report_cmd.report)
     cli.add_command(schedule_cmd.schedule)

@@ -1,7 +1,8 @@
 """The scripting contract: a readable summary by default, exactly one JSON object on stdout with ``--json``.
 
 Logs and progress go to stderr. Errors: exit code non-zero; with ``--json`` the one object is
-``{"error": {"type": ..., "message": ..., ...details}}``.
+``{"error": {"type": ..., "message": ..., ...details}}``, also for an unexpected error (``type`` ``unexpected``;
+its traceback goes to stderr).
 """
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def json_command(func: Callable[..., dict | tuple[dict, str]]) -> Callable:
                 for key, value in exc.details.items():
                     click.echo(f"  {key}: {value}", err=True)
             sys.exit(exc.code)
+        except Exception as exc:  # a bug or an unforeseen failure: scripts still get their one object
+            if not as_json:
+                raise
+            log.error("unexpected error", exc_info=True)  # the traceback goes to stderr
+            click.echo(dumps({"error": {"type": "unexpected", "message": f"{type(exc).__name__}: {exc}"}}))
+            sys.exit(1)
         result, summary = out if isinstance(out, tuple) else (out, None)
         if as_json:
             click.echo(dumps(result))

@@ -12,6 +12,7 @@ state directory (mode 0600); clients pointed at the local stack read them from t
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ class Paths(_Section):
     state_dir: Path = Field(Path("state"), description="local stack: conf, data, logs, PIDs, generated secrets")
     lake: str = Field("lake", description="lake root: a local path, hdfs://host:port/path or s3://bucket/path")
     jar_cache: Path = Field(Path("~/.cache/meterlake/jars"), description="jars resolved from Maven Central")
+    warehouse: str = "warehouse/meterlake.duckdb"
 
 
 class Stack(_Section):
@@ -256,6 +258,18 @@ class Meters(_Section):
     gateway_seed: int = Field(0, description="simulator: seed of its (deterministic) rejections and drops")
 
 
+class Schedule(_Section):
+    """`meterlake schedule run`: the settlement calendar of runs, each followed by its report (reports/)."""
+
+    runs: list[str] = Field(["SF", "R1", "R2", "R3", "RF", "DF"], description="the runs to settle; a run of a "
+                            "date is due once its cut-off (meterlake.settlement_runs) has passed")
+    cron: str = Field("0 6 * * *", description="when due runs are looked for (crontab, in schedule.timezone)")
+    timezone: str = "Europe/London"
+    first_date: date | None = Field(None, description="earliest settlement date to settle; empty: every date "
+                                                      "in the lake")
+    report_formats: list[str] = Field(["html", "pdf", "csv"], description="formats of each run's report")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -274,6 +288,7 @@ class Settings(BaseSettings):
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
+    schedule: Schedule = Schedule()
 
     # Set by load(); not a setting.
     _source: Path | None = None

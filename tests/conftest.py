@@ -127,3 +127,12 @@ def spark_cluster(_stack_session) -> str:
 
     settings = _service(_stack_session, "spark", spark_workers=2)
     return spark_stack.local_master_url(stack.context(settings))
+
+
+@pytest.fixture(scope="session")
+def settled_portfolio(spark, tmp_path_factory):
+    """A generated portfolio's lake, cleaned, settled (SF, then R1 after late data), diffed and measured
+    (tests/portfolio.py): what dashboards and reports read."""
+    from tests.portfolio import settle_portfolio
+
+    return settle_portfolio(spark, tmp_path_factory.mktemp("settled"))

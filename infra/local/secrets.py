@@ -29,6 +29,9 @@ def _new() -> dict[str, str]:
         "lake_pseudonym_key": secrets.token_urlsafe(48),  # meterlake.pseudonym
         "s3_access_key": "ML" + secrets.token_hex(9).upper(),  # infra.local.s3
         "s3_secret_key": secrets.token_urlsafe(30),
+        "superset_secret_key": secrets.token_urlsafe(48),  # infra.superset: signs sessions, encrypts credentials
+        "superset_admin_password": secrets.token_urlsafe(18),
+        "superset_analyst_password": secrets.token_urlsafe(18),
     }
 
 

@@ -93,3 +93,19 @@ def write_lake_reads(lake, table: pa.Table, offset: int, topic: str = "meter-rea
                              pa.array([offset] * table.num_rows, pa.int64()))
     for day, part in split_by_date(table):
         lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)
+
+
+def arrive_late(lake, day: date, new_meter: str, version: int) -> dict:
+    """Late data for ``day``, both sources created at ``version``: a correction (+1 kWh) of one read of period 20,
+    and ``new_meter``'s (a lake pseudonym) whole day at 0.1 kWh a half-hour. Returns the corrected read's row."""
+    import duckdb
+
+    listed = ", ".join(f"'{f.path}'" for f in lake.live_files(day))
+    corrected = duckdb.connect().execute(f"""
+        SELECT * FROM read_parquet([{listed}]) WHERE read_kind = 'interval' AND settlement_period = 20
+        ORDER BY meter_point, source_version DESC LIMIT 1""").fetchdf().to_dict("records")[0]
+    fix = reads(corrected["meter_point"], [corrected["interval_start_utc"]], corrected["value"] + 1.0,
+                serial=corrected["meter_serial"], register=corrected["register_id"], version=version)
+    write_lake_reads(lake, fix, offset=9000)
+    write_lake_reads(lake, day_of(new_meter, day, 0.1, version=version), offset=9001)
+    return corrected

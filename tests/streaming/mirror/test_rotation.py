@@ -15,7 +15,9 @@ OPTIONS = MirrorOptions(max_file_rows=100, max_file_bytes=10_000, rotate_record_
 def batch(rows: int, *, nbytes: int = 0, first_ms: int = 0, last_ms: int = 0, arrived: float = 0.0) -> _Batch:
     b = _Batch()
     message = Message("t", 0, 10, b"", first_ms)
-    b.add(message, Decoded(message, "read", pa.table({"x": list(range(rows))}), rows), arrived)
+    decoded = Decoded(message, "read", pa.table({"x": list(range(rows))}), rows)
+    decoded.__dict__["nbytes"] = 0  # a stand-in table: its lake size is set on the batch below, not measured
+    b.add(message, decoded, arrived)
     b.last_time_ms = last_ms
     b.nbytes = nbytes
     return b

@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,dbt,notebooks]'
 	touch $@
 
 venv: $(STAMP)
@@ -21,7 +21,7 @@ demo: jars
 	$(BIN)/meterlake demo
 
 test: jars
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DO_NOT_TRACK=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: jars
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint jars venv clean stack-down
+.PHONY: demo test bench lint jars venv clean stack-down notebooks
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ bench: jars
 
 lint: $(STAMP)
 	$(BIN)/ruff check meterlake infra jobs streaming tests benchmarks
+
+# the notebooks executed on the configured lake and warehouse (`meterlake models build` first), as HTML with plots
+notebooks: $(STAMP)
+	mkdir -p build/notebooks
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/papermill --no-progress-bar "$$nb" "build/notebooks/$$(basename $$nb)" && \
+	  $(BIN)/jupyter nbconvert --to html --output-dir build/notebooks "build/notebooks/$$(basename $$nb)" || exit 1; \
+	done
 
 stack-down: $(STAMP)
 	$(BIN)/meterlake stack down

@@ -1,12 +1,12 @@
 """The dbt project on the lake (dbt/) and the DuckDB warehouse it publishes: ``meterlake models build``.
 
 :func:`build` runs dbt (its programmatic ``dbtRunner``, in this process) with the platform's configuration: the
-lake (``paths.lake``), the target (``duckdb``, the default, or ``spark`` for scale), and for DuckDB the build copy
-beside the warehouse. The DuckDB target builds into ``<warehouse>.build`` (kept: the incremental marts update it
-in place), then :func:`publish` copies it to a temporary name in the warehouse's directory, makes it durable and
-renames it over ``paths.warehouse`` in one step, so readers (Superset, notebooks) never open the file dbt writes
-and never see a half-written warehouse. The Spark target runs in this process's Spark session
-(:func:`meterlake.spark.build_spark`, with a Hive metastore whose Derby files live under the build directory).
+lake (``paths.lake``) and the target (``duckdb``, the default, or ``spark`` for scale). The DuckDB target builds
+into ``build/<name>`` beside the warehouse (kept: the incremental marts update it in place), then :func:`publish`
+copies it to a temporary name in the warehouse's directory, makes it durable and renames it over
+``paths.warehouse`` in one step, so readers (Superset, notebooks) never open the file dbt writes and never see a
+half-written warehouse. The Spark target runs in this process's Spark session (:func:`meterlake.spark.build_spark`,
+with a Hive metastore whose Derby files live under the build directory).
 
 The project's seeds are copies of the platform's rules, written by :func:`seed_rows` (tests check them):
 ``clock_change_days.csv`` from :mod:`meterlake.calendar`, ``settlement_runs.csv`` from
@@ -48,8 +48,10 @@ def seed_text(name: str) -> str:
 
 
 def build_copy(warehouse: Path) -> Path:
-    """Where the DuckDB target builds: beside the warehouse, ``<name>.build``."""
-    return warehouse.with_name(warehouse.name + ".build")
+    """Where the DuckDB target builds: ``build/<name>`` beside the warehouse. The same file name, so the catalog
+    name DuckDB gives it (the file's stem), which qualifies the names in the project's views, is the same in the
+    published copy."""
+    return warehouse.parent / "build" / warehouse.name
 
 
 def publish(source: Path, warehouse: Path) -> Path:
@@ -127,6 +129,17 @@ def _spark_session(settings):
     return build_spark("meterlake-dbt", plain, conf=conf)
 
 
+def _close_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open for the process (it would otherwise hold the build copy,
+    and its last writes, until the process ends)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        env, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+    if env is not None:
+        env.close()
+
+
 def run_dbt(args: list[str], settings, target: str = "duckdb") -> dict:
     """Run one dbt command (e.g. ``["build", "--select", "marts"]``) on ``target`` with the platform's settings;
     ``{"success", "nodes": [{"name", "resource_type", "status", "seconds", "message"}]}``."""
@@ -139,8 +152,13 @@ def run_dbt(args: list[str], settings, target: str = "duckdb") -> dict:
     with _environment(env):
         if target == "spark":
             _spark_session(settings)
-        result = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
-                                     "--target", target, "--no-use-colors", "--quiet"])
+        try:
+            result = dbtRunner().invoke([*args, "--project-dir", str(PROJECT_DIR), "--profiles-dir",
+                                         str(PROJECT_DIR), "--target", target, "--log-path",
+                                         env["METERLAKE_DBT_TARGET_PATH"], "--no-use-colors", "--quiet"])
+        finally:
+            if target == "duckdb":
+                _close_duckdb()
     nodes = []
     for r in (result.result or []) if hasattr(result.result, "__iter__") else []:
         node = getattr(r, "node", None)
@@ -155,11 +173,13 @@ def run_dbt(args: list[str], settings, target: str = "duckdb") -> dict:
     return {"success": bool(result.success), "nodes": nodes, "error": error}
 
 
-def build(settings, target: str = "duckdb", select: list[str] | None = None, *, publish_warehouse: bool = True) -> dict:
+def build(settings, target: str = "duckdb", select: list[str] | None = None, *, full_refresh: bool = False,
+          publish_warehouse: bool = True, exclude: list[str] | None = None) -> dict:
     """``dbt build`` of the project (``select``: dbt selectors) on ``target``; for DuckDB, then publish the
     warehouse. ``{"target", "lake", "warehouse", "success", "nodes", "counts", "published", "seconds", "error"}``."""
     started = time.monotonic()
-    args = ["build"] + (["--select", *select] if select else [])
+    args = ["build"] + (["--select", *select] if select else []) + (["--exclude", *exclude] if exclude else [])
+    args += ["--full-refresh"] if full_refresh else []
     out = run_dbt(args, settings, target)
     published = None
     if out["success"] and target == "duckdb" and publish_warehouse:

@@ -76,6 +76,7 @@ def _register() -> None:
         ingest_cmd,
         job_cmd,
         mirror_cmd,
+        models_cmd,
         stack_cmd,
         store_cmd,
     )
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(models_cmd.models)
 
 
 _register()

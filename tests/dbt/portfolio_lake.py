@@ -27,6 +27,12 @@ class PortfolioLake:
     portfolio: Path
 
 
+@dataclass(frozen=True)
+class Built:
+    settings: object
+    answer: dict  # the `meterlake models build --json` object
+
+
 def lake_settings(base: Path):
     from meterlake import config
 

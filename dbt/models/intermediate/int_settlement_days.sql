@@ -1,3 +1,4 @@
+{{ config(materialized="table") }}
 -- Every settlement date of the lake with its number of periods (46, 48 or 50; the seed copies
 -- meterlake.calendar's clock changes), ISO weekday and season. Grain: one row per settlement_date.
 with dates as (

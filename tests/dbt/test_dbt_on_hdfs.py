@@ -1,0 +1,56 @@
+"""`meterlake models build --target spark` on a lake on HDFS: the Spark session reads the lake's hdfs:// files.
+
+Two meters on the autumn clock change (50 periods): A reads 0.5 kWh every half-hour and has period 20 corrected
+to 0.75 kWh by a later version; B reads 0.25 kWh without periods 10 and 11.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from infra.local import hdfs
+from infra.local import stack as stack_mod
+from meterlake import pseudonym
+from streaming.mirror.lake import open_lake
+from tests.jobs.helpers import after, day_of, write_lake_reads
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+DAY = date(2024, 10, 27)
+A, B = "1200000000014", "1200000000025"
+
+
+def test_the_daily_mart_builds_on_spark_from_a_lake_on_hdfs(hdfs_stack, tmp_path):
+    settings = stack_mod.remembered(hdfs_stack)
+    url = f"{hdfs.namenode_uri(stack_mod.context(settings))}/dbt-tests/{uuid.uuid4().hex[:8]}"
+    settings = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": url})})
+    lake = open_lake(settings)
+    a, b = (pseudonym.for_settings(settings).one(m) for m in (A, B))
+    write_lake_reads(lake, day_of(a, DAY, 0.5, version=after(DAY, 2)), offset=0)
+    write_lake_reads(lake, day_of(b, DAY, 0.25, skip=(10, 11), version=after(DAY, 2)), offset=1)
+    write_lake_reads(lake, day_of(a, DAY, 0.75, version=after(DAY, 24 * 10)).slice(19, 1), offset=2)
+
+    env = {**os.environ, "METERLAKE_PATHS__LAKE": url, "METERLAKE_PATHS__STATE_DIR": str(settings.paths.state_dir),
+           "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
+           "METERLAKE_PATHS__WAREHOUSE": str(tmp_path / "wh" / "meterlake.duckdb"),
+           "METERLAKE_SPARK__MASTER": "local[2]", "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2",
+           "METERLAKE_SPARK__DRIVER_MEMORY": "768m"}
+    command = [str(Path(sys.executable).with_name("meterlake")), "models", "build", "--target", "spark",
+               "--select", "+fct_daily_consumption", "--exclude", "test_type:generic", "--json"]
+    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    answer = json.loads(out.stdout)
+    assert answer["success"] and answer["lake"] == url
+
+    table = Path(answer["warehouse"]) / "warehouse" / "meterlake.db" / "fct_daily_consumption"
+    rows = duckdb.connect().execute(f"""SELECT meter_point, periods_in_day, periods_read, round(consumption_kwh, 6)
+        FROM read_parquet('{table}/**/*.parquet', hive_partitioning = true) ORDER BY periods_read DESC""").fetchall()
+    assert rows == [(a, 50, 50, 25.25), (b, 50, 48, 12.0)]

@@ -178,7 +178,10 @@ def build(settings, target: str = "duckdb", select: list[str] | None = None, *, 
     """``dbt build`` of the project (``select``: dbt selectors) on ``target``; for DuckDB, then publish the
     warehouse. ``{"target", "lake", "warehouse", "success", "nodes", "counts", "published", "seconds", "error"}``."""
     started = time.monotonic()
-    args = ["build"] + (["--select", *select] if select else []) + (["--exclude", *exclude] if exclude else [])
+    # a selection takes the tests whose parents are all selected (dbt's default also takes a test of a selected
+    # model and an unselected one, which then fails on a relation that was not built)
+    args = ["build"] + (["--select", *select, "--indirect-selection", "cautious"] if select else [])
+    args += ["--exclude", *exclude] if exclude else []
     args += ["--full-refresh"] if full_refresh else []
     out = run_dbt(args, settings, target)
     published = None

@@ -9,18 +9,15 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from infra.local import hdfs
-from infra.local import stack as stack_mod
 from meterlake import pseudonym
 from streaming.mirror.lake import open_lake
-from tests.jobs.helpers import after, day_of, write_lake_reads
+from tests.jobs.helpers import hdfs_lake_settings, write_two_meters_with_a_correction
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -29,14 +26,9 @@ A, B = "1200000000014", "1200000000025"
 
 
 def test_the_daily_mart_builds_on_spark_from_a_lake_on_hdfs(hdfs_stack, tmp_path):
-    settings = stack_mod.remembered(hdfs_stack)
-    url = f"{hdfs.namenode_uri(stack_mod.context(settings))}/dbt-tests/{uuid.uuid4().hex[:8]}"
-    settings = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": url})})
-    lake = open_lake(settings)
-    a, b = (pseudonym.for_settings(settings).one(m) for m in (A, B))
-    write_lake_reads(lake, day_of(a, DAY, 0.5, version=after(DAY, 2)), offset=0)
-    write_lake_reads(lake, day_of(b, DAY, 0.25, skip=(10, 11), version=after(DAY, 2)), offset=1)
-    write_lake_reads(lake, day_of(a, DAY, 0.75, version=after(DAY, 24 * 10)).slice(19, 1), offset=2)
+    settings = hdfs_lake_settings(hdfs_stack, "dbt-tests")
+    url = settings.paths.lake
+    a, b = write_two_meters_with_a_correction(open_lake(settings), pseudonym.for_settings(settings), DAY, A, B)
 
     env = {**os.environ, "METERLAKE_PATHS__LAKE": url, "METERLAKE_PATHS__STATE_DIR": str(settings.paths.state_dir),
            "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),

@@ -156,3 +156,18 @@ def test_docs_generate_describes_every_mart_and_column_and_the_dashboards(duckdb
         assert built == described, (name, built ^ described)
     assert {e["label"] for e in manifest["exposures"].values()} >= {"Consumption behaviour", "Settlement",
                                                                     "Data quality"}
+
+
+def test_source_freshness_reads_the_lakes_own_columns(duckdb_build, dbt_lake):
+    from meterlake import warehouse
+    from streaming.mirror import query
+    from streaming.mirror.lake import open_lake
+
+    warehouse.run_dbt(["source", "freshness", "--select", "source:lake.reads"], dbt_lake.settings)
+    target = Path(warehouse.dbt_environment(dbt_lake.settings, "duckdb")["METERLAKE_DBT_TARGET_PATH"])
+    result = json.loads((target / "sources.json").read_text())["results"]
+    assert [r["unique_id"] for r in result] == ["source.meterlake.lake.reads"]
+    newest = query.connect(open_lake(dbt_lake.settings)).execute(
+        "SELECT strftime(make_timestamp(max(source_version)), '%Y-%m-%dT%H:%M:%S') FROM reads_all").fetchone()[0]
+    # the newest source was created in 2025, far beyond error_after (7 days): stale
+    assert (result[0]["max_loaded_at"][:19], result[0]["status"]) == (newest, "error")

@@ -119,7 +119,8 @@ def _spark_session(settings):
     base.mkdir(parents=True, exist_ok=True)
     conf = {
         "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": str(base / "warehouse"),
+        # a file: URI: with an hdfs:// lake the default filesystem is HDFS, and the tables belong beside the metastore
+        "spark.sql.warehouse.dir": (base / "warehouse").as_uri(),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={base / 'derby'}",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.sources.partitionOverwriteMode": "dynamic",

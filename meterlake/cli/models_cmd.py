@@ -22,9 +22,10 @@ def models() -> None:
 @models.command("build")
 @click.option("--target", type=click.Choice(TARGETS), default="duckdb", show_default=True,
               help="duckdb: embedded, publishes paths.warehouse; spark: the Spark session (spark.master).")
-@click.option("--select", "select", multiple=True, help="dbt node selection (repeatable), e.g. 'marts.consumption'.")
-@click.option("--exclude", "exclude", multiple=True, help="dbt nodes to leave out (repeatable), e.g. "
-                                                           "'test_type:generic'.")
+@click.option("--select", "select", multiple=True, help="dbt node selection, e.g. 'marts.consumption' or "
+                                                         "'fct_daily_consumption fct_load_profile' (repeatable).")
+@click.option("--exclude", "exclude", multiple=True, help="dbt nodes to leave out, e.g. 'test_type:generic' "
+                                                           "(repeatable).")
 @click.option("--full-refresh", is_flag=True, help="Rebuild the incremental marts from scratch.")
 @json_command
 @click.pass_obj
@@ -34,7 +35,10 @@ def models_build(ctx, target: str, select: tuple[str, ...], exclude: tuple[str, 
     from meterlake import warehouse
 
     progress(f"dbt build on {target} over {ctx.settings.lake_url}…")
-    out = warehouse.build(ctx.settings, target, list(select) or None, exclude=list(exclude) or None,
+    # dbt takes several selectors in one --select, separated by spaces
+    select_list = [word for value in select for word in value.split()]
+    exclude_list = [word for value in exclude for word in value.split()]
+    out = warehouse.build(ctx.settings, target, select_list or None, exclude=exclude_list or None,
                           full_refresh=full_refresh)
     if not out["success"]:
         failed = [n["name"] for n in out["nodes"] if n["status"] in ("error", "fail", "runtime error")]

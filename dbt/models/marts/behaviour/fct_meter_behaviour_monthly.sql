@@ -33,7 +33,7 @@ monthly as (
         sum(case when clock_slot between {{ var('peak_first_slot') }} and {{ var('peak_last_slot') }}
                  then consumption_kwh else 0 end) as peak_kwh,
         sum(case when clock_slot <= 14 then consumption_kwh else 0 end) as night_kwh,
-        count(*) * 0.5 as hours_read
+        cast(count(*) as double) / 2 as hours_read
     from half_hours
     group by {{ month_start('settlement_date') }}, meter_point
 ),

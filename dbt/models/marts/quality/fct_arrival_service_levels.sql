@@ -14,7 +14,7 @@ arrivals as (
         reads.settlement_date,
         reads.read_kind as source,
         (reads.source_version - {{ day_end_us('reads.interval_start_utc', 'reads.settlement_period',
-                                              'days.periods_in_day') }}) / 3600000000.0 as arrival_h
+                                              'days.periods_in_day') }}) / cast(3600000000 as double) as arrival_h
     from reads
     inner join days on days.settlement_date = reads.settlement_date
 )

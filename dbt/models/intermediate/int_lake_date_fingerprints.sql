@@ -1,4 +1,3 @@
-{{ config(materialized="table") }}
 -- What the lake holds for each settlement date, as a fingerprint: rows, their offsets and newest version. A new
 -- file (a late read, a correction, a replay) or a compaction of the date changes it; the incremental marts
 -- rebuild the dates whose fingerprint differs from the one they were built from.

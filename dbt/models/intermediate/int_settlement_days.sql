@@ -1,8 +1,7 @@
-{{ config(materialized="table") }}
 -- Every settlement date of the lake with its number of periods (46, 48 or 50; the seed copies
 -- meterlake.calendar's clock changes), ISO weekday and season. Grain: one row per settlement_date.
 with dates as (
-    select distinct settlement_date from {{ ref('stg_lake__reads') }}
+    select settlement_date from {{ ref('int_lake_date_fingerprints') }}
 ),
 
 changes as (

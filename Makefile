@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint jars venv clean stack-down notebooks
+.PHONY: demo test test-fast bench lint jars venv clean stack-down notebooks
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: jars
 
 test: jars
 	DO_NOT_TRACK=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+# the edit loop: everything but the slow and multi-node tests (CI runs `make test`, the whole suite)
+test-fast: jars
+	DO_NOT_TRACK=1 $(BIN)/pytest -m "not slow and not multinode" $(PYTEST_ARGS)
 
 bench: jars
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from benchmarks.harness import Report
 from meterlake import calendar as cal
 from meterlake import config, warehouse
-from streaming.mirror.convert import LAKE_SCHEMA
+from meterlake.lake.schema import LAKE_SCHEMA
 
 START = date(2024, 10, 1)
 HAND_WRITTEN = """

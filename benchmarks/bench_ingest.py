@@ -173,7 +173,8 @@ def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_
 def _cassandra(report: Report, settings: config.Settings, sample_reads: int) -> None:
     from cassandra.concurrent import execute_concurrent_with_args
 
-    from streaming.store import consumer, keyspace
+    from meterlake import keyspace
+    from streaming.store import consumer
     from streaming.store.writer import set_rows
 
     session = clients.cassandra_session(settings, consistency="ONE")
@@ -291,6 +292,7 @@ def _memory(report: Report, target_bytes: int) -> None:
 
 def run(report: Report, scale: str) -> None:
     from infra.local import stack
+    from infra.local.discover import discover
 
     small = scale == "small"
     settings = _settings()
@@ -299,7 +301,7 @@ def run(report: Report, scale: str) -> None:
         _parse(report, files)
         stack.up(settings)
         try:
-            settings = stack.remembered(settings)
+            settings = discover(stack.remembered(settings))
             _kafka(report, settings, files, 20_000 if small else 100_000)
             _cassandra(report, settings, 50_000 if small else 200_000)
         finally:

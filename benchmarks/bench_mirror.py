@@ -88,7 +88,7 @@ def _pyarrow_write(sets: pa.Table, directory: Path) -> float:
     started = time.perf_counter()
     import pyarrow.parquet as pq
 
-    from streaming.mirror.lake import PARQUET_OPTIONS
+    from meterlake.lake.files import PARQUET_OPTIONS
 
     for i, (_, part) in enumerate(split_by_date(rows)):
         with open(directory / f"{i}.parquet", "wb") as f:
@@ -99,6 +99,7 @@ def _pyarrow_write(sets: pa.Table, directory: Path) -> float:
 
 def run(report: Report, scale: str) -> None:
     from infra.local import stack
+    from infra.local.discover import discover
     from meterlake import clients
     from streaming import kafka_io
     from streaming.mirror.consumer import Mirror
@@ -108,7 +109,7 @@ def run(report: Report, scale: str) -> None:
     settings = _settings(work / "lake")
     try:
         stack.up(settings)
-        settings = stack.remembered(settings)
+        settings = discover(stack.remembered(settings))
         clients.ensure_topics(settings)
         sets = _sets(reads)
         n = int(np.sum(sets.column("periods").to_numpy()))

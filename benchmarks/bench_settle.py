@@ -55,7 +55,7 @@ FILE_METERS = 100_000
 def day_table(day: date, meters: range, seed: int, pseudonyms) -> pa.Table:
     """Lake rows of one day for ``meters`` (numbers): every meter every half-hour (1% of meters miss 6
     half-hours, 1% miss one), meter points pseudonymised as the mirror writes them."""
-    from streaming.mirror.convert import LAKE_SCHEMA
+    from meterlake.lake.schema import LAKE_SCHEMA
 
     rng = np.random.default_rng(seed)
     starts = np.array([int(s.timestamp()) * 1_000_000 for _, s in cal.periods(day)], dtype=np.int64)
@@ -89,8 +89,8 @@ def day_table(day: date, meters: range, seed: int, pseudonyms) -> pa.Table:
 def write_lake(root: Path, days: list[date], meters: int, registry_every: int = 2) -> config.Settings:
     from jobs.registry import job as registry
     from meterlake import pseudonym
-    from streaming.mirror import layout
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake import layout
+    from meterlake.lake.files import open_lake
 
     base = config.load(None)
     root.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
 
     from jobs.registry.job import PATH
     from meterlake import settlement_runs as runs
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     lake = open_lake(settings)
     files = ", ".join(f"'{f.path}'" for f in lake.live_files(day))

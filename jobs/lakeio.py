@@ -1,11 +1,11 @@
 """What every job shares: the lake (reads in, outputs and checkpoints out), the calendar as a DataFrame, the
 Spark schema of the lake's reads, and deterministic Parquet writes.
 
-Reads come from the mirror's lake (:mod:`streaming.mirror.lake`): per settlement date, the *live* files of the
-manifest rule (:meth:`~streaming.mirror.lake.Lake.live_files`); nothing here re-implements that rule. A job
+Reads come from the mirror's lake (:mod:`meterlake.lake.files`): per settlement date, the *live* files of the
+manifest rule (:meth:`~meterlake.lake.files.Lake.live_files`); nothing here re-implements that rule. A job
 lists the live files of the dates it needs with Python (local disk, or HDFS over WebHDFS), then hands their URLs
 to Spark (``file://…`` or ``hdfs://host:port/…``). Outputs live beside the reads under the same root (see
-:mod:`jobs.outputs` and docs/jobs.md); checkpoints under ``_jobs/checkpoints``.
+:mod:`meterlake.lake.outputs` and docs/jobs.md); checkpoints under ``_jobs/checkpoints``.
 
 The calendar frame is built from :mod:`meterlake.calendar` on the driver, one row per (settlement date,
 period), and joined: no Spark-side copy of the clock-change rules exists.
@@ -26,9 +26,9 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from meterlake.instants import iso_utc
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import PARQUET_OPTIONS, Lake, open_lake
-from streaming.mirror.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
+from meterlake.lake.files import PARQUET_OPTIONS, Lake, open_lake
+from meterlake.lake.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
+from meterlake.lake.schema import LAKE_SCHEMA
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -335,7 +335,7 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     ``--force`` and ``--config``; calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
     CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
     from meterlake import config
-    from meterlake.cli.output import dumps
+    from meterlake.jsontext import dumps
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     if options is not None:
@@ -344,7 +344,7 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
     parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
     args = parser.parse_args(argv)
-    print(dumps(run(config.load(args.config), args, master=args.master, force=args.force)))
+    print(dumps(run(config.discovered(config.load(args.config)), args, master=args.master, force=args.force)))
     return 0
 
 

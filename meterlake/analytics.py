@@ -1,8 +1,9 @@
 """Customer analytics over the warehouse's marts and the lake: what the notebooks (notebooks/) call, so no rule
 lives only in a notebook.
 
-* Connections: :func:`warehouse_connection` (the published DuckDB warehouse, read-only: ``paths.warehouse``) and
-  :func:`lake_connection` (DuckDB over the lake's live files, the views of ``meterlake lake sql``).
+* Connections: :func:`warehouse_connection` (the published DuckDB warehouse, read-only: ``paths.warehouse``); the
+  lake's views (``reads``: latest versions) are ``streaming.mirror.query.connect`` (a floor above this core
+  package, so the notebooks call it themselves).
 * Load profiles: :func:`monthly_profiles` (households x 48 UK clock half-hours from ``fct_meter_profiles_monthly``),
   :func:`normalise` (each day's shape, summing to 1), :func:`cluster_profiles` (k-means, scikit-learn).
 * Baseload and peaks: :func:`meter_half_hours` (one household's half-hours from the lake's latest versions),
@@ -29,14 +30,6 @@ def warehouse_connection(settings):
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `meterlake models build` first")
     return duckdb.connect(str(path), read_only=True)
-
-
-def lake_connection(settings):
-    """DuckDB over the lake's live files, with the views of ``meterlake lake sql`` (``reads``: latest versions)."""
-    from streaming.mirror import query
-    from streaming.mirror.lake import open_lake
-
-    return query.connect(open_lake(settings))
 
 
 def slot_label(slot: int) -> str:
@@ -100,7 +93,8 @@ def cluster_profiles(shapes: pd.DataFrame, k: int, seed: int = 0) -> Clusters:
 
 
 def meter_half_hours(con, meter_point: str) -> pd.DataFrame:
-    """One household's electricity half-hours from the lake's latest versions (the ``reads`` view): one row per
+    """One household's electricity half-hours from the lake's latest versions (the ``reads`` view of a
+    ``streaming.mirror.query.connect`` connection): one row per
     (settlement_date, settlement_period) with ``interval_start_utc`` and ``kwh`` (registers summed, withdrawn
     reads left out)."""
     return con.execute("""

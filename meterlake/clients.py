@@ -1,9 +1,8 @@
 """Clients of the platform's services, built from the settings: one place that knows how to connect.
 
-Each function takes the effective :class:`~meterlake.config.Settings`. Where a section names no endpoint (empty
-``kafka.bootstrap_servers`` or ``cassandra.contact_points``), the client points at the local stack in
-``paths.state_dir`` and uses the credentials it generated. Drivers are imported when a function runs, so importing
-this module stays cheap.
+Each function takes the effective :class:`~meterlake.config.Settings` and connects where they say: addresses and
+credentials come from configuration only (for the local stack, its discovery step, ``infra.local.discover``, has
+filled them in). Drivers are imported when a function runs, so importing this module stays cheap.
 """
 from __future__ import annotations
 
@@ -11,27 +10,26 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from meterlake.config import Settings
-from meterlake.errors import ServiceError, UsageError
+from meterlake.errors import MeterlakeError, ServiceError, UsageError
 
 if TYPE_CHECKING:
     from cassandra.cluster import Session
 
 
 def kafka_options(settings: Settings) -> dict:
-    """kafka-python keyword arguments (servers, SASL) for the configured Kafka, or the local stack's."""
+    """kafka-python keyword arguments (servers, SASL) for the configured Kafka."""
     k = settings.kafka
-    if k.bootstrap_servers:
-        options: dict = {"bootstrap_servers": k.bootstrap_servers}
-        if k.username is not None or k.password is not None:
-            if k.username is None or k.password is None:
-                raise UsageError("set both kafka.username and kafka.password (or neither)")
-            options.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
-                           sasl_plain_username=k.username, sasl_plain_password=k.password)
-        return options
-    from infra.local import kafka as local
-    from infra.local import stack
-
-    return local.client_options(stack.context(stack.remembered(settings)))
+    if not k.bootstrap_servers:
+        raise MeterlakeError(f"no Kafka configured and no local stack in {settings.state_dir}: set "
+                             "kafka.bootstrap_servers, or run `meterlake stack up` first",
+                             state_dir=str(settings.state_dir))
+    options: dict = {"bootstrap_servers": k.bootstrap_servers}
+    if k.username is not None or k.password is not None:
+        if k.username is None or k.password is None:
+            raise UsageError("set both kafka.username and kafka.password (or neither)")
+        options.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                       sasl_plain_username=k.username, sasl_plain_password=k.password)
+    return options
 
 
 def topics(settings: Settings) -> list[str]:
@@ -49,7 +47,9 @@ def ensure_topics(settings: Settings) -> list[str]:
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     k = settings.kafka
-    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=15000)
+    wait_ms = max(1000, int(k.wait_timeout_s * 1000))  # bounded: a broker that does not answer fails the call
+    admin = KafkaAdminClient(**kafka_options(settings), request_timeout_ms=min(15000, wait_ms),
+                             bootstrap_timeout_ms=wait_ms)
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics(settings) if t not in existing]
@@ -124,19 +124,18 @@ def cassandra_connect(contact_points: Sequence[str], port: int, username: str, p
 
 def cassandra_session(settings: Settings, keyspace: str | None = None, *,
                       consistency: str | None = None) -> Session:
-    """A session to the configured Cassandra, or to the local stack's ring when no contact points are set.
+    """A session to the configured Cassandra.
 
     ``consistency`` defaults to ``cassandra.write_consistency``; readers pass ``cassandra.read_consistency``.
     """
     c = settings.cassandra
     level = consistency or c.write_consistency
-    if c.contact_points:
-        if c.username is None or c.password is None:
-            raise UsageError("cassandra.contact_points is set but cassandra.username/password are not "
-                             "(METERLAKE_CASSANDRA__USERNAME / METERLAKE_CASSANDRA__PASSWORD)")
-        return cassandra_connect(c.contact_points, c.port or 9042, c.username, c.password, keyspace=keyspace,
-                                 consistency=level)
-    from infra.local import cassandra as local
-    from infra.local import stack
-
-    return local.session(stack.context(stack.remembered(settings)), keyspace=keyspace, consistency=level)
+    if not c.contact_points:
+        raise MeterlakeError(f"no Cassandra configured and no local stack in {settings.state_dir}: set "
+                             "cassandra.contact_points, or run `meterlake stack up` first",
+                             state_dir=str(settings.state_dir))
+    if c.username is None or c.password is None:
+        raise UsageError("cassandra.contact_points is set but cassandra.username/password are not "
+                         "(METERLAKE_CASSANDRA__USERNAME / METERLAKE_CASSANDRA__PASSWORD)")
+    return cassandra_connect(c.contact_points, c.port or 9042, c.username, c.password, keyspace=keyspace,
+                             consistency=level)

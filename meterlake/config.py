@@ -60,6 +60,8 @@ class Kafka(_Section):
     quarantine_topic: str = "meter-quarantine"
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
+    wait_timeout_s: float = Field(30.0, gt=0, description="longest wait for one answer from the brokers (offsets, "
+                                                          "commits, metadata); then the call fails and is retried")
 
 
 class Cassandra(_Section):
@@ -79,6 +81,10 @@ class Spark(_Section):
     executor_memory: str = "1g"
     shuffle_partitions: int = Field(8, ge=1)
     with_cassandra_connector: bool = True
+    connector_jars: list[str] = Field([], description="the Spark Cassandra Connector's jars (with its runtime "
+                                                      "dependencies); empty: the local stack's Maven cache")
+    master_conf: dict[str, dict[str, str]] = Field({}, description="extra Spark properties of sessions on a "
+                                                                   "given master URL (a cluster's secret)")
 
 
 class Lake(_Section):
@@ -90,7 +96,7 @@ class Lake(_Section):
 
     webhdfs_url: str = Field("", description="http://host:port of the NameNode's WebHDFS; empty: local stack's")
     hdfs_user: str | None = Field(None, description="HDFS user (simple auth); empty: the local stack's user")
-    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS request may wait to connect or "
+    webhdfs_timeout_s: float = Field(60.0, gt=0, description="seconds a WebHDFS (or S3) request may wait to connect or "
                                                            "for data; a read that times out is retried")
     webhdfs_retries: int = Field(3, ge=0, description="retries of a WebHDFS read (GET) that failed to connect "
                                                       "or timed out")
@@ -101,14 +107,28 @@ class Lake(_Section):
     pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "
                                                     "points, serials and device ids (meterlake.pseudonym); "
                                                     "empty: the local stack's generated key")
+    pseudonym_key: str | None = Field(None, description="the key itself, when it is not in a file (the local "
+                                                        "stack's discovery fills it)")
 
 
-class Mirror(_Section):
+class _Consuming(_Section):
+    """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
+
+    shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
+                                             "where p % shards == shard (no consumer group membership)")
+    shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class Mirror(_Consuming):
     """The Kafka mirror into the Parquet lake and the lake's compaction (docs/lake.md)."""
 
     group_id: str = Field("meterlake-mirror", description="consumer group of the mirror")
-    instance_id: str | None = Field(None, description="static group membership: a restart rejoins without a "
-                                                      "rebalance (one id per running mirror)")
+    instance_id: str | None = Field(None, description="unused since the mirror assigns its partitions itself "
+                                                      "(mirror.shards); kept so existing files still load")
     max_file_rows: int = Field(1_000_000, ge=1, description="rotate a partition's file at this many reads")
     max_file_bytes: int = Field(256 << 20, ge=1 << 10, description="... or this many bytes in memory (Arrow)")
     rotate_record_s: float = Field(3600.0, gt=0, description="... or when the Kafka record time spans this long")
@@ -119,13 +139,19 @@ class Mirror(_Section):
     compact_target_bytes: int = Field(128 << 20, ge=1 << 10, description="compacted file size to aim at")
     retire_grace_s: float = Field(600.0, ge=0, description="compaction deletes retired files this long after "
                                                           "retiring them (readers may still hold them)")
-    assignment_timeout_s: float = Field(120.0, gt=0, description="`mirror run --until-caught-up` stops, having "
-                                                                 "nothing to do, when the group assigns it no "
-                                                                 "partition within this long")
+    assignment_timeout_s: float = Field(120.0, gt=0, description="unused since the mirror assigns its partitions "
+                                                                 "itself (mirror.shards); kept so existing files "
+                                                                 "still load")
     superseded_after_df_days: int = Field(30, ge=0, description="compaction keeps a settlement date's superseded "
                                           "read versions until this many days after the DF run's cut-off of "
                                           "the last settlement that reads the date, so every run stays "
                                           "reproducible until then (docs/lake.md)")
+    write_timeout_s: float = Field(600.0, gt=0, description="a batch's files not written in this long count as a "
+                                                            "failed write (paused and retried)")
+
+
+class Store(_Consuming):
+    """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
 
 
 class Ingest(_Section):
@@ -149,6 +175,8 @@ class Ingest(_Section):
                                                                "within this (broker max: 15 min)")
     batch_rows: int = Field(50_000, ge=1, description="most reads in one spooled batch")
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
+    max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
+                                                   "the archive, a bug) is quarantined as processing_failed")
 
 
 class Jobs(_Section):
@@ -185,6 +213,7 @@ class Settings(BaseSettings):
     spark: Spark = Spark()
     lake: Lake = Lake()
     mirror: Mirror = Mirror()
+    store: Store = Store()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
 
@@ -242,8 +271,13 @@ class Settings(BaseSettings):
         for section in ("kafka", "cassandra"):
             if data[section].get("password"):
                 data[section]["password"] = "********"
-        if data["lake"].get("s3_secret_key"):
-            data["lake"]["s3_secret_key"] = "********"
+        for key in ("s3_secret_key", "pseudonym_key"):
+            if data["lake"].get(key):
+                data["lake"][key] = "********"
+        for props in data["spark"]["master_conf"].values():
+            for key in props:
+                if key.endswith((".secret", ".password")):
+                    props[key] = "********"
         data["paths"]["state_dir"] = str(self.state_dir)
         data["paths"]["jar_cache"] = str(self.jar_cache)
         data["paths"]["lake"] = self.lake_url
@@ -266,6 +300,22 @@ def find_config(explicit: str | Path | None = None, environ: dict[str, str] | No
         return find_config(environ[CONFIG_ENV], environ)
     local = Path.cwd() / DEFAULT_CONFIG_NAME
     return local.resolve() if local.is_file() else None
+
+
+DISCOVERY_GROUP = "meterlake.discovery"
+
+
+def discovered(settings: Settings) -> Settings:
+    """``settings`` with what they leave empty (service addresses, credentials, keys, jars) filled by the installed
+    discovery steps: the ``meterlake.discovery`` entry points, each a function of the settings returning settings
+    (setup.cfg registers the local stack's, ``infra.local.discover:discover``). For entry points that are not the
+    CLI (a job under ``spark-submit``, a notebook's ``build_spark``); the CLI calls the launcher's step itself.
+    The core names no launcher: it takes whatever is installed."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group=DISCOVERY_GROUP), key=lambda e: e.name):
+        settings = entry.load()(settings)
+    return settings
 
 
 def load(explicit: str | Path | None = None) -> Settings:

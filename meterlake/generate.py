@@ -49,7 +49,7 @@ import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 
 from meterlake import calendar as cal
-from meterlake import ids
+from meterlake import formats, ids
 
 MANIFEST_VERSION = 1
 
@@ -112,7 +112,7 @@ _SUPPLIERS = ("SUPA", "SUPB", "SUPC")
 _SSC = {1: "0393", 2: "0151"}  # unrestricted; 7-hour Economy 7
 _LLFC = {1: "101", 2: "102"}
 _REGISTER_WRAP = 100_000
-HH_HEADER = "meter_point,meter_serial,register_id,read_kind,interval_start_utc,value,unit,quality,created_utc"
+HH_HEADER = formats.HH_CSV_HEADER
 
 
 @dataclass(frozen=True)
@@ -572,7 +572,7 @@ class _Lcl:
             path = gen.out / "lcl" / f"MAC{k + 1:06d}.csv"
             self.paths[i] = path
             self.files[i] = _Lines(path)
-            self.files[i].write("LCLid,tstp,energy(kWh/hh)")
+            self.files[i].write(formats.LCL_HEADER)
             gen.file(path, "lcl", None, None)
         self.null = plan.other["lcl_null"]
         self.duplicate = plan.other["lcl_duplicate"]

@@ -8,9 +8,8 @@
 - ``hdfs://host:port/path`` or ``hdfs:///path``: the URL Spark uses, which names the NameNode's RPC port.
   Python has no HDFS RPC client without native libhdfs, so it reaches the same NameNode over WebHDFS (HTTP)
   with fsspec's ``WebHDFS``, wrapped in ``pyarrow.fs.PyFileSystem``. The mapping RPC URL to HTTP address is
-  explicit: ``lake.webhdfs_url`` when set; otherwise the URL must name the local stack's NameNode (no host,
-  or loopback with the stack's RPC port) and the local stack's HTTP port is used. The user is
-  ``lake.hdfs_user``, else the local stack's generated user (``<state_dir>/secrets.json``); WebHDFS refuses
+  explicit: ``lake.webhdfs_url`` (for the local stack, its discovery step fills it with the stack's NameNode).
+  The user is ``lake.hdfs_user`` (the local stack's discovery fills in its generated user); WebHDFS refuses
   requests without one.
 - ``s3://bucket/path``: ``pyarrow.fs.S3FileSystem`` with ``lake.s3_*`` (endpoint for S3-compatible stores;
   keys, when unset, from the usual AWS environment/credential chain).
@@ -23,8 +22,6 @@ import pyarrow.fs as pafs
 
 from meterlake.config import Settings
 from meterlake.errors import UsageError
-
-LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 def resolve(settings: Settings, url: str | None = None) -> tuple[pafs.FileSystem, str]:
@@ -49,34 +46,19 @@ def filesystem(settings: Settings, url: str | None = None) -> pafs.FileSystem:
 
 def webhdfs_address(settings: Settings, url: str) -> tuple[str, int]:
     """(host, port) of the WebHDFS server behind the ``hdfs://`` URL ``url``; see the module docstring."""
-    if settings.lake.webhdfs_url:
-        http = urlsplit(settings.lake.webhdfs_url)
-        if http.scheme != "http" or not http.hostname or not http.port:
-            raise UsageError(f"lake.webhdfs_url must be http://host:port, not {settings.lake.webhdfs_url!r}")
-        return http.hostname, http.port
-    from infra.local import versions
-
-    spec = versions.service("hdfs")
-    offset = settings.stack.port_offset
-    rpc_port = spec["namenode_rpc_port"] + offset
-    parts = urlsplit(url)
-    if parts.hostname and (parts.hostname not in LOOPBACK or (parts.port or rpc_port) != rpc_port):
-        raise UsageError(
-            f"{url} is not the local stack's NameNode (hdfs://127.0.0.1:{rpc_port}); set lake.webhdfs_url to "
-            "its WebHDFS address (http://host:port)", url=url,
-        )
-    return "127.0.0.1", spec["namenode_http_port"] + offset
+    if not settings.lake.webhdfs_url:
+        raise UsageError(f"no WebHDFS address for {url}: set lake.webhdfs_url to its NameNode's WebHDFS address "
+                         "(http://host:port)", url=url)
+    http = urlsplit(settings.lake.webhdfs_url)
+    if http.scheme != "http" or not http.hostname or not http.port:
+        raise UsageError(f"lake.webhdfs_url must be http://host:port, not {settings.lake.webhdfs_url!r}")
+    return http.hostname, http.port
 
 
 def hdfs_user(settings: Settings) -> str:
-    if settings.lake.hdfs_user:
-        return settings.lake.hdfs_user
-    from infra.local import secrets
-
-    data = secrets.load(settings.state_dir)
-    if data is None or not data.get("hdfs_user"):
+    if not settings.lake.hdfs_user:
         raise UsageError(f"no HDFS user: set lake.hdfs_user or start the local stack in {settings.state_dir}")
-    return data["hdfs_user"]
+    return settings.lake.hdfs_user
 
 
 def _webhdfs(settings: Settings, url: str) -> pafs.FileSystem:
@@ -108,6 +90,24 @@ def _timeout_adapter(timeout_s: float, retries: int):
     return Adapter(max_retries=Retry(total=retries, allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=0.5))
 
 
+# WebHDFS answers that pass: fsspec raises them as RuntimeError or ValueError, not OSError
+_TRANSIENT = ("safe mode", "safemode", "standbyexception", "not supported in state standby",
+              "retriableexception", "quota",
+              "could only be written to 0", "could only be replicated to 0", "not replicated yet",
+              "failed to find datanode")
+
+
+def transient(exc: BaseException) -> bool:
+    """Is ``exc`` a lake failure worth waiting out (and retrying): an OSError (I/O, disk full, connection), or a
+    NameNode in safe mode or standby, a quota exceeded, no DataNode to write to? Pure."""
+    if isinstance(exc, OSError):
+        return True
+    if isinstance(exc, RuntimeError | ValueError):
+        text = str(exc).lower()
+        return any(marker in text for marker in _TRANSIENT)
+    return False
+
+
 def _s3(settings: Settings) -> pafs.FileSystem:
     lake = settings.lake
     options: dict = {}
@@ -120,4 +120,6 @@ def _s3(settings: Settings) -> pafs.FileSystem:
         options["region"] = lake.s3_region
     if lake.s3_access_key:
         options.update(access_key=lake.s3_access_key, secret_key=lake.s3_secret_key)
-    return pafs.S3FileSystem(**options)
+    # bounded: a store that stops answering fails the call (the mirror pauses and retries) instead of hanging it
+    timeout = settings.lake.webhdfs_timeout_s
+    return pafs.S3FileSystem(**options, connect_timeout=timeout, request_timeout=timeout)

@@ -11,8 +11,9 @@ and a meter's history stays one series. Whoever holds the key can find a known m
 "… WHERE meter_point = pseudonym('2000012345670')"``), but nobody can turn a pseudonym back into the identifier.
 
 The key: the file named by ``lake.pseudonym_key_file`` (at least 32 bytes; a deployment keeps it in its secret
-store), else the local stack's generated ``lake_pseudonym_key`` (``<state_dir>/secrets.json``, 0600). There is no
-default key: with neither, nothing is written to the lake. Changing the key splits every meter's history in two.
+store), else ``lake.pseudonym_key`` (which the local stack's discovery fills with its generated
+``lake_pseudonym_key``, kept in ``<state_dir>/secrets.json``, 0600). There is no default key: with neither, nothing
+is written to the lake. Changing the key splits every meter's history in two.
 """
 from __future__ import annotations
 
@@ -81,13 +82,10 @@ def key_of(settings) -> bytes:
             return path.read_bytes().strip()
         except OSError as exc:
             raise UsageError(f"cannot read the pseudonymisation key {path}: {exc.strerror}") from None
-    from infra.local import secrets
-
-    stack = secrets.load(settings.state_dir)
-    if stack is None:
+    if not settings.lake.pseudonym_key:
         raise UsageError("no pseudonymisation key for the lake: set lake.pseudonym_key_file, or start the local "
                          "stack (`meterlake stack up`), which generates one")
-    return (stack.get("lake_pseudonym_key") or secrets.ensure(settings.state_dir, "lake_pseudonym_key")).encode()
+    return settings.lake.pseudonym_key.encode()
 
 
 def for_settings(settings) -> Pseudonymiser:

@@ -397,6 +397,18 @@ def pack(reads: pa.Table | pa.RecordBatch) -> list[dict]:
     return pack_table(reads).to_pylist()
 
 
+def set_values(sets: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Array, np.ndarray]:
+    """The values of event stream sets (:data:`SET_SCHEMA`, one chunk), flat in set order, as
+    ``(lengths, position, values, present)``: each set's number of values, each value's 0-based place in its set
+    (its period less one), the values, and whether each is present (not null)."""
+    values_list = sets.column("values").chunk(0)
+    lengths = np.asarray(pc.list_value_length(values_list).to_numpy(zero_copy_only=False), dtype=np.int64)
+    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    flat_values = values_list.flatten()
+    present = np.asarray(flat_values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    return lengths, position, flat_values, present
+
+
 def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.Table:
     """The reads of event stream sets (:data:`READ_SCHEMA`), one row per non-null value, in set order.
 
@@ -409,16 +421,12 @@ def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.
     if sets.num_rows == 0:
         return empty_reads()
     sets = sets.combine_chunks()
-    values_list = sets.column("values").chunk(0)
-    lengths = np.asarray(pc.list_value_length(values_list).to_numpy(zero_copy_only=False), dtype=np.int64)
+    lengths, position, flat_values, keep = set_values(sets)
     declared = np.asarray(sets.column("periods").to_numpy(), dtype=np.int64)
     if (lengths != declared).any():
         raise ValueError("a set's values list is not as long as its periods")
     parent = np.repeat(np.arange(len(lengths)), lengths)
-    position = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    flat_values = values_list.flatten()
     flat_qualities = sets.column("qualities").chunk(0).flatten()
-    keep = np.asarray(flat_values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     every = bool(keep.all())  # the usual case: no missing value, so nothing to filter
     rows = pa.array(parent if every else parent[keep])
     period = pa.array((position[keep] + 1).astype(np.int8))

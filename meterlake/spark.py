@@ -1,16 +1,17 @@
 """THE one Spark session factory: jobs, tests and notebooks all build their sessions with :func:`build_spark`.
 
 A session always has the UTC session time zone, the web UI off (unless asked), ``spark.shuffle_partitions``
-shuffle partitions and the configured driver/executor memory. From the settings (or, when they leave a service
-empty, from the local stack in ``paths.state_dir``) it also gets:
+shuffle partitions and the configured driver/executor memory. From the settings (configuration only: for the
+local stack, its discovery step ``infra.local.discover`` fills them in) it also gets:
 
-- the Spark Cassandra Connector's jars and the Cassandra connection (hosts, port, credentials, consistency),
-  when ``spark.with_cassandra_connector``;
+- the Spark Cassandra Connector's jars (``spark.connector_jars``) and the Cassandra connection (hosts, port,
+  credentials, consistency), when ``spark.with_cassandra_connector``;
 - ``fs.defaultFS`` when the lake is on ``hdfs://``;
-- the cluster's shared secret when the master is the local stack's standalone master.
+- ``spark.master_conf[master]``: the properties of the chosen master (the local stack's standalone master: its
+  shared secret).
 
-The master is, in order: the ``master`` argument; ``spark.master`` when set in the config file or environment;
-the local stack's standalone master when it runs (``stack up --spark-workers N``); else ``local[*]``.
+The master is the ``master`` argument, else ``spark.master`` (which the local stack's discovery sets to its
+standalone master when that runs and the configuration names none), else ``local[*]``.
 
 Secrets (the cluster secret, the Cassandra password) never go on a command line: pyspark passes its conf to
 ``spark-submit`` as ``--conf`` arguments, so they travel in a 0600 properties file read at JVM launch and
@@ -33,60 +34,22 @@ from meterlake.errors import UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from infra.local.topology import StackContext
-
 SECRET_SUFFIXES = (".secret", ".password")
 
 
-def local_stack(settings: config.Settings) -> StackContext | None:
-    """The local stack in ``settings``' state dir (with the topology it was brought up with), or None."""
-    from infra.local import secrets, stack
-    from infra.local.topology import StackContext
-
-    current = stack.remembered(settings)
-    data = secrets.load(current.state_dir)
-    return None if data is None else StackContext(settings=current, secrets=data)
+def resolve_master(settings: config.Settings, master: str | None = None) -> str:
+    return master or settings.spark.master
 
 
-def resolve_master(settings: config.Settings, master: str | None = None,
-                   ctx: StackContext | None = None) -> str:
-    if master:
-        return master
-    if "master" in settings.spark.model_fields_set:
-        return settings.spark.master
-    if ctx is not None and "spark" in ctx.settings.stack.services:
-        from infra.local import spark as spark_stack
+def cassandra_conf(settings: config.Settings) -> dict[str, str]:
+    """The connector's connection settings, from ``settings.cassandra``.
 
-        if spark_stack.is_master_up(ctx):
-            return spark_stack.local_master_url(ctx)
-    return settings.spark.master
-
-
-def _local_master_url(ctx: StackContext | None) -> str | None:
-    if ctx is None or ctx.settings.stack.spark_workers == 0:
-        return None
-    from infra.local import spark as spark_stack
-
-    return spark_stack.local_master_url(ctx)
-
-
-def cassandra_conf(settings: config.Settings, ctx: StackContext | None = None) -> dict[str, str]:
-    """The connector's connection settings: from ``settings.cassandra``, or the local stack's Cassandra.
-
-    Empty when neither names a Cassandra. Also usable on a running session (``spark.conf.set``).
+    Empty when it names no Cassandra. Also usable on a running session (``spark.conf.set``).
     """
     c = settings.cassandra
     hosts, port, user, password = list(c.contact_points), c.port, c.username, c.password
     if not hosts:
-        ctx = ctx if ctx is not None else local_stack(settings)
-        if ctx is None or "cassandra" not in ctx.settings.stack.services:
-            return {}
-        from infra.local import cassandra as cassandra_stack
-
-        hosts = cassandra_stack.contact_points(ctx)
-        port = port or cassandra_stack.native_port(ctx)
-        user = user or ctx.secrets["cassandra_username"]
-        password = password or ctx.secrets["cassandra_password"]
+        return {}
     conf = {
         "spark.cassandra.connection.host": ",".join(hosts),
         "spark.cassandra.output.consistency.level": c.write_consistency,
@@ -102,14 +65,25 @@ def cassandra_conf(settings: config.Settings, ctx: StackContext | None = None) -
 
 
 def connector_jars(settings: config.Settings) -> list[Path]:
-    """The Spark Cassandra Connector and its runtime dependencies (resolved from Maven once, then cached)."""
-    from infra.local import jars
+    """The Spark Cassandra Connector and its runtime dependencies (``spark.connector_jars``)."""
+    if not settings.spark.connector_jars:
+        raise UsageError("no Spark Cassandra Connector jars: set spark.connector_jars, or resolve the local "
+                         "stack's (`meterlake stack fetch`)")
+    return [Path(p) for p in settings.spark.connector_jars]
 
-    folder = jars.resolve("spark", settings.jar_cache)
-    return sorted(folder.glob("*.jar"))
+
+def render_properties(props: dict[str, object]) -> str:
+    """A Java properties file (``key=value`` lines). Pure."""
+    lines = []
+    for key, value in props.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"property {key} contains a line break")
+        lines.append(f"{key}={text.replace(chr(92), chr(92) * 2)}\n")
+    return "".join(lines)
 
 
-def session_conf(settings: config.Settings, master: str, ctx: StackContext | None = None) -> dict[str, str]:
+def session_conf(settings: config.Settings, master: str) -> dict[str, str]:
     """Every Spark setting of a session on ``master`` (secrets included; see :func:`build_spark`)."""
     s = settings.spark
     conf = {
@@ -121,22 +95,17 @@ def session_conf(settings: config.Settings, master: str, ctx: StackContext | Non
         "spark.driver.memory": s.driver_memory,
         "spark.executor.memory": s.executor_memory,
     }
-    stack_master = _local_master_url(ctx)
-    if master.startswith("local") or master == stack_master:
+    if master.startswith("local"):
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
-    if master == stack_master:
-        from infra.local import spark as spark_stack
-
-        conf.update({k: str(v).lower() if isinstance(v, bool) else str(v)
-                     for k, v in spark_stack.app_properties(ctx.secrets["spark_secret"]).items()})
+    conf.update(s.master_conf.get(master, {}))
     if s.with_cassandra_connector:
         conf["spark.jars"] = ",".join(str(p) for p in connector_jars(settings))
-        conf.update(cassandra_conf(settings, ctx))
+        conf.update(cassandra_conf(settings))
     lake = urlsplit(settings.lake_url)
     if lake.scheme == "hdfs":
         conf["spark.hadoop.fs.defaultFS"] = f"hdfs://{lake.netloc}"
-    hdfs_user = settings.lake.hdfs_user or (ctx.secrets.get("hdfs_user") if ctx is not None else None)
+    hdfs_user = settings.lake.hdfs_user
     if hdfs_user:  # simple auth: HDFS trusts the stated user; the driver's is set from it at launch
         conf["spark.executorEnv.HADOOP_USER_NAME"] = hdfs_user
     return conf
@@ -152,8 +121,6 @@ def _secrets_at_launch(secret_conf: dict[str, str]):
     if not secret_conf:
         yield
         return
-    from infra.local.spark import render_properties
-
     fd, name = tempfile.mkstemp(prefix="meterlake-spark-", suffix=".properties")  # mode 0600
     old = os.environ.get("PYSPARK_SUBMIT_ARGS")
     try:
@@ -179,10 +146,9 @@ def build_spark(app: str, settings: config.Settings | None = None, master: str |
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
-    settings = settings if settings is not None else config.load()
-    ctx = local_stack(settings)
-    chosen = resolve_master(settings, master, ctx)
-    options = session_conf(settings, chosen, ctx)
+    settings = settings if settings is not None else config.discovered(config.load())
+    chosen = resolve_master(settings, master)
+    options = session_conf(settings, chosen)
     options.update({k: str(v) for k, v in (conf or {}).items()})
 
     active = SparkContext._active_spark_context

@@ -46,12 +46,13 @@ def _stack_session(stack_settings):
 
 def _service(settings: config.Settings, service: str, **stack_overrides) -> config.Settings:
     from infra.local import stack
+    from infra.local.discover import discover
 
     chosen = settings.model_copy(
         update={"stack": settings.stack.model_copy(update={"services": [service], **stack_overrides})}
     )
     stack.up(chosen)
-    return stack.remembered(settings)
+    return discover(stack.remembered(settings))
 
 
 @pytest.fixture(scope="session")
@@ -91,14 +92,15 @@ def spark(stack_settings, tmp_path_factory):
     whichever service fixtures ran first; a test that talks to Cassandra sets
     ``meterlake.spark.cassandra_conf(cassandra_stack)`` on it with ``spark.conf.set``.
     """
+    from infra.local.discover import discover
     from meterlake.spark import build_spark
 
-    settings = stack_settings.model_copy(update={
+    settings = discover(stack_settings.model_copy(update={
         "paths": stack_settings.paths.model_copy(update={"state_dir": tmp_path_factory.mktemp("no-stack")}),
         "lake": stack_settings.lake.model_copy(update={"hdfs_user": "meterlake"}),  # the stack's HDFS user
         "spark": stack_settings.spark.model_copy(update={"shuffle_partitions": 2,
                                                           "with_cassandra_connector": True}),
-    })
+    }))
     session = build_spark("meterlake-tests", settings, master="local[2]",
                           conf={"spark.ui.enabled": "false", "spark.sql.session.timeZone": "UTC"})
     yield session

@@ -57,7 +57,7 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
         stored = session.execute("SELECT count(*) FROM stack_smoke.reads").one()[0]
         assert stored == len(READS)
 
-        conf = cassandra_conf(settings, ctx)
+        conf = cassandra_conf(settings)
         for key, value in conf.items():
             spark.conf.set(key, value)
         try:

@@ -21,6 +21,7 @@ from infra.local import process, versions
 from infra.local.process import JvmProcess
 from infra.local.topology import StackContext
 from meterlake.errors import ServiceError
+from meterlake.spark import render_properties  # the sessions' secrets file is written the same way
 
 SERVICE = "spark"
 ADDRESS = "127.0.0.1"
@@ -60,17 +61,6 @@ def pyspark_home() -> Path:
 
 
 # ------------------------------------------------------------------------------------------- pure rendering
-
-
-def render_properties(props: dict[str, object]) -> str:
-    """A Java properties file (``key=value`` lines). Pure."""
-    lines = []
-    for key, value in props.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        if "\n" in text or "\r" in text:
-            raise ValueError(f"property {key} contains a line break")
-        lines.append(f"{key}={text.replace(chr(92), chr(92) * 2)}\n")
-    return "".join(lines)
 
 
 def daemon_properties(secret: str) -> dict[str, object]:

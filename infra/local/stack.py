@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +17,8 @@ from infra.local import jars, process, secrets
 from infra.local.topology import StackContext
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError, ServiceError, UsageError
+
+log = logging.getLogger(__name__)
 
 SERVICES = ("kafka", "cassandra", "hdfs", "spark")
 TOPOLOGY_FILE = "stack.json"
@@ -92,14 +95,53 @@ def fetch(settings: Settings, services: Iterable[str] | None = None) -> dict[str
     return {s: str(jars.resolve(s, settings.jar_cache)) for s in SERVICES if s in chosen}
 
 
+# services whose node count is fixed once their data exists: a Kafka KRaft quorum's voters and a Cassandra ring
+# (its superuser disabled on node 1, system_auth not on new nodes) are not grown by starting more processes
+FIXED_SIZE = {"kafka": "kafka_brokers", "cassandra": "cassandra_nodes"}
+
+
+def check_size(settings: Settings) -> None:
+    """Refuse at once to start Kafka or Cassandra with a node count other than the one its data in this state dir
+    was made with (a UsageError saying what to do)."""
+    path = _topology_path(settings)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    for service, key in FIXED_SIZE.items():
+        if service not in settings.stack.services or service not in saved.get("services", []):
+            continue
+        made, asked = saved.get(key, 1), getattr(settings.stack, key)
+        if asked == made or not (settings.state_dir / f"{service}-1" / "data").exists():
+            continue
+        flag = "--" + key.replace("_", "-")
+        raise UsageError(
+            f"the {service} in {settings.state_dir} was made with {made} node(s); it cannot be resized to {asked} "
+            f"(a new node would not join its {'quorum' if service == 'kafka' else 'ring and roles'}). Keep "
+            f"{flag} {made}, or start afresh: `meterlake stack down`, then remove {settings.state_dir}/{service}-* "
+            f"(its data is lost) or use another paths.state_dir",
+            service=service, made_with=made, asked=asked)
+
+
 def up(settings: Settings) -> list[dict]:
+    """Start the chosen services and wait until each answers. A failure stops the processes this call started."""
     chosen = settings.stack.services
     for s in chosen:
         module(s)  # validates names early
+    check_size(settings)
     fetch(settings, chosen)
     ctx = context(settings, create_secrets=True)
     _remember(settings)
-    timeout = settings.stack.start_timeout_s
+    started: list[process.JvmProcess] = []
+    try:
+        _start(ctx, chosen, started)
+    except BaseException:
+        stopped = process.stop_all(started)
+        if stopped:
+            log.warning("stack up failed: stopped %s, which it had started", ", ".join(p.name for p in stopped))
+        raise
+    return status(settings)
+
+
+def _start(ctx: StackContext, chosen: list[str], started: list[process.JvmProcess]) -> None:
+    timeout = ctx.settings.stack.start_timeout_s
     for service in SERVICES:
         if service not in chosen:
             continue
@@ -116,16 +158,21 @@ def up(settings: Settings) -> list[dict]:
                         )
         if getattr(mod, "SEQUENTIAL_START", False):
             for proc in procs:
-                process.launch(proc)
+                _launch(proc, started)
                 process.wait_ready([proc], timeout)
         else:
             for proc in procs:
-                process.launch(proc)
+                _launch(proc, started)
             process.wait_ready(procs, timeout)
         after_up = getattr(mod, "after_up", None)
         if after_up is not None:
             after_up(ctx)
-    return status(settings)
+
+
+def _launch(proc: process.JvmProcess, started: list[process.JvmProcess]) -> None:
+    if not process.is_running(proc):
+        started.append(proc)
+    process.launch(proc)
 
 
 def down(settings: Settings) -> list[dict]:

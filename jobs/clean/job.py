@@ -38,6 +38,22 @@ BATCH_DAYS = 7  # settlement dates cleaned together
 ROWS_PER_FILE = 4_000_000
 
 
+def output_schema():
+    """The Spark schema of ``clean_reads`` (what a job reading them declares): the read model's, then
+    :data:`EXTRA_COLUMNS`."""
+    from pyspark.sql import types as T
+
+    from meterlake.schema import READ_SCHEMA
+
+    base = lakeio.spark_schema(READ_SCHEMA)
+    extra = [T.StructField("versions", T.IntegerType()), T.StructField("flags", T.ArrayType(T.StringType())),
+             T.StructField("is_quarantined", T.BooleanType()), T.StructField("is_estimated", T.BooleanType()),
+             T.StructField("estimation_method", T.StringType())]
+    schema = T.StructType(list(base.fields) + extra)
+    assert tuple(schema.names) == COLUMNS
+    return schema
+
+
 def input_days(targets: list[date], params: vee.VeeParams) -> dict[date, frozenset[str] | None]:
     """The partitions cleaning ``targets`` reads, and which read kinds of each (None: all): what settlement's
     estimation reads, and the interval reads of the ``proration_days`` before (baselines, zero runs and register

@@ -32,7 +32,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from meterlake.config import Jobs
-from streaming.mirror.compact import READ_KEY
+from meterlake.lake.schema import LIVE_VERSION_ORDER, READ_KEY
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -172,9 +172,8 @@ def live_reads(reads: DataFrame, *, cutoff_version: int | None = None) -> DataFr
     # their own (Spark would otherwise hash on the whole read key, then again on the meter point)
     r = r.repartition("meter_point")
     key = W.partitionBy(*LIVE_ORDER)
-    ordered = key.orderBy(F.col("source_version").desc(), F.col("kafka_topic").asc_nulls_last(),
-                          F.col("kafka_partition").asc_nulls_last(), F.col("kafka_offset").asc_nulls_last(),
-                          F.col("source_file").asc_nulls_last(), F.col("source_line").asc_nulls_last())
+    ordered = key.orderBy(*(F.col(name).desc_nulls_last() if way == "descending" else F.col(name).asc_nulls_last()
+                            for name, way in LIVE_VERSION_ORDER))
     top = F.col("_top") == F.col("source_version")
     r = (r.withColumn("_rank", F.row_number().over(ordered))
          .withColumn("_top", F.max("source_version").over(key)))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from jobs import lakeio
 from jobs.clean import vee
-from jobs.clean.job import COLUMNS as CLEAN_COLUMNS
 from jobs.clean.job import output_dir as clean_dir
+from jobs.clean.job import output_schema as clean_schema
 from jobs.registry import job as registry_job
 from meterlake import settlement_runs as runs
 
@@ -35,20 +35,6 @@ if TYPE_CHECKING:
 JOB = "quality"
 JOB_VERSION = 1
 OUTPUT = "quality/settlement_date={day}"
-
-
-def clean_schema():
-    from pyspark.sql import types as T
-
-    from meterlake.schema import READ_SCHEMA
-
-    base = lakeio.spark_schema(READ_SCHEMA)
-    extra = [T.StructField("versions", T.IntegerType()), T.StructField("flags", T.ArrayType(T.StringType())),
-             T.StructField("is_quarantined", T.BooleanType()), T.StructField("is_estimated", T.BooleanType()),
-             T.StructField("estimation_method", T.StringType())]
-    schema = T.StructType(list(base.fields) + extra)
-    assert tuple(schema.names) == CLEAN_COLUMNS
-    return schema
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> tuple[DataFrame, DataFrame, DataFrame]:

@@ -52,7 +52,6 @@ OPTIONAL = ("effective_to", "profile_class", "ssc", "llfc", "measurement_class")
 GSP_GROUPS = frozenset(ids.DISTRIBUTOR_GSP_GROUP.values())
 PROFILE_CLASSES = frozenset(str(n) for n in range(1, 9))
 _SSC = re.compile(r"\d{4}")
-_LCL = re.compile(r"MAC\d{6}")
 _MAX_PROBLEMS = 20
 
 SCHEMA = pa.schema([
@@ -71,7 +70,7 @@ SCHEMA = pa.schema([
 
 
 def _fuel(meter_point: str) -> str | None:
-    return "electricity" if _LCL.fullmatch(meter_point) else ids.fuel_of(meter_point)
+    return "electricity" if ids.lcl_problem(meter_point) is None else ids.fuel_of(meter_point)
 
 
 def _date(text: str) -> date | None:
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replace", action="store_true", help="drop the stored registry first")
     parser.add_argument("--config")
     args = parser.parse_args(argv)
-    print(json.dumps(run(config.load(args.config), args.file, replace=args.replace), default=str))
+    print(json.dumps(run(config.discovered(config.load(args.config)), args.file, replace=args.replace), default=str))
     return 0
 
 

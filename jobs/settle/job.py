@@ -168,7 +168,8 @@ def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factor
 
     run = runs.check_run(run)
     cutoff = runs.cutoff_version(day, run)
-    registration = vee.registry_as_of(registry, [day])
+    # computed once: both the meters expected (settled_day) and the registration joined to them read it
+    registration = vee.materialize(vee.registry_as_of(registry, [day]))
     settled = settled_day(reads, calendar, registration, day=day, cutoff_version=cutoff, params=params)
     enriched = with_registration(settled, registration, factors, defaults=defaults, broadcast=broadcast_registry)
     return aggregate(enriched, run=run, cutoff_version=cutoff, cutoff_utc=runs.cutoff_instant(day, run)).orderBy(
@@ -227,13 +228,18 @@ def load(table: pa.Table, jl: lakeio.JobLake, day: date, run: str) -> str:
 # ----------------------------------------------------------------------------------------------------- run
 
 
+def input_state(jl: lakeio.JobLake, day: date, params: vee.VeeParams) -> dict:
+    """The state of what settling ``day`` reads (:func:`extract`): its lake partitions and the registry; a job
+    settling ``day`` fingerprints it."""
+    return {"inputs": lakeio.partition_state(jl, input_days(day, params)),
+            "registry": lakeio.file_digest(jl.lake, registry_job.PATH), "params": asdict(params)}
+
+
 def _fingerprint(jl: lakeio.JobLake, day: date, run: str, params: vee.VeeParams, defaults: Defaults,
                  llf_paths: list[str]) -> str:
     return lakeio.fingerprint({
         "job": JOB, "version": JOB_VERSION, "run": run, "cutoff": runs.cutoff_version(day, run),
-        "inputs": lakeio.partition_state(jl, input_days(day, params)),
-        "registry": lakeio.file_digest(jl.lake, registry_job.PATH), "llf": llf_mod.digest(llf_paths),
-        "params": asdict(params), "defaults": asdict(defaults),
+        **input_state(jl, day, params), "llf": llf_mod.digest(llf_paths), "defaults": asdict(defaults),
     })
 
 

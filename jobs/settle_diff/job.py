@@ -25,7 +25,6 @@ Grain of the output (``settlement_diff/settlement_date=D/from_run=A/to_run=B/par
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,6 @@ import pyarrow as pa
 
 from jobs import lakeio
 from jobs.clean import vee
-from jobs.registry.job import PATH as REGISTRY_PATH
 from jobs.settle import job as settle
 from meterlake import settlement_runs as runs
 
@@ -87,7 +85,7 @@ def diff(a: DataFrame, b: DataFrame, *, from_run: str, to_run: str) -> DataFrame
 
 def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, *, day: date, from_run: str, to_run: str,
               params: vee.VeeParams = vee.DEFAULT_PARAMS) -> DataFrame:
-    registration = vee.registry_as_of(registry, [day])
+    registration = vee.materialize(vee.registry_as_of(registry, [day]))  # computed once for both runs
     a = settle.settled_day(reads, calendar, registration, day=day,
                            cutoff_version=runs.cutoff_version(day, from_run), params=params)
     b = settle.settled_day(reads, calendar, registration, day=day, cutoff_version=runs.cutoff_version(day, to_run),
@@ -124,9 +122,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     params = vee.VeeParams.from_config(settings.jobs)
     jl = lakeio.open_job_lake(settings)
     key = f"{day.isoformat()}/{a}/{b}"
-    fp = lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "runs": [a, b], "params": asdict(params),
-                             "inputs": lakeio.partition_state(jl, settle.input_days(day, params)),
-                             "registry": lakeio.file_digest(jl.lake, REGISTRY_PATH)})
+    fp = lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "runs": [a, b], **settle.input_state(jl, day, params)})
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     previous = checkpoint.get(key)
     answer = {"settlement_date": day, "from_run": a, "to_run": b, "path": output_dir(day, a, b)}

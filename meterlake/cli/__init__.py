@@ -15,16 +15,27 @@ from meterlake.cli.output import json_command
 
 
 class Context:
-    """What every subcommand gets: the effective settings, loaded once."""
+    """What every subcommand gets: the effective settings, loaded once and pointed at the local stack once."""
 
     def __init__(self, config_path: str | None):
         self._config_path = config_path
+        self._configured = None
         self._settings = None
 
     @property
+    def configured(self) -> config_mod.Settings:
+        """The settings as the file and the environment give them."""
+        if self._configured is None:
+            self._configured = config_mod.load(self._config_path)
+        return self._configured
+
+    @property
     def settings(self) -> config_mod.Settings:
+        """:attr:`configured`, with what it leaves empty filled from the local stack (the one discovery step)."""
         if self._settings is None:
-            self._settings = config_mod.load(self._config_path)
+            from infra.local.discover import discover
+
+            self._settings = discover(self.configured)
         return self._settings
 
 
@@ -63,7 +74,7 @@ def config_group() -> None:
 @pass_ctx
 def config_show(ctx: Context):
     """Print the effective configuration (file + environment overrides; secrets masked)."""
-    settings = ctx.settings
+    settings = ctx.configured
     data = {"source": str(settings.source) if settings.source else None, **settings.public_dict()}
     return data
 

@@ -22,7 +22,7 @@ def demo(ctx, meters: int, days: int, start: str, seed: int):
     Files -> ingest -> Kafka -> Cassandra and the Parquet lake on HDFS -> read back by Spark, from the lake and
     from Cassandra through the connector. Leaves the stack running (`meterlake stack down` stops it).
     """
-    from meterlake import demo as demo_mod
+    from meterlake.cli import demo as demo_mod
 
-    result = demo_mod.run(ctx.settings, meters=meters, days=days, start=date.fromisoformat(start), seed=seed)
+    result = demo_mod.run(ctx.configured, meters=meters, days=days, start=date.fromisoformat(start), seed=seed)
     return result, demo_mod.summary(result)

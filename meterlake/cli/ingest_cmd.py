@@ -60,7 +60,8 @@ def ingest() -> None:
 
     \b
     meterlake ingest PATH... [--dry-run] [--format F] [--now I] [--json]
-        Parse and validate files; publish the accepted ones (each in one Kafka transaction).
+        Parse and validate files (a directory: every file under it); publish the accepted ones (each in one
+        Kafka transaction).
         --dry-run publishes nothing and needs no service. See `meterlake ingest files --help`.
     meterlake ingest watch DIR [--once] [--worker-id W] [--json]
         Claim landed files (Cassandra LWT) and publish each exactly once; archive them (ingest.archive_dir).
@@ -69,7 +70,7 @@ def ingest() -> None:
 
 @ingest.command("files", hidden=True)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+                type=click.Path(exists=True, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(_FORMATS),
               help="Skip detection: every PATH is this format.")
 @click.option("--dry-run", is_flag=True, help="Parse and validate only; publish nothing (needs no service).")
@@ -87,12 +88,16 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
     Formats (detected from the first line, or --format): d0010 (the D0010 flow), hh-csv (meterlake's
     half-hourly CSV), lcl (LCLid,tstp,energy(kWh/hh)), device (JSON lines). A bad record goes to quarantine
     with a reason; a bad file (wrong trailer count, truncated, unknown flow, not UTF-8) is rejected whole.
+    A directory means every file under it, sorted by path, hidden and temporary names (.x, _x, *.tmp, *.part)
+    skipped, as `ingest watch` does.
 
     \b
     Example: meterlake ingest flows/*.uff lcl/MAC000002.csv --dry-run --json
     """
     from streaming.ingest.publish import ingest_paths
+    from streaming.ingest.storage import files_under
 
+    paths = tuple(f for p in paths for f in (files_under(p) if p.is_dir() else [p]))
     # the validation instant (future timestamps); never a version or an id
     now = parse_instant(now_text, name="--now") if now_text else datetime.now(UTC)
     results = ingest_paths(paths, ctx.settings, now=now, fmt=fmt, dry_run=dry_run, batch_rows=batch_rows,

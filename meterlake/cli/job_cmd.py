@@ -15,7 +15,29 @@ from meterlake.settlement_runs import RUNS
 _MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
                                         "or the local stack's standalone master when it runs).")
 _RUN = click.Choice(RUNS, case_sensitive=True)
+_DATE = click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
 _FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
+
+
+def spark_job(group: click.Group, name: str, *options, force: bool = True):
+    """Declare a Spark job command ``name`` of ``group``: its own ``options``, then ``--master``, ``--force``
+    (unless ``force=False``) and ``--json``; the body gets the CLI context and returns ``(result, summary)``."""
+
+    def declare(body):
+        command = json_command(click.pass_obj(body))
+        for option in reversed([*options, _MASTER, *([_FORCE] if force else [])]):
+            command = option(command)
+        return group.command(name)(command)
+
+    return declare
+
+
+def _dates_option(default: str):
+    return click.option("--date", "days", multiple=True, help=f"A settlement date (repeatable); default {default}.")
+
+
+def _dates(days: tuple[str, ...]) -> list | None:
+    return [parse_date(d) for d in days] or None
 
 
 @click.group("registry")
@@ -42,30 +64,19 @@ def job() -> None:
     """Spark jobs off the lake: clean reads, settlement runs and their diffs, data quality."""
 
 
-@job.command("clean")
-@click.option("--date", "days", multiple=True, help="A settlement date (repeatable); default every date in the lake.")
-@_MASTER
-@_FORCE
-@json_command
-@click.pass_obj
+@spark_job(job, "clean", _dates_option("every date in the lake"))
 def job_clean(ctx, days: tuple[str, ...], master: str | None, force: bool):
     """Live version of every read, validation flags, gap detection and estimation -> clean_reads."""
     from jobs.clean import job as clean
 
     progress("cleaning reads (Spark)…")
-    out = clean.run(ctx.settings, [parse_date(d) for d in days] or None, master=master, force=force)
+    out = clean.run(ctx.settings, _dates(days), master=master, force=force)
     return out, out["message"]
 
 
-@job.command("settle")
-@click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
-@click.option("--run", "run_name", required=True, type=_RUN)
-@click.option("--llf", "llf_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Line loss factors: a D0265 file (.ptf, or the distributor's .zip); repeatable.")
-@_MASTER
-@_FORCE
-@json_command
-@click.pass_obj
+@spark_job(job, "settle", _DATE, click.option("--run", "run_name", required=True, type=_RUN),
+           click.option("--llf", "llf_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                        help="Line loss factors: a D0265 file (.ptf, or the distributor's .zip); repeatable."))
 def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master: str | None, force: bool):
     """Settle a date for a run: consumption per period by GSP group, supplier, profile/measurement class."""
     from jobs.settle import job as settle
@@ -75,15 +86,10 @@ def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master:
     return out, out["message"]
 
 
-@job.command("settle-diff")
-@click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
-@click.option("--from", "from_run", required=True, type=_RUN)
-@click.option("--to", "to_run", required=True, type=_RUN)
-@click.option("--limit", type=click.IntRange(0), default=100, show_default=True, help="Changes listed in the answer.")
-@_MASTER
-@_FORCE
-@json_command
-@click.pass_obj
+@spark_job(job, "settle-diff", _DATE, click.option("--from", "from_run", required=True, type=_RUN),
+           click.option("--to", "to_run", required=True, type=_RUN),
+           click.option("--limit", type=click.IntRange(0), default=100, show_default=True,
+                        help="Changes listed in the answer."))
 def job_settle_diff(ctx, day: str, from_run: str, to_run: str, limit: int, master: str | None, force: bool):
     """Per meter and period, what changed between two runs of a date and why."""
     from jobs.settle_diff import job as settle_diff
@@ -95,16 +101,11 @@ def job_settle_diff(ctx, day: str, from_run: str, to_run: str, limit: int, maste
     return out, "\n".join(lines)
 
 
-@job.command("quality")
-@click.option("--date", "days", multiple=True, help="A settlement date (repeatable); default every cleaned date.")
-@_MASTER
-@_FORCE
-@json_command
-@click.pass_obj
+@spark_job(job, "quality", _dates_option("every cleaned date"))
 def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
     """Completeness, lateness, estimated share and quarantined reads per meter-day (from clean_reads)."""
     from jobs.quality import job as quality
 
     progress("measuring data quality (Spark)…")
-    out = quality.run(ctx.settings, [parse_date(d) for d in days] or None, master=master, force=force)
+    out = quality.run(ctx.settings, _dates(days), master=master, force=force)
     return out, out["message"]

@@ -19,9 +19,12 @@ def mirror() -> None:
 
 @mirror.command("run")
 @click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
+                   "many seconds.")
 @json_command
 @click.pass_obj
-def mirror_run(ctx, until_caught_up: bool):
+def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):
     """Consume the reads topics into Parquet files partitioned by settlement date (paths.lake)."""
     from streaming.mirror.consumer import Mirror
 
@@ -30,7 +33,7 @@ def mirror_run(ctx, until_caught_up: bool):
     if not until_caught_up:
         progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
                  f"{settings.lake_url}; Ctrl-C to stop")
-    stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop).to_json()
+    stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s).to_json()
     summary = (f"{stats['reads']:,} reads from {stats['messages']:,} messages in {stats['seconds']:.1f}s: "
                f"{stats['files']} files written, {stats['files_skipped']} already there, "
                f"{stats['quarantined']} messages quarantined")
@@ -43,7 +46,7 @@ def lake() -> None:
 
 
 def _lake(ctx):
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
 
     return open_lake(ctx.settings)
 

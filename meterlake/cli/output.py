@@ -1,12 +1,12 @@
 """The scripting contract: a readable summary by default, exactly one JSON object on stdout with ``--json``.
 
 Logs and progress go to stderr. Errors: exit code non-zero; with ``--json`` the one object is
-``{"error": {"type": ..., "message": ..., ...details}}``.
+``{"error": {"type": ..., "message": ..., ...details}}``, also for an unexpected error (``type`` ``unexpected``;
+its traceback goes to stderr).
 """
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import signal
 import sys
@@ -14,30 +14,14 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from meterlake.errors import MeterlakeError, UsageError
-from meterlake.instants import iso_utc
+from meterlake.jsontext import dumps
+from meterlake.jsontext import plain_value as _default
 
 log = logging.getLogger("meterlake")
-
-
-def _default(o: Any) -> Any:
-    if isinstance(o, datetime):
-        return iso_utc(o) if o.tzinfo is not None else o.isoformat()
-    if isinstance(o, date):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, set | frozenset):
-        return sorted(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def dumps(obj: dict) -> str:
-    return json.dumps(obj, default=_default, sort_keys=False)
 
 
 def parse_date(text: str) -> date:
@@ -82,6 +66,12 @@ def json_command(func: Callable[..., dict | tuple[dict, str]]) -> Callable:
                 for key, value in exc.details.items():
                     click.echo(f"  {key}: {value}", err=True)
             sys.exit(exc.code)
+        except Exception as exc:  # a bug or an unforeseen failure: scripts still get their one object
+            if not as_json:
+                raise
+            log.error("unexpected error", exc_info=True)  # the traceback goes to stderr
+            click.echo(dumps({"error": {"type": "unexpected", "message": f"{type(exc).__name__}: {exc}"}}))
+            sys.exit(1)
         result, summary = out if isinstance(out, tuple) else (out, None)
         if as_json:
             click.echo(dumps(result))

@@ -11,10 +11,10 @@ def _settings(ctx, **overrides):
     """The remembered topology of this state dir (if any), with the command's options on top."""
     from infra.local import stack as stack_mod
 
-    settings = stack_mod.remembered(ctx.settings)
+    settings = stack_mod.remembered(ctx.configured)
     overrides.setdefault("services", None)
     if overrides["services"] is None:  # sizes are remembered; which services to start comes from the config
-        overrides["services"] = ctx.settings.stack.services
+        overrides["services"] = ctx.configured.stack.services
     update = {k: v for k, v in overrides.items() if v is not None}
     if not update:
         return settings
@@ -77,7 +77,7 @@ def down(ctx):
     """Stop every process this stack started (by PID); leaves none behind. Data stays."""
     from infra.local import stack as stack_mod
 
-    stopped = stack_mod.down(ctx.settings)
+    stopped = stack_mod.down(ctx.configured)
     return {"stopped": stopped}, (f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
 
 
@@ -88,7 +88,7 @@ def status(ctx):
     """Each process with its service, state, address, PID and resident memory."""
     from infra.local import stack as stack_mod
 
-    rows = stack_mod.status(ctx.settings)
+    rows = stack_mod.status(ctx.configured)
     return {"processes": rows}, _table(rows)
 
 
@@ -101,7 +101,7 @@ def logs(ctx, name, tail):
     """Show the end of one process's log (e.g. `meterlake stack logs cassandra-2`)."""
     from infra.local import stack as stack_mod
 
-    result = stack_mod.logs(ctx.settings, name, tail)
+    result = stack_mod.logs(ctx.configured, name, tail)
     return result, "\n".join(result["lines"])
 
 
@@ -113,7 +113,7 @@ def kill(ctx, name):
     """SIGKILL one process, as a crash would; its data stays for `start NAME`."""
     from infra.local import stack as stack_mod
 
-    result = stack_mod.kill(ctx.settings, name)
+    result = stack_mod.kill(ctx.configured, name)
     return result, f"{name}: {result['state']}"
 
 
@@ -125,7 +125,7 @@ def start(ctx, name):
     """Start one stopped or killed process with its data, and wait until it answers."""
     from infra.local import stack as stack_mod
 
-    result = stack_mod.start(ctx.settings, name)
+    result = stack_mod.start(ctx.configured, name)
     return result, f"{name}: {result['state']} (pid {result['pid']})"
 
 
@@ -139,5 +139,5 @@ def fetch(ctx, services):
 
     svc = [s.strip() for s in services.split(",")] if services else list(stack_mod.SERVICES)
     output.progress("resolving jars from Maven Central (cached after the first run) ...")
-    result = stack_mod.fetch(ctx.settings, svc)
+    result = stack_mod.fetch(ctx.configured, svc)
     return {"jars": result}, "\n".join(f"{k}: {v}" for k, v in result.items())

@@ -1,7 +1,7 @@
 """`meterlake store`: the event store in Cassandra, fed from Kafka.
 
 Run: ``meterlake store run [--until-caught-up] [--json]``, ``meterlake store stats [--json]``. The work is in
-:mod:`streaming.store` (the keyspace's design is :mod:`streaming.store.keyspace`).
+:mod:`streaming.store` (the keyspace's design is :mod:`meterlake.keyspace`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ def store() -> None:
 
 @store.command("run")
 @click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
+                   "many seconds.")
 @json_command
 @click.pass_obj
-def store_run(ctx, until_caught_up: bool):
+def store_run(ctx, until_caught_up: bool, deadline_s: float | None):
     """Consume meter-reads, device-reads and meter-quarantine (read_committed) into the keyspace; offsets are
     committed only after the writes are acknowledged."""
     from streaming.store import consumer
@@ -29,7 +32,7 @@ def store_run(ctx, until_caught_up: bool):
     if not until_caught_up:
         progress(f"storing {', '.join(consumer.topics(settings))} into keyspace {settings.cassandra.keyspace}; "
                  "Ctrl-C to stop")
-    data = consumer.run(settings, until_caught_up=until_caught_up, stop=stop).as_dict()
+    data = consumer.run(settings, until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s).as_dict()
     rows = ", ".join(f"{n:,} {table}" for table, n in data["rows"].items()) or "no rows"
     summary = (f"{data['messages']:,} messages in {data['seconds']:.1f}s: {rows}; "
                f"{data['incompatible_messages']} incompatible, {data['retried_writes']} writes retried")

@@ -1,6 +1,6 @@
 """File claims: which ingest worker processes a landed file, decided by Cassandra lightweight transactions.
 
-Table ``file_claims`` (:mod:`streaming.store.keyspace`), one row per file *content*: the key is the SHA-256 of the
+Table ``file_claims`` (:mod:`meterlake.keyspace`), one row per file *content*: the key is the SHA-256 of the
 file's bytes. A content key (rather than path + size + mtime) is what makes a re-landed identical file, under any
 name, recognisable as a duplicate: it finds its content's row ``done`` and is counted, not published again. It
 costs one streaming hash of a file before claiming it (about 1 GB/s, small beside parsing, which runs at a few

@@ -23,7 +23,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from hashlib import blake2b
 from pathlib import Path
 
@@ -41,8 +41,6 @@ PERIOD_US = 1_800_000_000
 DEVICE_CLOCK_TOLERANCE_US = 5 * 60 * 1_000_000
 
 REGISTER_RE = re.compile(r"[A-Z0-9]{1,2}")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 class FileRejected(MeterlakeError):
@@ -155,11 +153,24 @@ def first_line(path: Path) -> str | None:
         source.close()
 
 
+def header_names(lines: Iterator[tuple[int, str, bool]]) -> list[str]:
+    """The names of a comma-separated file's header line, as written (no quoting: no name holds a comma); a file
+    without one is rejected."""
+    header = next(lines, None)
+    if header is None:
+        raise FileRejected("empty_file", "no header line")
+    return header[1].split(",")
+
+
+def split_fields(text: str, width: int) -> list[str]:
+    """A record's fields (no quoting); a line with another number of fields than the header's is malformed."""
+    fields = text.split(",")
+    if len(fields) != width:
+        raise RecordProblem(None, "malformed_line", f"{len(fields)} fields, expected {width}")
+    return fields
+
+
 # --------------------------------------------------------------------------------------------- field checks
-
-
-def epoch_us(instant: datetime) -> int:
-    return (instant - _EPOCH) // _US
 
 
 class TimestampParser:
@@ -182,7 +193,7 @@ class TimestampParser:
             if not self._naive_is_utc:
                 raise RecordProblem(field, "bad_timestamp", f"{text!r} has no UTC offset (add Z)")
             instant = instant.replace(tzinfo=UTC)
-        us = epoch_us(instant)
+        us = schema.epoch_us(instant)
         if len(self._cache) >= self._limit:
             self._cache.clear()
         self._cache[text] = us
@@ -195,7 +206,7 @@ def local_clock_us(text: str, field: str) -> int:
         raise RecordProblem(field, "bad_timestamp", f"{text!r} is not CCYYMMDDHHMMSS")
     try:
         wall = datetime.strptime(text, "%Y%m%d%H%M%S")
-        return epoch_us(cal.from_local_clock(wall))
+        return schema.epoch_us(cal.from_local_clock(wall))
     except ValueError as exc:
         raise RecordProblem(field, "bad_timestamp", f"{text!r}: {exc}") from None
 

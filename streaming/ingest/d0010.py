@@ -40,13 +40,13 @@ from datetime import datetime
 
 from meterlake import calendar as cal
 from meterlake import ids
+from meterlake.schema import epoch_us
 from streaming.ingest.common import (
     Collector,
     FileInfo,
     FileRejected,
     RecordProblem,
     check_not_future,
-    epoch_us,
     local_clock_us,
     number,
     register,

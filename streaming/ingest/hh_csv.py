@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from meterlake import ids, schema
+from meterlake import formats, ids, schema
 from streaming.ingest.common import (
     PERIOD_US,
     Collector,
@@ -47,14 +47,15 @@ from streaming.ingest.common import (
     TimestampParser,
     check_grid,
     check_not_future,
+    header_names,
     number,
     register,
+    split_fields,
 )
 
 FORMAT = "hh-csv"
-COLUMNS = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "value", "unit",
-           "quality", "created_utc")
-HEADER = ",".join(COLUMNS)
+COLUMNS = formats.HH_CSV_COLUMNS
+HEADER = formats.HH_CSV_HEADER
 UNITS = {"electricity": ("kWh",), "gas": ("kWh", "m3")}
 
 
@@ -64,11 +65,7 @@ def sniff(first: str) -> bool:
 
 
 def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo, now_us: int) -> None:
-    header = next(lines, None)
-    if header is None:
-        raise FileRejected("empty_file", "no header line")
-    _, text, _ = header
-    names = [name.strip() for name in text.split(",")]
+    names = [name.strip() for name in header_names(lines)]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise FileRejected("bad_header", f"missing column(s) {', '.join(missing)}; expected {HEADER}")
@@ -81,11 +78,8 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             raise FileRejected("truncated_file", f"line {line_no} has no line end: the file was cut short")
         if not text.strip():
             continue
-        fields = text.split(",")
-        if len(fields) != width:
-            out.quarantine(line_no, None, "malformed_line", f"{len(fields)} fields, expected {width}", text)
-            continue
         try:
+            fields = split_fields(text, width)
             meter_point = fields[at["meter_point"]].strip()
             fuel, problem = ids.meter_point_problem(meter_point)
             if problem:

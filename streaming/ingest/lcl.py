@@ -30,7 +30,9 @@ from streaming.ingest.common import (
     TimestampParser,
     check_grid,
     check_not_future,
+    header_names,
     number,
+    split_fields,
 )
 
 FORMAT = "lcl"
@@ -54,20 +56,15 @@ def _find(names: list[str]) -> tuple[int, int, int]:
 
 
 def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo, now_us: int) -> None:
-    header = next(lines, None)
-    if header is None:
-        raise FileRejected("empty_file", "no header line")
-    names = header[1].split(",")
+    names = header_names(lines)
     id_at, time_at, energy_at = _find(names)
     width = len(names)
     timestamp = TimestampParser(naive_is_utc=True)
     for line_no, text, terminated in lines:
         if not text.strip():
             continue
-        fields = text.split(",")
         try:
-            if len(fields) != width:
-                raise RecordProblem(None, "malformed_line", f"{len(fields)} fields, expected {width}")
+            fields = split_fields(text, width)
             household = fields[id_at].strip()
             problem = ids.lcl_problem(household)
             if problem:

@@ -36,7 +36,6 @@ from streaming.ingest.common import (
     DuplicateWindow,
     FileInfo,
     FileRejected,
-    epoch_us,
     first_line,
     iter_lines,
     open_source,
@@ -108,7 +107,7 @@ def _parse(path: Path, fmt: str | None, now: datetime, collector_for, source_nam
         fmt = fmt or detect(path)
         if fmt not in PARSERS:
             raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
-        now_us = epoch_us(now)
+        now_us = schema.epoch_us(now)
         info = FileInfo(path=path, source_name=name, format=fmt)
         collector = collector_for(name)
         source = open_source(path)

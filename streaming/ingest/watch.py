@@ -41,15 +41,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from meterlake import clients
+from kafka.errors import KafkaError
+
+from meterlake import clients, keyspace
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
+from streaming import offsets
 from streaming.ingest import claimcheck, claims, publish
 from streaming.ingest.claims import Claims, Lease, LeaseLost
 from streaming.ingest.common import FileRejected
 from streaming.ingest.pipeline import detect, validated_file
 from streaming.ingest.storage import Landed, Storage
-from streaming.store import keyspace
 
 log = logging.getLogger(__name__)
 GROUP = "meterlake-ingest"
@@ -63,6 +65,11 @@ class _Changed(Exception):
     """The file's bytes differ from the checksum it was claimed under (it was still being written)."""
 
 
+class _Failed(Exception):
+    """Processing a file failed for a reason outside the file's content (Kafka, the archive, a bug): the file is
+    released for a later pass, or quarantined after ``ingest.max_attempts`` (a poison file)."""
+
+
 @dataclass
 class WatchResult:
     worker: str
@@ -72,6 +79,7 @@ class WatchResult:
     leftovers: int = 0  # originals found done but still landed (their worker died after finishing)
     skipped: int = 0  # claimed by another worker at the time
     released: int = 0  # changed while being read, or failed to publish: left for a later pass
+    poisoned: int = 0  # failed ingest.max_attempts times here: quarantined with reason processing_failed
     lost: int = 0  # the lease ran out while working: another worker has the file
     references: int = 0  # claim-check references taken from the files topic
     passes: int = 0
@@ -80,7 +88,7 @@ class WatchResult:
     def to_json(self) -> dict:
         return {"worker": self.worker, "files": self.files, "duplicates": self.duplicates,
                 "announced": self.announced, "leftovers": self.leftovers, "skipped": self.skipped,
-                "released": self.released, "lost": self.lost, "references": self.references,
+                "released": self.released, "poisoned": self.poisoned, "lost": self.lost, "references": self.references,
                 "passes": self.passes, "seconds": round(self.seconds, 3)}
 
 
@@ -105,10 +113,18 @@ class Worker:
             raise
         self._producer = None
         self._consumer = None
+        self._attempts: dict[str, int] = {}  # failed attempts at a file's content, by this worker
+
+    def _drop_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False, timeout_ms=offsets.wait_ms(self.settings))
+            except Exception as exc:  # a consumer that lost its broker may not close cleanly; it is dropped anyway
+                log.debug("closing the files consumer: %s", exc)
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._consumer.close(autocommit=False)
+        self._drop_consumer()
         if self._producer is not None:
             self._producer.close(timeout=10)
         self.session.cluster.shutdown()
@@ -130,7 +146,11 @@ class Worker:
                 if self._references_waiting():
                     self.take_references(until_caught_up=True, stop=stop)
                 break
-            self.take_references(max_seconds=self.settings.ingest.poll_s, stop=stop)
+            try:
+                self.take_references(max_seconds=self.settings.ingest.poll_s, stop=stop)
+            except KafkaError as exc:  # the references wait in the topic; a fresh consumer on the next pass
+                log.warning("taking references from %s failed: %s", self.settings.kafka.files_topic, exc)
+                self._drop_consumer()
             if (stop is not None and stop.is_set()) or (max_seconds is not None
                                                          and time.monotonic() - start > max_seconds):
                 break
@@ -196,25 +216,23 @@ class Worker:
 
     def _references_waiting(self) -> bool:
         """Does the files topic hold references this group has not taken? (Cheap: no group join.)"""
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import KafkaConsumer
 
         topic = self.settings.kafka.files_topic
+        wait_ms = offsets.wait_ms(self.settings)
+        tps = offsets.owned(offsets.topic_partitions(self.settings, [topic]))
         consumer = KafkaConsumer(**clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
-                                 isolation_level="read_committed")
+                                 isolation_level="read_committed", **offsets.bounded(self.settings))
         try:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
-            if not tps:
-                return False
-            ends = consumer.end_offsets(tps)
-            starts = consumer.beginning_offsets(tps)
+            ends = consumer.end_offsets(tps, timeout_ms=wait_ms)
+            starts = consumer.beginning_offsets(tps, timeout_ms=wait_ms)
             for tp in tps:
-                committed = consumer.committed(tp)
+                committed = consumer.committed(tp, timeout_ms=wait_ms)
                 if ends[tp] > (committed if committed is not None else starts[tp]):
                     return True
             return False
         finally:
-            consumer.close(autocommit=False)
+            consumer.close(autocommit=False, timeout_ms=wait_ms)
 
     def _files_consumer(self):
         if self._consumer is None:
@@ -233,23 +251,30 @@ class Worker:
         """Take claim-check references from the files topic: until caught up, or for ``max_seconds``."""
         consumer = self._files_consumer()
         start = time.monotonic()
-        ends = None
+        wait_ms = offsets.wait_ms(self.settings)
+        catch_up = offsets.CatchUp(self.settings)
         while stop is None or not stop.is_set():
             batch = consumer.poll(timeout_ms=500)
-            if until_caught_up and ends is None and consumer.assignment():
-                ends = consumer.end_offsets(list(consumer.assignment()))
             for records in batch.values():
                 for record in records:
                     self._reference(record.value)
             if batch:
-                consumer.commit()  # the reference is handled: processed, or found claimed or done
-            if until_caught_up and ends is not None and not batch and all(
-                    consumer.position(tp) >= end for tp, end in ends.items()):
+                # the reference is handled: processed, or found claimed or done (a failed commit: taken again)
+                consumer.commit(timeout_ms=wait_ms)
+            assigned = consumer.assignment()
+            if until_caught_up and assigned and not batch and self._caught_up(consumer, assigned, catch_up):
                 return
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 return
-            if until_caught_up and ends is None and time.monotonic() - start > 60:
+            if until_caught_up and not assigned and time.monotonic() - start > 60:
                 return  # no partition assigned in a minute: others hold them
+
+    def _caught_up(self, consumer, assigned, catch_up: offsets.CatchUp) -> bool:
+        try:  # a partition revoked meanwhile raises; asked again on the next turn
+            return catch_up.done(consumer, offsets.positions(consumer, assigned, offsets.wait_ms(self.settings)))
+        except KafkaError as exc:
+            log.info("positions of the files topic: %s", exc)
+            return False
 
     def _reference(self, value: bytes) -> None:
         try:
@@ -293,13 +318,33 @@ class Worker:
         now = self.now or datetime.now(UTC)
         try:
             with Lease(self.claims, key, file.url, file.size, file.mtime_ns) as lease:
-                with self.storage.local(file, fs, self.spool_dir) as local:
-                    result, outcome, where = self._publish(local, file, key, fmt, now, lease)
+                try:
+                    with self.storage.local(file, fs, self.spool_dir) as local:
+                        result, outcome, where = self._publish(local, file, key, fmt, now, lease)
+                except (_Changed, LeaseLost, MeterlakeError):
+                    raise
+                except Exception as exc:  # Kafka's own errors, the archive's, a bug: not this worker's end
+                    where = self._failed(file, key, fs, exc)
+                    lease.check()
+                    if not self.claims.finish(key, file.url, file.size, file.mtime_ns, lease.claimed_at,
+                                              outcome="rejected", format=fmt, file_id=None, reads=0, quarantined=0,
+                                              archived_to=where):
+                        raise LeaseLost(f"lost the claim on {file.url} before marking it done") from None
+                    self.storage.remove(file, fs)
+                    self.result.poisoned += 1
+                    self.result.files.append({"path": file.url, "checksum": key, "via": via, "status": "rejected",
+                                              "reason": "processing_failed", "detail": f"{type(exc).__name__}: "
+                                              f"{exc}", "archived_to": where})
+                    return
                 lease.check()
                 if not self.claims.finish(key, file.url, file.size, file.mtime_ns, lease.claimed_at,
                                           outcome=outcome, format=result.format, file_id=result.file_id,
                                           reads=result.reads, quarantined=result.quarantined, archived_to=where):
                     raise LeaseLost(f"lost the claim on {file.url} before marking it done")
+        except _Failed as exc:
+            log.warning("processing %s failed, leaving it for a later pass: %s", file.url, exc)
+            self._release(file, key)
+            return
         except _Changed:
             log.info("%s changed while it was read; leaving it for a later pass", file.url)
             self.claims.release(key)
@@ -311,15 +356,33 @@ class Worker:
             return
         except MeterlakeError as exc:  # Kafka or Cassandra failed: nothing was published
             log.warning("processing %s failed, leaving it for a later pass: %s", file.url, exc.message)
-            try:
-                self.claims.release(key)
-            except Exception as release_exc:  # the lease expires by itself
-                log.warning("releasing the claim on %s failed: %s", file.url, release_exc)
-            self.result.released += 1
+            self._release(file, key)
             return
         self.storage.remove(file, fs)
         self.result.files.append({**result.to_json(), "path": file.url, "checksum": key, "via": via,
                                   "archived_to": where})
+
+    def _release(self, file: Landed, key: str) -> None:
+        try:
+            self.claims.release(key)
+        except Exception as release_exc:  # the lease expires by itself
+            log.warning("releasing the claim on %s failed: %s", file.url, release_exc)
+        self.result.released += 1
+
+    def _failed(self, file: Landed, key: str, fs, exc: Exception) -> str:
+        """An attempt at ``file`` failed with ``exc``: raise :class:`_Failed` (release it for a later pass), or after
+        ``ingest.max_attempts`` quarantine it as a poison file and return where it went."""
+        attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
+        if attempts < self.settings.ingest.max_attempts:
+            raise _Failed(f"{type(exc).__name__}: {exc} (attempt {attempts} of "
+                          f"{self.settings.ingest.max_attempts})") from exc
+        log.error("%s failed %d times (last: %s: %s); quarantining it", file.url, attempts, type(exc).__name__, exc)
+        try:
+            with self.storage.local(file, fs, self.spool_dir) as local:
+                return self.storage.quarantine(file, key, {"reason": "processing_failed", "attempts": attempts,
+                                                           "detail": f"{type(exc).__name__}: {exc}"}, local)
+        except Exception as quarantine_exc:
+            raise _Failed(f"quarantining it failed too: {quarantine_exc}") from quarantine_exc
 
     def _publish(self, local: Path, file: Landed, key: str, fmt: str | None, now: datetime, lease: Lease):
         """Parse, archive (before publishing: a worker dying after the Kafka commit must not leave the file

@@ -36,15 +36,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meterlake import settlement_runs
+from meterlake.lake import layout
+from meterlake.lake.files import Lake
+from meterlake.lake.schema import FIRST_COPY, LAKE_SCHEMA, READ_KEY
 from meterlake.schema import differs_from_previous
-from streaming.mirror import layout
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake
 
 log = logging.getLogger("meterlake.mirror.compact")
-
-#: What identifies a read: two rows with the same key are versions of the same read (docs/lake.md).
-READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "device_id", "unit")
 
 
 #: Columns whose equality, with the key and version, makes two rows copies of one read (else a conflict the clean
@@ -52,7 +49,7 @@ READ_KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval
 _SAME_READ = ("source_version", "value", "quality")
 #: Which copy is kept: the lowest Kafka position, then source position (the order the jobs' live-version rule
 #: and the ``reads`` view use, so they pick the same row before and after compaction).
-_FIRST_COPY = ("kafka_topic", "kafka_partition", "kafka_offset", "source_file", "source_line")
+_FIRST_COPY = FIRST_COPY
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
-"""The mirror: a Kafka consumer group over the reads and device topics that writes every read to the Parquet lake
-exactly once.
+"""The mirror: a Kafka consumer of the reads and device topics that writes every read to the Parquet lake exactly
+once.
 
 Run: ``meterlake mirror run [--until-caught-up] [--json]``. Grain of the output: one row per read per Kafka
-message (:data:`~streaming.mirror.convert.LAKE_SCHEMA`), in files ``settlement_date=<D>/part-<topic>-<partition>-
+message (:data:`~meterlake.lake.schema.LAKE_SCHEMA`), in files ``settlement_date=<D>/part-<topic>-<partition>-
 <first>-<last>.parquet`` (docs/lake.md).
 
 Exactly once, per topic partition, one batch at a time:
@@ -20,11 +20,16 @@ Exactly once, per topic partition, one batch at a time:
 
 A mirror that starts on a partition reads its committed offset's metadata: an intent there means a batch may have
 been cut short between 2 and 4, so it re-reads exactly ``first..last`` as one batch, skips the files already in
-the lake (same names; or merged by compaction, see :mod:`~streaming.mirror.layout`) and writes the rest. So a
+the lake (same names; or merged by compaction, see :mod:`~meterlake.lake.layout`) and writes the rest. So a
 crash at any moment neither loses nor duplicates a read, and the next batch never starts before the last one is
 whole, which is what lets compaction retire part files by offset watermark.
 
-Rebalances flush and commit what each revoked partition holds. Memory is bounded: past ``max_buffer_bytes`` the
+The mirror owns its partitions by configuration (``mirror.shards``/``mirror.shard``; one mirror owns all) and
+keeps its progress in its group's committed offsets, read and written without joining the group
+(:mod:`streaming.offsets`): no heartbeat, no rebalance, no coordinator in the fetch path. A stall watchdog
+(``mirror.stall_timeout_s``) replaces a consumer that makes no progress while lag remains, as a restart would
+(the protocol above makes that safe); after ``mirror.stall_rejoins`` such restarts it stops with an error naming
+the partitions and their lag. Memory is bounded: past ``max_buffer_bytes`` the
 largest batches are written early. When the lake cannot be written, the partitions are paused (the consumer keeps
 its group membership) and the write is retried with back-off, rather than buffering without bound.
 """
@@ -33,18 +38,20 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from meterlake import clients, pseudonym, schema
+from meterlake import clients, lakefs, pseudonym, schema
 from meterlake.config import Settings
-from streaming.mirror import layout
+from meterlake.lake import layout
+from meterlake.lake.files import Lake, open_lake
+from streaming import offsets
 from streaming.mirror.convert import Decoded, Message, check, lake_rows, split_by_date
-from streaming.mirror.lake import Lake, open_lake
 
 log = logging.getLogger("meterlake.mirror")
 
@@ -154,20 +161,6 @@ class SinkError(Exception):
     """Writing to the lake failed; the batch stays buffered and is retried."""
 
 
-class _Listener(AsyncConsumerRebalanceListener):
-    """kafka-python 3 runs rebalance callbacks on its IO thread (the main thread waits in ``poll``); blocking
-    client calls are refused there, so the revocation flush awaits the coordinator's commit coroutine."""
-
-    def __init__(self, mirror: Mirror):
-        self.mirror = mirror
-
-    async def on_partitions_revoked(self, revoked):
-        await self.mirror._revoked(list(revoked))
-
-    async def on_partitions_assigned(self, assigned):
-        self.mirror._assigned(list(assigned))
-
-
 class Mirror:
     """One mirror process. :meth:`run` consumes until stopped, or until caught up."""
 
@@ -180,10 +173,12 @@ class Mirror:
         self.stats = MirrorStats()
         self.clock = clock
         self._consumer: KafkaConsumer | None = None
+        self._offsets: offsets.Offsets | None = None
+        self._owned: list[TopicPartition] = []
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}  # batch ends written, commit failed
         self._producer = None
         self._buffers: dict[TopicPartition, _Batch] = {}
         self._forced: dict[TopicPartition, int] = {}
-        self._to_recover: set[TopicPartition] = set()
         self._paused: set[TopicPartition] = set()
         self._retry_at: float | None = None
         self._backoff = 0.5
@@ -195,58 +190,67 @@ class Mirror:
     # ------------------------------------------------------------------------------------------------ run
 
     def _connect(self) -> KafkaConsumer:
+        """A consumer of this mirror's partitions, each at its committed offset; an intent there means a batch to
+        rewrite (see the module docstring)."""
         clients.ensure_topics(self.settings)
-        options = dict(
-            group_id=self.options.group_id, enable_auto_commit=False, auto_offset_reset="earliest",
-            client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20, max_poll_records=64,
-            isolation_level="read_committed",  # ingest publishes a file in one transaction: all of it or none
-            metadata_max_age_ms=30_000,  # partitions added to a topic are taken up within half a minute
-        )
-        if self.options.instance_id:
-            options["group_instance_id"] = self.options.instance_id
-        consumer = KafkaConsumer(**clients.kafka_options(self.settings), **options)
-        clients.subscribe(consumer, self.topics, listener=_Listener(self), timeout_s=self.options.assignment_timeout_s)
+        if not self._owned:
+            self._owned = offsets.owned(offsets.topic_partitions(self.settings, self.topics),
+                                        self.options.shards, self.options.shard)
+        self._offsets = offsets.Offsets(self.settings, self.options.group_id)
+        consumer = offsets.fetcher(self.settings, client_id="meterlake-mirror", max_partition_fetch_bytes=4 << 20,
+                                   max_poll_records=64)
+        try:
+            # read_committed (fetcher): ingest publishes a file in one transaction, all of it or none
+            committed = offsets.seek_committed(consumer, self._offsets, self._owned)
+        except BaseException:
+            consumer.close(autocommit=False, timeout_ms=1000)
+            self._offsets.close()
+            raise
+        for tp, c in committed.items():
+            last = parse_intent(c.metadata, c.offset) if c is not None else None
+            if last is not None:
+                log.info("%s/%d: rewriting batch %d-%d cut short by the last run", tp.topic, tp.partition,
+                         c.offset, last)
+                self._forced[tp] = last
+                self.stats.recovered_batches += 1
+        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in self._owned))
         return consumer
 
-    def run(self, *, until_caught_up: bool = False, stop=None) -> MirrorStats:
+    def run(self, *, until_caught_up: bool = False, stop=None, deadline_s: float | None = None) -> MirrorStats:
         """Consume and write until ``stop`` (a ``threading.Event``) is set, or with ``until_caught_up`` until every
-        assigned partition has reached the end offset it had when this run got it (or no partition was assigned
-        within ``mirror.assignment_timeout_s``)."""
+        owned partition has reached the end offset the broker gave when this run first asked
+        (:class:`~streaming.offsets.CatchUp`; past ``deadline_s``, :class:`~streaming.offsets.Stalled`)."""
         started = self.clock()
-        assignment_timeout_s = self.options.assignment_timeout_s
         self._writer = ThreadPoolExecutor(WRITERS if self.lake.local else REMOTE_WRITERS, "lake-batch")
         if not self.lake.local:
             self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
-        self._consumer = consumer = self._connect()
-        ends: dict[TopicPartition, int] = {}
+        catch_up = offsets.CatchUp(self.settings, deadline_s, clock=self.clock)
+        watchdog = offsets.Watchdog(self.options.stall_timeout_s, self.options.stall_rejoins, what="the mirror",
+                                    clock=self.clock)
         clean = False
         try:
             while True:
-                records = consumer.poll(timeout_ms=200)
-                self._recover()
-                for tp, batch in records.items():
-                    self._add(tp, [Message.of(r) for r in batch])
-                self._maybe_flush()
-                if stop is not None and stop.is_set():
-                    clean = self._drain()
-                    if not clean:
-                        log.warning("the last batches could not be written")
+                self._consumer = self._connect_or_none(watchdog, catch_up)
+                if self._consumer is None:
+                    continue
+                outcome = self._session(until_caught_up, stop, catch_up, watchdog)
+                if outcome != "stalled":
+                    clean = outcome == "clean"
                     break
-                if until_caught_up and self._caught_up(ends, started, assignment_timeout_s):
-                    # the last batches, with the same retry as any other: done only once they are written
-                    if self._drain():
-                        clean = True
-                        break
+                self._reset(watchdog, catch_up)
         finally:
             self.stats.seconds = round(self.clock() - started, 3)
             self._closing = True
             try:
                 # a write still under way finishes, but is not committed: the next run finds its files
                 self._writer.shutdown(wait=True)
-                consumer.close(autocommit=False)
+                if self._consumer is not None:
+                    self._consumer.close(autocommit=False, timeout_ms=offsets.wait_ms(self.settings))
             finally:
+                if self._offsets is not None:
+                    self._offsets.close()
                 if self._producer is not None:
-                    self._producer.close()
+                    self._producer.close(timeout=offsets.wait_ms(self.settings) / 1000)
                 if self._pool is not None:
                     self._pool.shutdown()
                     self._pool = None
@@ -254,88 +258,106 @@ class Mirror:
                 log.warning("mirror stopped with unflushed batches (they are re-read on the next run)")
         return self.stats
 
-    def _caught_up(self, ends: dict, started: float, assignment_timeout_s: float) -> bool:
+    def _connect_or_none(self, watchdog: offsets.Watchdog, catch_up: offsets.CatchUp) -> KafkaConsumer | None:
+        """:meth:`_connect`, or None after a failure to reach Kafka (counted by the watchdog as a fresh consumer
+        that made no progress)."""
+        try:
+            return self._connect()
+        except KafkaError as exc:
+            log.warning("connecting to Kafka failed (%s)", exc)
+            catch_up.check_deadline()
+            while not watchdog.due():
+                time.sleep(min(1.0, self.options.stall_timeout_s))
+            watchdog.rejoin(catch_up.last_lag)
+            return None
+
+    def _session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog) -> str:
+        """One consumer's life: ``clean`` (stopped or caught up, all written), ``unclean`` (stopped with batches
+        unwritten) or ``stalled`` (no progress for ``stall_timeout_s`` while lag remains)."""
         consumer = self._consumer
-        assigned = consumer.assignment()
-        if not assigned:
-            return self.clock() - started > assignment_timeout_s
-        if self._to_recover or self._forced or self._paused:
+        progress = self.stats.messages, self.stats.batches, self.stats.files_skipped
+        while True:
+            records = consumer.poll(timeout_ms=200)
+            for tp, batch in records.items():
+                self._add(tp, [Message.of(r) for r in batch])
+            self._maybe_flush()
+            now = self.stats.messages, self.stats.batches, self.stats.files_skipped
+            if now != progress:
+                progress = now
+                watchdog.progress()
+            if stop is not None and stop.is_set():
+                clean = self._drain()
+                if not clean:
+                    log.warning("the last batches could not be written")
+                return "clean" if clean else "unclean"
+            if until_caught_up and self._caught_up(catch_up):
+                # the last batches, with the same retry as any other: done only once they are written
+                if self._drain():
+                    return "clean"
+            if watchdog.due():
+                lag = self._lag(catch_up)
+                if lag is None or lag or self._forced or self._paused or self._uncommitted:
+                    watchdog.rejoin(lag)
+                    return "stalled"
+                watchdog.progress()  # idle: nothing left to read
+
+    def _lag(self, catch_up: offsets.CatchUp) -> dict | None:
+        """The owned partitions' lag from the broker's end offsets, or None if the broker did not answer."""
+        try:
+            return catch_up.lag(self._consumer, offsets.positions(self._consumer, self._owned,
+                                                                  offsets.wait_ms(self.settings)))
+        except KafkaError as exc:
+            log.warning("could not get the lag (%s)", exc)
+            return None
+
+    def _reset(self, watchdog: offsets.Watchdog, catch_up: offsets.CatchUp) -> None:
+        """Drop this consumer and everything it held, as a crash would (its batches are re-read from the
+        committed offsets); writes under way end first, or the mirror stops."""
+        pending = [w.future for w in self._inflight.values()]
+        _, not_done = wait_futures(pending, timeout=self.options.write_timeout_s)
+        if not_done:
+            raise offsets.Stalled(f"{len(not_done)} lake writes did not finish within "
+                                  f"{self.options.write_timeout_s:g}s", catch_up.last_lag)
+        self._inflight.clear()
+        self._buffers.clear()
+        self._forced.clear()
+        self._paused.clear()
+        self._uncommitted.clear()
+        self._retry_at, self._backoff = None, 0.5
+        try:
+            self._consumer.close(autocommit=False, timeout_ms=1000)
+        except Exception as exc:  # a consumer that lost its broker may not close cleanly; it is dropped anyway
+            log.debug("closing the stalled consumer: %s", exc)
+        self._consumer = None
+        self._offsets.close()
+
+    def _caught_up(self, catch_up: offsets.CatchUp) -> bool:
+        if self._forced or self._paused or self._uncommitted:
+            catch_up.check_deadline()
             return False
-        if set(ends) != assigned:
-            ends.clear()
-            ends.update(consumer.end_offsets(list(assigned)))
-        return all(consumer.position(tp) >= ends[tp] for tp in assigned)
+        try:
+            positions = offsets.positions(self._consumer, self._owned, offsets.wait_ms(self.settings))
+        except KafkaError as exc:
+            log.warning("could not get the positions (%s)", exc)
+            catch_up.check_deadline()
+            return False
+        return catch_up.done(self._consumer, positions)
 
     def _drain(self) -> bool:
         """Write and commit everything held: the writes under way, then every whole batch. True if all is
         committed (nothing paused)."""
         if not self._finish(list(self._inflight)):
             return False
-        return self._flush([tp for tp in self._buffers if self._complete(tp)], wait=True) and not self._paused
-
-    # ------------------------------------------------------------------------------------------ rebalance
-
-    def _assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
-        self._to_recover.update(assigned)
-
-    async def _revoked(self, revoked: list[TopicPartition]) -> None:
-        """Flush and commit the revoked partitions' batches, unless the consumer is closing (a clean stop has
-        flushed already; after a failure the batches are left to the next owner, like a crash)."""
-        log.info("revoked %s", sorted(f"{tp.topic}/{tp.partition}" for tp in revoked))
-        commit = getattr(getattr(self._consumer, "_coordinator", None), "_commit_offsets_sync_async", None)
-        done, failures = self._collect(revoked)  # the writes under way end first
-        for tp, w, exc in failures:  # one that failed leaves its partition as it is
-            log.warning("%s/%d: writing batch %d-%d failed (%s); the next owner rewrites it", tp.topic,
-                        tp.partition, w.batch.first, w.last, exc)
-        failed = {tp for tp, _, _ in failures}
-        batches = [(tp, self._buffers[tp]) for tp in revoked
-                   if tp in self._buffers and self._buffers[tp].first is not None and self._complete(tp)
-                   and tp not in failed]
-        if (batches or done) and not self._closing and commit is not None:
-            try:
-                if done:
-                    await commit(done)
-                intents = self._intents(batches)
-                if intents:
-                    await commit(intents)
-                for tp, b in batches:
-                    self._count(self._write(tp, b, *self._announced(tp, b)))
-                if batches:
-                    await commit({tp: OffsetAndMetadata(b.last + 1, "", -1) for tp, b in batches})
-                self.stats.batches += len(batches)
-            except (KafkaError, SinkError) as exc:
-                log.warning("flushing revoked partitions failed (%s); their next owner re-reads them", exc)
-        for tp in revoked:
-            self._buffers.pop(tp, None)
-            self._forced.pop(tp, None)
-            self._to_recover.discard(tp)
-            self._paused.discard(tp)
+        flushed = self._flush([tp for tp in self._buffers if self._complete(tp)], wait=True)
+        if self._uncommitted:
+            self._commit_ends({})
+        return flushed and not self._paused and not self._uncommitted
 
     def _complete(self, tp: TopicPartition) -> bool:
         """May this partition's batch be written now? Not a batch being rewritten that has not reached its end:
         its files must carry the announced range."""
         forced = self._forced.get(tp)
         return forced is None or (tp in self._buffers and self._buffers[tp].last >= forced)
-
-    def _recover(self) -> None:
-        """For newly assigned partitions: an intent at the committed offset means a batch to rewrite."""
-        if not self._to_recover:
-            return
-        assigned = self._consumer.assignment()
-        for tp in list(self._to_recover):
-            self._to_recover.discard(tp)
-            if tp not in assigned:
-                continue
-            committed = self._consumer.committed(tp, metadata=True)
-            if committed is None:
-                continue
-            last = parse_intent(committed.metadata, committed.offset)
-            if last is not None:
-                log.info("%s/%d: rewriting batch %d-%d cut short by the last run", tp.topic, tp.partition,
-                         committed.offset, last)
-                self._forced[tp] = last
-                self.stats.recovered_batches += 1
 
     # --------------------------------------------------------------------------------------------- intake
 
@@ -410,6 +432,8 @@ class Mirror:
         if not batches:
             return True
         intents = self._intents(batches)
+        for tp in intents:  # a new intent supersedes a batch end not yet committed
+            self._uncommitted.pop(tp, None)
         if intents and not self._commit(intents):
             # not announced, so nothing may be written: forget the batches and read them again
             assigned = self._consumer.assignment()
@@ -443,9 +467,18 @@ class Mirror:
         for failure in failures:
             self._failed(*failure)
         if written:
-            self._commit(written)  # not committed: the intent stays, and the next owner skips the files
+            self._commit_ends(written)
             self.stats.batches += len(written)
         return not failures
+
+    def _commit_ends(self, written: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        """Commit the ends of batches written, with those whose commit failed before. One that fails again stays
+        in ``_uncommitted`` (a restart finds its intent and skips its files; a caught-up run retries it)."""
+        ends = {**self._uncommitted, **written}
+        if self._commit(ends):
+            self._uncommitted.clear()
+        else:
+            self._uncommitted = ends
 
     def _collect(self, tps: list[TopicPartition]) -> tuple[dict[TopicPartition, OffsetAndMetadata], list]:
         """Wait for the writes under way of ``tps``: the end offsets to commit for those written, and
@@ -456,10 +489,12 @@ class Mirror:
             if w is None:
                 continue
             try:
-                self._written(tp, w, w.future.result())
+                self._written(tp, w, w.future.result(timeout=self.options.write_timeout_s))
                 written[tp] = OffsetAndMetadata(w.last + 1, "", -1)
             except SinkError as exc:
                 failures.append((tp, w, exc))
+            except FutureTimeout:  # a hung write: retried, and its files, should it finish, are skipped then
+                failures.append((tp, w, SinkError(f"not written within {self.options.write_timeout_s:g}s")))
         return written, failures
 
     def _written(self, tp: TopicPartition, w: _Write, sizes: list[int | None]) -> None:
@@ -499,7 +534,7 @@ class Mirror:
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
         try:
-            self._consumer.commit(offsets)
+            self._offsets.commit(offsets)
             return True
         except KafkaError as exc:
             log.warning("commit failed (%s)", exc)
@@ -524,11 +559,14 @@ class Mirror:
                 sizes = [write_one(day, rows) for day, rows in by_date]
             else:  # a remote store is latency-bound: the dates' files go up side by side
                 sizes = list(self._pool.map(lambda item: write_one(*item), by_date))
-        except OSError as exc:
-            raise SinkError(str(exc)) from exc
+        except Exception as exc:
+            if not lakefs.transient(exc):  # a bug, not the lake's weather: stop clearly
+                raise
+            raise SinkError(f"{type(exc).__name__}: {exc}") from exc
         return sizes
 
 
-def run(settings: Settings, *, until_caught_up: bool = False, stop=None) -> MirrorStats:
+def run(settings: Settings, *, until_caught_up: bool = False, stop=None,
+        deadline_s: float | None = None) -> MirrorStats:
     """Run a mirror with the settings' lake and topics; see :class:`Mirror`."""
-    return Mirror(settings).run(until_caught_up=until_caught_up, stop=stop)
+    return Mirror(settings).run(until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s)

@@ -18,18 +18,9 @@ import pyarrow.compute as pc
 
 from meterlake import calendar as cal
 from meterlake import schema
+from meterlake.lake.schema import LAKE_SCHEMA
 from meterlake.pseudonym import Pseudonymiser
 from streaming import kafka_io
-
-KAFKA_FIELDS = [
-    pa.field("kafka_topic", pa.string(), nullable=False),
-    pa.field("kafka_partition", pa.int32(), nullable=False),
-    pa.field("kafka_offset", pa.int64(), nullable=False),
-]
-#: The columns of every lake file: the read model's, then where each read came from on Kafka.
-LAKE_SCHEMA = pa.schema(list(schema.READ_SCHEMA) + KAFKA_FIELDS,
-                        metadata={**schema.READ_SCHEMA.metadata, b"meterlake.schema": b"lake"})
-LAKE_COLUMNS = tuple(LAKE_SCHEMA.names)
 
 
 @dataclass(frozen=True)

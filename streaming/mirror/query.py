@@ -24,10 +24,9 @@ from datetime import date
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from meterlake.lake.files import Lake
+from meterlake.lake.schema import LAKE_SCHEMA, LIVE_VERSION_ORDER, READ_KEY
 from meterlake.pseudonym import Pseudonymiser
-from streaming.mirror.compact import READ_KEY
-from streaming.mirror.convert import LAKE_SCHEMA
-from streaming.mirror.lake import Lake
 
 
 def _sql_list(paths: list[str]) -> str:
@@ -55,11 +54,11 @@ def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymise
         con.register("lake_dataset", dataset)
         con.execute("CREATE VIEW reads_all AS SELECT * FROM lake_dataset")
     key = ", ".join(READ_KEY)
+    live_order = ", ".join(f"{name} {'DESC' if way == 'descending' else 'ASC'} NULLS LAST"
+                           for name, way in LIVE_VERSION_ORDER)
     con.execute(f"""CREATE VIEW reads AS SELECT * FROM reads_all
-                    QUALIFY row_number() OVER (PARTITION BY {key}
-                                               ORDER BY source_version DESC, kafka_topic, kafka_partition,
-                                                        kafka_offset, source_file, source_line) = 1""")
-    from jobs.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
+                    QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {live_order}) = 1""")
+    from meterlake.lake.outputs import register_duckdb  # the jobs' outputs (docs/jobs.md): clean_reads, settlement, ...
 
     register_duckdb(con, lake)
     return con

@@ -1,4 +1,4 @@
 """The event store: every read kept in Cassandra as an idempotent event history.
 
-See :mod:`streaming.store.keyspace`.
+See :mod:`meterlake.keyspace`.
 """

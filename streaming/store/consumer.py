@@ -11,6 +11,10 @@ A message this version cannot read is not skipped silently: it becomes a quarant
 ``kafka:<topic>/<partition>/<offset>``, reason ``incompatible_message``). ``until_caught_up`` drains what the
 topics hold at start and returns.
 
+Each store owns its share of the partitions (``store.shards``, ``store.shard``) without a consumer group's
+membership, and a stall watchdog (``store.stall_timeout_s``) replaces a consumer that makes no progress
+(:mod:`streaming.offsets`).
+
 Grain of :class:`StoreResult`: one per run.
 """
 from __future__ import annotations
@@ -22,10 +26,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from meterlake import clients, schema
+from meterlake import clients, keyspace, schema
 from meterlake.config import Settings
-from streaming import kafka_io
-from streaming.store import keyspace
+from streaming import kafka_io, offsets
 from streaming.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -78,16 +81,14 @@ def topics(settings: Settings) -> list[str]:
     return [k.reads_topic, k.devices_topic, k.quarantine_topic]
 
 
-def _caught_up(consumer, end_offsets: dict) -> bool:
-    return all(consumer.position(tp) >= end for tp, end in end_offsets.items())
-
-
 def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP, max_seconds: float | None = None,
-        poll_records: int = 200, stop=None) -> StoreResult:
-    """Consume into the keyspace until caught up (``until_caught_up``), ``max_seconds`` pass, or ``stop`` (an
-    Event) is set."""
-    from kafka import KafkaConsumer
+        poll_records: int = 200, stop=None, deadline_s: float | None = None) -> StoreResult:
+    """Consume into the keyspace until caught up (``until_caught_up``; past ``deadline_s``,
+    :class:`~streaming.offsets.Stalled`), ``max_seconds`` pass, or ``stop`` (an Event) is set.
 
+    The store owns its share of the partitions (``store.shards``/``store.shard``) and keeps its progress in
+    ``group``'s committed offsets without joining the group (:mod:`streaming.offsets`); a consumer that makes no
+    progress for ``store.stall_timeout_s`` while lag remains is replaced by a fresh one."""
     session = clients.cassandra_session(settings, consistency=settings.cassandra.write_consistency)
     result = StoreResult()
     start = time.monotonic()
@@ -96,52 +97,117 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
         keyspace.ensure(session, settings.cassandra.keyspace, settings.cassandra.replication_factor)
         clients.ensure_topics(settings)  # a store started before any ingest still finds its partitions
         writer = Writer(session, settings.cassandra.keyspace)
-        consumer = KafkaConsumer(**clients.kafka_options(settings), group_id=group, enable_auto_commit=False,
-                                 auto_offset_reset="earliest", isolation_level="read_committed",
-                                 max_poll_records=poll_records, fetch_max_bytes=32 * 1024 * 1024,
-                                 max_partition_fetch_bytes=16 * 1024 * 1024)
-        try:
-            clients.subscribe(consumer, topics(settings))
-            end_offsets = None
-            first = None
-            while stop is None or not stop.is_set():
-                batch = consumer.poll(timeout_ms=1000)
-                if batch and first is None:
-                    first = time.monotonic()
-                if until_caught_up and end_offsets is None and consumer.assignment():
-                    end_offsets = consumer.end_offsets(list(consumer.assignment()))
-                tables: list[pa.Table] = []
-                pending = 0  # rows in ``tables``
-                for records in batch.values():
-                    for record in records:
-                        try:
-                            tables.append(message_table(record.value))
-                        except kafka_io.IncompatibleMessage as exc:
-                            log.warning("message %s/%d/%d is incompatible: %s", record.topic, record.partition,
-                                        record.offset, exc)
-                            tables.append(_incompatible(record, str(exc)))
-                            result.incompatible += 1
-                        result.messages += 1
-                        pending += tables[-1].num_rows
-                        if pending >= WRITE_ROWS:
-                            result.rows.update(writer.write_many(tables))
-                            tables, pending = [], 0
-                if tables:
-                    result.rows.update(writer.write_many(tables))
-                if batch:
-                    consumer.commit()  # every write of the batch is acknowledged by now
-                    result.busy_seconds = time.monotonic() - first
-                if until_caught_up and end_offsets is not None and not batch and _caught_up(consumer, end_offsets):
-                    break
-                if max_seconds is not None and time.monotonic() - start > max_seconds:
-                    break
-        finally:
-            consumer.close(autocommit=False)
+        opts = settings.store
+        owned = offsets.owned(offsets.topic_partitions(settings, topics(settings)), opts.shards, opts.shard)
+        catch_up = offsets.CatchUp(settings, deadline_s)
+        watchdog = offsets.Watchdog(opts.stall_timeout_s, opts.stall_rejoins, what="the store")
+        loop = _Loop(settings, group, owned, writer, result, poll_records)
+        while loop.session(until_caught_up, stop, catch_up, watchdog, start, max_seconds) == "stalled":
+            pass
     finally:
         session.cluster.shutdown()
     result.retried_writes = writer.retried if writer is not None else 0
     result.seconds = time.monotonic() - start
     return result
+
+
+class _Loop:
+    """The store's consuming loop over ``owned`` partitions; one :meth:`session` per consumer."""
+
+    def __init__(self, settings: Settings, group: str, owned: list, writer: Writer, result: StoreResult,
+                 poll_records: int):
+        self.settings, self.group, self.owned = settings, group, owned
+        self.writer, self.result, self.poll_records = writer, result, poll_records
+        self.first: float | None = None
+
+    def session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog,
+                start: float, max_seconds: float | None) -> str:
+        """Consume with a fresh consumer: ``done``, or ``stalled`` (no progress for ``store.stall_timeout_s``
+        while lag remains; the watchdog has counted it)."""
+        from kafka.errors import KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        committer = offsets.Offsets(self.settings, self.group)
+        wait_ms = offsets.wait_ms(self.settings)
+        consumer = None
+        try:
+            try:
+                consumer = offsets.fetcher(self.settings, max_poll_records=self.poll_records,
+                                           fetch_max_bytes=32 * 1024 * 1024,
+                                           max_partition_fetch_bytes=16 * 1024 * 1024)
+                offsets.seek_committed(consumer, committer, self.owned)
+            except KafkaError as exc:
+                log.warning("connecting to Kafka failed (%s)", exc)
+                while not watchdog.due():
+                    catch_up.check_deadline()
+                    time.sleep(0.5)
+                watchdog.rejoin(catch_up.last_lag)
+                return "stalled"
+            pending: dict = {}  # offsets of batches written whose commit failed
+            while stop is None or not stop.is_set():
+                batch = consumer.poll(timeout_ms=1000)
+                if batch and self.first is None:
+                    self.first = time.monotonic()
+                self._write(batch)
+                if batch:
+                    # every write of the batch is acknowledged by now
+                    pending.update({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                                    for tp, records in batch.items()})
+                    watchdog.progress()
+                if pending:
+                    try:
+                        committer.commit(pending)
+                        pending = {}
+                        self.result.busy_seconds = time.monotonic() - self.first
+                    except KafkaError as exc:
+                        log.warning("commit failed (%s); retried with the next batch", exc)
+                if until_caught_up and not batch and not pending:
+                    try:
+                        if catch_up.done(consumer, offsets.positions(consumer, self.owned, wait_ms)):
+                            return "done"
+                    except KafkaError as exc:
+                        log.warning("could not get the positions (%s)", exc)
+                        catch_up.check_deadline()
+                if max_seconds is not None and time.monotonic() - start > max_seconds:
+                    return "done"
+                if watchdog.due():
+                    try:
+                        lag = catch_up.lag(consumer, offsets.positions(consumer, self.owned, wait_ms))
+                    except KafkaError:
+                        lag = None
+                    if lag is None or lag or pending:
+                        watchdog.rejoin(lag)
+                        return "stalled"
+                    watchdog.progress()  # idle: nothing left to read
+            return "done"
+        finally:
+            if consumer is not None:
+                try:
+                    consumer.close(autocommit=False, timeout_ms=1000)
+                except Exception as exc:  # one that lost its broker may not close cleanly; it is dropped anyway
+                    log.debug("closing the consumer: %s", exc)
+            committer.close()
+
+    def _write(self, batch: dict) -> None:
+        result, writer = self.result, self.writer
+        tables: list[pa.Table] = []
+        pending = 0  # rows in ``tables``
+        for records in batch.values():
+            for record in records:
+                try:
+                    tables.append(message_table(record.value))
+                except kafka_io.IncompatibleMessage as exc:
+                    log.warning("message %s/%d/%d is incompatible: %s", record.topic, record.partition,
+                                record.offset, exc)
+                    tables.append(_incompatible(record, str(exc)))
+                    result.incompatible += 1
+                result.messages += 1
+                pending += tables[-1].num_rows
+                if pending >= WRITE_ROWS:
+                    result.rows.update(writer.write_many(tables))
+                    tables, pending = [], 0
+        if tables:
+            result.rows.update(writer.write_many(tables))
 
 
 def stats(settings: Settings) -> dict:

@@ -1,6 +1,6 @@
 """Turn Arrow tables of the read model into Cassandra writes (pure row builders) and write them concurrently.
 
-All writes of reads are ``USING TIMESTAMP source_version`` (see :mod:`streaming.store.keyspace`): replays change
+All writes of reads are ``USING TIMESTAMP source_version`` (see :mod:`meterlake.keyspace`): replays change
 nothing and older versions never overwrite newer ones. :meth:`Writer.write` returns only when every write is
 acknowledged at the session's consistency level (failed writes are retried: they are idempotent); the consumer
 commits Kafka offsets after that.
@@ -33,16 +33,13 @@ def set_rows(sets: pa.Table) -> list[tuple]:
     if n == 0:
         return []
     sets = sets.combine_chunks()
-    values = sets.column("values").chunk(0)
-    offsets = np.asarray(values.offsets.to_numpy(), dtype=np.int64)
-    flat = values.values
-    present = np.asarray(flat.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    position = np.arange(len(flat), dtype=np.int64) - np.repeat(offsets[:-1], np.diff(offsets))
+    lengths, position, flat, present = schema.set_values(sets)
     keep = np.flatnonzero(present)
     periods_kept = (position[keep] + 1).tolist()
     values_kept = np.asarray(flat.fill_null(0.0).to_numpy(zero_copy_only=False))[keep].tolist()
-    qualities_kept = sets.column("qualities").chunk(0).values.take(pa.array(keep)).to_pylist()
+    qualities_kept = sets.column("qualities").chunk(0).flatten().take(pa.array(keep)).to_pylist()
     running = np.concatenate([[0], np.cumsum(present, dtype=np.int64)])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
     bounds = running[offsets].tolist()  # set i's present values are kept[bounds[i]:bounds[i + 1]]
     col = {name: sets.column(name).to_pylist() for name in (
         "source_version", "fuel", "periods", "source_file", "file_id", "batch_id", "meter_point", "settlement_date",

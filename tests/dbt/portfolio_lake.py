@@ -54,7 +54,7 @@ def write_reads(settings, portfolio: Path) -> None:
     from jobs.registry import job as registry
     from meterlake import pseudonym
     from meterlake.generate import Options, generate
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
     from tests.jobs.helpers import publish_to_lake
 
     lake = open_lake(settings)
@@ -90,7 +90,7 @@ def add_late_correction(settings, day: date = AUTUMN, kwh: float = 1.0, offset: 
     part file in the date's directory. Returns the corrected read's row."""
     import duckdb
 
-    from streaming.mirror.lake import open_lake
+    from meterlake.lake.files import open_lake
     from tests.jobs.helpers import after, reads, write_lake_reads
 
     lake = open_lake(settings)

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from meterlake import pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import hdfs_lake_settings, write_two_meters_with_a_correction
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

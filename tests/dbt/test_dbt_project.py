@@ -72,8 +72,8 @@ def test_the_duckdb_build_passes_every_test_and_publishes_the_warehouse(duckdb_b
 
 def test_daily_consumption_is_the_lakes_latest_versions(duckdb_build, dbt_lake):
     # the daily mart of the autumn day against the lake's own `reads` view (the live-version rule)
+    from meterlake.lake.files import open_lake
     from streaming.mirror import query
-    from streaming.mirror.lake import open_lake
 
     lake_con = query.connect(open_lake(dbt_lake.settings))
     expected = lake_con.execute("""SELECT meter_point, round(sum(value), 6) FROM reads
@@ -161,8 +161,8 @@ def test_docs_generate_describes_every_mart_and_column_and_the_dashboards(duckdb
 
 def test_source_freshness_reads_the_lakes_own_columns(duckdb_build, dbt_lake):
     from meterlake import warehouse
+    from meterlake.lake.files import open_lake
     from streaming.mirror import query
-    from streaming.mirror.lake import open_lake
 
     warehouse.run_dbt(["source", "freshness", "--select", "source:lake.reads"], dbt_lake.settings)
     target = Path(warehouse.dbt_environment(dbt_lake.settings, "duckdb")["METERLAKE_DBT_TARGET_PATH"])

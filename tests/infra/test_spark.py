@@ -102,7 +102,7 @@ import psutil
 from meterlake import config
 from meterlake.spark import build_spark
 
-settings = config.load(None)
+settings = config.discovered(config.load(None))
 spark = build_spark("meterlake-test-two-workers", settings, master=sys.argv[1],
                     conf={"spark.cores.max": "2", "spark.scheduler.minRegisteredResourcesRatio": "1.0"})
 

@@ -8,7 +8,8 @@ import pyarrow as pa
 from jobs.lakeio import lake_spark_schema
 from meterlake import calendar as cal
 from meterlake import schema
-from streaming.mirror.convert import LAKE_SCHEMA, with_kafka
+from meterlake.lake.schema import LAKE_SCHEMA
+from streaming.mirror.convert import with_kafka
 
 V1 = 1_893_456_000_000_000  # a source version: 2030-01-01T00:00:00Z, after every test day
 HOUR_US = 3_600_000_000
@@ -64,9 +65,9 @@ def publish_to_lake(lake, root, paths, now: datetime, pseudonyms, *, topic: str 
     """Ingest files and write their reads into ``lake`` as the mirror does (identifiers pseudonymised, one part
     file per file and date, named by a made-up Kafka offset); rejected files are skipped. Returns the next free
     offset."""
+    from meterlake.lake import layout
     from streaming.ingest.common import FileRejected
     from streaming.ingest.pipeline import validated_file
-    from streaming.mirror import layout
     from streaming.mirror.convert import split_by_date, stamp
 
     offset = first_offset
@@ -85,7 +86,7 @@ def publish_to_lake(lake, root, paths, now: datetime, pseudonyms, *, topic: str 
 
 def write_lake_reads(lake, table: pa.Table, offset: int, topic: str = "meter-reads") -> None:
     """Literal lake rows (from :func:`reads`) into ``lake`` as one mirror part file per date at ``offset``."""
-    from streaming.mirror import layout
+    from meterlake.lake import layout
     from streaming.mirror.convert import split_by_date
 
     table = table.set_column(table.schema.get_field_index("kafka_offset"), LAKE_SCHEMA.field("kafka_offset"),

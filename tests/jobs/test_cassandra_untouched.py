@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from infra.local import stack as stack_mod
+from infra.local.cassandra import nodetool  # a project import: a broken one fails the test, never skips it
 from meterlake import clients, schema
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, day_of, write_lake_reads
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -28,8 +29,6 @@ METER = "1200000000014"
 
 def read_counts(ctx, keyspace: str) -> dict[str, int]:
     """Local read count of every table of ``keyspace``, from `nodetool tablestats` of node 1."""
-    from infra.local.cassandra import nodetool
-
     out = nodetool(ctx, 1, "tablestats", keyspace)
     counts, table = {}, None
     for line in out.splitlines():
@@ -42,8 +41,7 @@ def read_counts(ctx, keyspace: str) -> dict[str, int]:
 
 
 def test_settlement_serves_no_reads_from_cassandra(cassandra_stack, tmp_path):
-    pytest.importorskip("infra.local.cassandra")
-    from streaming.store import keyspace
+    from meterlake import keyspace
     from streaming.store.writer import Writer
 
     settings = stack_mod.remembered(cassandra_stack)

@@ -18,7 +18,7 @@ import pytest
 from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
-from streaming.mirror.lake import open_lake
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import hdfs_lake_settings, write_two_meters_with_a_correction
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -36,7 +36,7 @@ from jobs.quality import job as quality
 from jobs.settle import job as settle
 from jobs.settle_diff import job as settle_diff
 
-settings = config.load(None)
+settings = config.discovered(config.load(None))
 lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
 spark = build_spark("meterlake-jobs-on-cluster", lean, master=sys.argv[1], conf={"spark.cores.max": "2"})
 day = date.fromisoformat(sys.argv[2])

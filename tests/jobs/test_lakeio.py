@@ -10,8 +10,8 @@ from pyspark.sql import functions as F
 
 from jobs import lakeio
 from meterlake import config
-from streaming.mirror import layout
-from streaming.mirror.lake import open_lake
+from meterlake.lake import layout
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import MP, MP2, day_of, reads, starts, write_lake_reads
 
 D1, D2 = date(2024, 11, 19), date(2024, 11, 20)

@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from jobs import outputs
 from jobs.clean import job as clean
 from jobs.quality import job as quality
 from jobs.settle import job as settle
@@ -28,7 +27,8 @@ from meterlake import config, pseudonym
 from meterlake import settlement_runs as runs
 from meterlake.cli import cli
 from meterlake.generate import Options, generate
-from streaming.mirror.lake import open_lake
+from meterlake.lake import outputs
+from meterlake.lake.files import open_lake
 from tests.jobs.helpers import after, day_of, publish_to_lake, reads, write_lake_reads
 
 pytestmark = pytest.mark.slow

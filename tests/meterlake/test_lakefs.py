@@ -6,6 +6,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from infra.local.discover import discover
 from meterlake import config, lakefs
 from meterlake.errors import UsageError
 
@@ -42,8 +43,8 @@ def test_hdfs_url_maps_to_the_local_stacks_webhdfs_port():
     settings = config.Settings()
     settings = settings.model_copy(update={"stack": settings.stack.model_copy(update={"port_offset": 300})})
 
-    assert lakefs.webhdfs_address(settings, "hdfs:///lake") == ("127.0.0.1", 10170)
-    assert lakefs.webhdfs_address(settings, "hdfs://127.0.0.1:9300/lake") == ("127.0.0.1", 10170)
+    assert lakefs.webhdfs_address(discover(settings), "hdfs:///lake") == ("127.0.0.1", 10170)
+    assert lakefs.webhdfs_address(discover(settings), "hdfs://127.0.0.1:9300/lake") == ("127.0.0.1", 10170)
 
 
 def test_configured_webhdfs_address_wins():
@@ -156,3 +157,19 @@ def test_a_webhdfs_server_that_never_answers_fails_the_read_after_its_retries():
     assert not reader.is_alive(), "the WebHDFS read hung"
     assert isinstance(outcome[0], OSError), outcome
     assert len(held) == 3
+
+
+@pytest.mark.parametrize("exc, expected", [
+    pytest.param(OSError(28, "No space left on device"), True, id="disk full"),
+    pytest.param(RuntimeError("Cannot create file/lake/x.parquet. Name node is in safe mode."), True, id="safe mode"),
+    pytest.param(RuntimeError("Operation category WRITE is not supported in state standby"), True, id="standby"),
+    pytest.param(RuntimeError("The DiskSpace quota of /lake is exceeded: quota = 1024 B"), True, id="quota"),
+    pytest.param(RuntimeError("File /lake/x could only be written to 0 of the 1 minReplication nodes."), True,
+                 id="no datanode"),
+    pytest.param(RuntimeError("Failed to find datanode, suggest to check cluster health. excludeDatanodes=null"),
+                 True, id="namenode restarted, datanode not yet back"),
+    pytest.param(ValueError("Invalid value for webhdfs parameter \"op\""), False, id="a bad request"),
+    pytest.param(KeyError("settlement_date"), False, id="a bug"),
+])
+def test_transient_lake_failures_are_told_from_the_rest(exc, expected):
+    assert lakefs.transient(exc) is expected

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from infra.local import secrets
+from infra.local.discover import discover
 from meterlake import config, pseudonym
 from meterlake.errors import UsageError
 from meterlake.pseudonym import Pseudonymiser
@@ -88,4 +89,4 @@ def test_a_stack_made_before_the_key_gets_one_key_however_many_ask_at_once(tmp_p
     assert keys == {stored["lake_pseudonym_key"]}
     assert stored["kafka_password"] == data["kafka_password"]
     assert stat.S_IMODE((state / "secrets.json").stat().st_mode) == 0o600
-    assert pseudonym.for_settings(_settings(tmp_path)).one("x") == Pseudonymiser(keys.pop().encode()).one("x")
+    assert pseudonym.for_settings(discover(_settings(tmp_path))).one("x") == Pseudonymiser(keys.pop().encode()).one("x")

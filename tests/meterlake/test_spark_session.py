@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.local.discover import discover, fill
 from infra.local.topology import StackContext
 from meterlake import config
 from meterlake import spark as ml_spark
@@ -105,7 +106,7 @@ def test_connector_brings_its_jars_and_the_configured_cassandra(tmp_path):
         "contact_points": ["10.0.0.1", "10.0.0.2"], "port": 9142, "username": "app", "password": "pw",
         "write_consistency": "QUORUM"})})
 
-    conf = ml_spark.session_conf(settings, "local[*]")
+    conf = ml_spark.session_conf(discover(settings), "local[*]")
 
     jars = conf["spark.jars"].split(",")
     assert any(Path(j).name == "spark-cassandra-connector_2.12-3.5.1.jar" for j in jars)
@@ -122,7 +123,7 @@ def test_the_local_stack_master_gets_the_cluster_secret(tmp_path):
     settings = _settings(state_dir=tmp_path, workers=2, offset=300)
     ctx = StackContext(settings=settings, secrets={"spark_secret": "s3cret"})
 
-    conf = ml_spark.session_conf(settings, "spark://127.0.0.1:7377", ctx)
+    conf = ml_spark.session_conf(fill(settings, ctx), "spark://127.0.0.1:7377")
 
     assert conf["spark.authenticate"] == "true"
     assert conf["spark.authenticate.secret"] == "s3cret"
@@ -136,7 +137,7 @@ def test_another_standalone_master_gets_no_secret(tmp_path):
     settings = _settings(state_dir=tmp_path, workers=2, offset=300)
     ctx = StackContext(settings=settings, secrets={"spark_secret": "s3cret"})
 
-    conf = ml_spark.session_conf(settings, "spark://10.1.2.3:7077", ctx)
+    conf = ml_spark.session_conf(fill(settings, ctx), "spark://10.1.2.3:7077")
 
     assert "spark.authenticate.secret" not in conf
     assert "spark.driver.host" not in conf
@@ -152,6 +153,4 @@ def test_master_argument_wins_then_configured_master_then_local(tmp_path):
 
 @pytest.mark.stack
 def test_a_running_local_cluster_is_the_default_master(spark_cluster, stack_settings):
-    ctx = ml_spark.local_stack(stack_settings)
-
-    assert ml_spark.resolve_master(stack_settings, None, ctx) == spark_cluster
+    assert ml_spark.resolve_master(discover(stack_settings)) == spark_cluster

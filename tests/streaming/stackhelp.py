@@ -109,3 +109,29 @@ def query(settings: config.Settings, cql: str, *params) -> list:
         return list(session.execute(cql.format(ks=settings.cassandra.keyspace), params, timeout=60))
     finally:
         session.cluster.shutdown()
+
+
+def broker_pid(settings: config.Settings) -> int:
+    """The PID of the stack's (first) Kafka broker, to pause it (SIGSTOP) or resume it (SIGCONT)."""
+    from infra.local import process, stack
+
+    pid = process.pid(stack.find(stack.context(stack.remembered(settings)), "kafka-1"))
+    assert pid is not None, "kafka-1 is not running"
+    return pid
+
+
+def at_first_call(monkeypatch, owner, name: str, fault) -> None:
+    """Run ``fault()`` once, at the first call of ``owner.name`` (from any thread), before the call itself."""
+    import threading
+
+    real = getattr(owner, name)
+    once, done = threading.Lock(), []
+
+    def wrapper(*args, **kwargs):
+        with once:
+            if not done:
+                done.append(True)
+                fault()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)

@@ -88,3 +88,19 @@ def test_a_bad_now_is_a_usage_error(tmp_path, now, message):
 def test_help():
     result = run("ingest", "--help")
     assert result.exit_code == 0 and "--dry-run" in result.output
+
+
+def test_a_directory_means_every_file_under_it_sorted_without_hidden_or_temporary_names(tmp_path):
+    # GIVEN a landing tree with two flows, a hidden file, files still being written, and a hidden folder
+    landing = tmp_path / "landing"
+    for name in ("b.uff", "a/z.uff", ".a.uff", "c.uff.tmp", "d.uff.part", "_spool/e.uff", ".hidden/f.uff"):
+        (landing / name).parent.mkdir(parents=True, exist_ok=True)
+        (landing / name).write_text(D0010)
+    # WHEN the directory is ingested (after a file named on its own)
+    single = tmp_path / "single.uff"
+    single.write_text(D0010)
+    result = run("ingest", str(single), str(landing), "--dry-run", "--json")
+    # THEN the named file, then the directory's two flows in path order, and nothing else
+    assert result.exit_code == 0, result.output
+    assert [f["path"] for f in json.loads(result.stdout)["files"]] == [
+        str(single), str(landing / "a" / "z.uff"), str(landing / "b.uff")]

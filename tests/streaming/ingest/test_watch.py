@@ -221,3 +221,47 @@ def test_a_landing_directory_and_lake_on_hdfs(kafka_stack, cassandra_stack, hdfs
     archived = fs.get_file_info(pafs.FileSelector(f"/lake/{tag}-archive/raw/{day:%Y}/{day:%m}/{day:%d}"))
     assert sorted(i.base_name for i in archived) == ["HH_large.csv", "HH_small.csv"]
     assert sum(_sets_per_file(settings).values()) == 4
+
+
+def test_a_raw_kafka_error_releases_the_file_and_a_poison_file_is_quarantined_after_its_attempts(settings, tmp_path,
+                                                                                                 monkeypatch):
+    from kafka.errors import KafkaConnectionError
+
+    from streaming.ingest import publish
+    from streaming.ingest.storage import Storage
+
+    settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"max_attempts": 2})})
+    landing = tmp_path / "landing"
+    _land(landing, "HH_once.csv", range(1, 2))
+    # GIVEN a Kafka that fails the first publish with its own error (not the project's)
+    real_publish = publish.publish
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KafkaConnectionError("broker went away")
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(publish, "publish", flaky)
+    with Worker(settings, str(landing), "w1", now=NOW) as worker:
+        first = worker.run(once=True)
+        # THEN the worker survives: the file is released, and the next pass publishes it
+        assert (first.files, first.released) == ([], 1)
+        second = worker.run(once=True)
+    assert [(Path(f["path"]).name, f["status"]) for f in second.files] == [("HH_once.csv", "accepted")]
+    # GIVEN an archive that always fails for a file
+    _land(landing, "HH_poison.csv", range(2, 3))
+    monkeypatch.setattr(Storage, "archive", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("archive down")))
+    with Worker(settings, str(landing), "w2", now=NOW) as worker:
+        tries = [worker.run(once=True) for _ in range(2)]
+    # THEN after two attempts it is quarantined as a poison file, with its reason, and leaves the landing directory
+    assert tries[0].released == 1
+    (poisoned,) = tries[1].files
+    assert (poisoned["status"], poisoned["reason"], tries[1].poisoned) == ("rejected", "processing_failed", 1)
+    reason = json.loads((Path(settings.ingest.archive_dir) / "quarantine" / "HH_poison.csv.reason.json").read_text())
+    assert (reason["reason"], reason["attempts"], reason["detail"]) == ("processing_failed", 2,
+                                                                        "RuntimeError: archive down")
+    assert list(landing.iterdir()) == []
+    rows = query(settings, "SELECT state, outcome FROM {ks}.file_claims")
+    assert sorted((r.state, r.outcome) for r in rows) == [("done", "accepted"), ("done", "rejected")]

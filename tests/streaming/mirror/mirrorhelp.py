@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from meterlake import clients, schema
+from meterlake.lake.files import Lake
 from streaming import kafka_io
-from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
 
 VERSION = 1_700_000_000_000_000  # a source version (2023-11-14T22:13:20Z)

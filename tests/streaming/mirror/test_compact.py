@@ -9,11 +9,11 @@ import pyarrow.fs as pafs
 import pytest
 
 from meterlake import config, schema
+from meterlake.lake import layout
+from meterlake.lake.files import Lake
 from meterlake.pseudonym import Pseudonymiser
-from streaming.mirror import layout
 from streaming.mirror.compact import Horizon, collapse, compact, compact_date, horizon_from, superseded_rows
 from streaming.mirror.convert import Message, to_table
-from streaming.mirror.lake import Lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import interval_reads, utc
 
@@ -31,7 +31,7 @@ def _rows(*rows: dict) -> pa.Table:
             "settlement_period": 1, "value": 0.0, "unit": "kWh", "quality": "actual", "source_file": None,
             "source_line": None, "device_id": None, "source_version": 1, "file_id": None, "batch_id": None,
             "kafka_topic": "meter-reads", "kafka_partition": 0, "kafka_offset": 0}
-    from streaming.mirror.convert import LAKE_SCHEMA
+    from meterlake.lake.schema import LAKE_SCHEMA
 
     return pa.Table.from_pylist([{**base, **r} for r in rows], schema=LAKE_SCHEMA)
 

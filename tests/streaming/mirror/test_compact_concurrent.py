@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
+from meterlake.lake.files import open_lake
 from streaming.mirror.compact import compact, horizon_from
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import VERSION, meter_days, mirror_settings, publish
 

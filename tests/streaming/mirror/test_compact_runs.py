@@ -11,8 +11,8 @@ import pytest
 from jobs.settle import job as settle
 from meterlake import config
 from meterlake import settlement_runs as runs
+from meterlake.lake.files import open_lake
 from streaming.mirror.compact import compact, horizon_from
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql
 from tests.jobs.helpers import after, day_of, reads, starts, write_lake_reads
 

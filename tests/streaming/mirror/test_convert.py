@@ -8,10 +8,11 @@ import pyarrow as pa
 import pytest
 
 from meterlake import schema
+from meterlake.lake.schema import LAKE_COLUMNS
 from meterlake.pseudonym import Pseudonymiser
 from streaming import kafka_io
 from streaming.ingest import validated_file
-from streaming.mirror.convert import LAKE_COLUMNS, Message, split_by_date, to_table
+from streaming.mirror.convert import Message, split_by_date, to_table
 from tests.streaming.mirror.mirrorhelp import RecordingProducer, day_of_reads, interval_reads, utc
 
 PSEUDONYMS = Pseudonymiser(b"a test key of thirty-two bytes!!")

@@ -13,12 +13,13 @@ import pytest
 
 from infra.local import hdfs
 from infra.local import stack as stack_mod
+from meterlake.lake.files import open_lake
 from streaming.mirror.compact import compact, horizon_from
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import sql, stats
 from tests.streaming.mirror.mirrorhelp import lake_counts, meter_days, mirror_settings, publish
 from tests.streaming.mirror.test_mirror_kill import kill_and_restart
+from tests.streaming.stackhelp import at_first_call
 
 pytestmark = pytest.mark.stack
 
@@ -60,3 +61,32 @@ def test_sigkills_lose_and_duplicate_nothing_on_hdfs(hdfs_settings, tmp_path):
     kills = int(os.environ.get("METERLAKE_HDFS_KILLS", "6"))
     # few settlement dates per batch: on HDFS a file costs several HTTP round trips
     kill_and_restart(hdfs_settings, tmp_path, reads=reads, kills=kills, max_file_rows=10_000, days=2)
+
+
+def test_a_namenode_restarted_mid_mirror_pauses_the_mirror_which_resumes_and_lands_every_read_once(
+        hdfs_settings, monkeypatch):
+    import threading
+
+    from meterlake.lake.files import Lake
+
+    # GIVEN reads to mirror, and a NameNode killed -9 at the mirror's first write and started again meanwhile (it
+    # refuses connections, then answers from safe mode, then serves)
+    settings = hdfs_settings
+    publish(settings, meter_days(6, 2, date(2024, 1, 10)))
+    restarts: list[threading.Thread] = []
+
+    def restart():
+        stack_mod.kill(settings, hdfs.NAMENODE)
+        restarts.append(threading.Thread(target=stack_mod.start, args=(settings, hdfs.NAMENODE)))
+        restarts[0].start()
+
+    at_first_call(monkeypatch, Lake, "write_parquet", restart)
+    try:
+        # WHEN the mirror runs until caught up
+        stats_ = Mirror(settings).run(until_caught_up=True, deadline_s=600)
+    finally:
+        for thread in restarts:
+            thread.join(timeout=300)
+    # THEN it paused while the NameNode was away, resumed, and the lake holds every read once
+    assert stats_.sink_failures >= 1
+    assert lake_counts(open_lake(settings))[:2] == [6 * 2 * 48, 6 * 2 * 48]

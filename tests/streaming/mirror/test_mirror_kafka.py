@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from meterlake import clients, pseudonym, schema
+from meterlake.lake.files import Lake, open_lake
 from streaming.mirror.consumer import Mirror
-from streaming.mirror.lake import Lake, open_lake
 from streaming.mirror.query import sql
 from tests.streaming.mirror.mirrorhelp import (
     env_of,
@@ -123,35 +123,23 @@ def test_an_incompatible_message_goes_to_quarantine_not_into_the_lake(kafka_stac
     assert records[0]["detail"].startswith("not an Arrow IPC stream")
 
 
-def test_a_rebalance_flushes_and_commits_what_the_leaving_partitions_hold(kafka_stack, tmp_path):
-    import threading
-    import time
+def test_two_shards_split_the_partitions_and_together_land_every_read_once(kafka_stack, tmp_path):
+    # GIVEN reads on every partition and two mirrors, each owning half of the partitions by configuration
+    settings = mirror_settings(kafka_stack, tmp_path / "lake")
+    publish(settings, meter_days(12, 1, date(2024, 1, 10)))
 
-    # GIVEN a mirror holding every read in memory (no rotation, no idle flush yet)
-    settings = mirror_settings(kafka_stack, tmp_path / "lake", idle_flush_s=600)
-    first = Mirror(settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=first.run, kwargs={"stop": stop})
-    thread.start()
-    try:
-        # the reads are published once the first mirror has all six partitions and the group has settled (a
-        # group leader may re-join once right after its first assignment, if that raced a metadata update)
-        deadline = time.monotonic() + 120
-        while not (first._consumer and len(first._consumer.assignment()) == 6) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(2)
-        publish(settings, meter_days(12, 1, date(2024, 1, 10)))
-        while first.stats.reads < 12 * 48 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert (first.stats.reads, first.stats.files) == (12 * 48, 0)
-        # WHEN a second mirror joins the group
-        second = Mirror(settings).run(until_caught_up=True)
-    finally:
-        stop.set()
-        thread.join(timeout=120)
-    # THEN the first wrote and committed its batches when its partitions were revoked: the second re-read nothing
-    assert first.stats.files > 0
-    assert second.reads == 0
+    def shard(i):
+        return settings.model_copy(update={"mirror": settings.mirror.model_copy(update={"shards": 2, "shard": i})})
+
+    # WHEN each runs until caught up, one after the other
+    first = Mirror(shard(0))
+    first_stats = first.run(until_caught_up=True)
+    second = Mirror(shard(1))
+    second_stats = second.run(until_caught_up=True)
+    # THEN each took its own partitions, and together the lake holds every read once
+    assert sorted({tp.partition for tp in first._owned}) == [0, 2]  # of 3 partitions per topic
+    assert sorted({tp.partition for tp in second._owned}) == [1]
+    assert 0 < first_stats.reads < 12 * 48 and first_stats.reads + second_stats.reads == 12 * 48
     assert lake_counts(open_lake(settings))[:2] == [12 * 48, 12 * 48]
 
 

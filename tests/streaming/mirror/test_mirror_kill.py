@@ -23,9 +23,9 @@ import pytest
 from kafka import KafkaAdminClient
 
 from meterlake import clients, pseudonym, schema
+from meterlake.lake.files import open_lake
 from streaming import kafka_io
 from streaming.mirror.consumer import INTENT_PREFIX, Mirror
-from streaming.mirror.lake import open_lake
 from streaming.mirror.query import connect
 from tests.streaming.mirror.mirrorhelp import env_of, meter_days, mirror_settings, producer_for
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from infra.local import stack
+from infra.local.discover import discover
 from meterlake import clients, generate
 from streaming.ingest.watch import Worker
 from streaming.store import consumer
@@ -38,7 +39,7 @@ def ring(stack_settings):
         "replication_factor": 3, "write_consistency": "QUORUM", "read_consistency": "QUORUM"})})
     try:
         stack.up(settings)
-        yield stack.remembered(settings)
+        yield discover(stack.remembered(settings))
     finally:
         stack.down(settings)
 

@@ -113,9 +113,8 @@ def test_a_meter_day_cut_across_batches_of_an_interleaved_file_is_stored_whole(s
 
 
 def test_a_table_of_the_old_layout_is_refused_with_what_to_do(settings):
-    from meterlake import clients
+    from meterlake import clients, keyspace
     from meterlake.errors import MeterlakeError
-    from streaming.store import keyspace
 
     ks = settings.cassandra.keyspace
     session = clients.cassandra_session(settings)

@@ -2,7 +2,7 @@
 
 One abstraction for every store: a ``pyarrow.fs.FileSystem`` and a root path (:func:`open_lake` builds them from
 ``paths.lake`` through :mod:`meterlake.lakefs`: a local directory, HDFS over WebHDFS, or S3). The layout is
-identical on each (:mod:`streaming.mirror.layout`, docs/lake.md).
+identical on each (:mod:`meterlake.lake.layout`, docs/lake.md).
 
 Atomic writes: the data goes to a hidden temporary name in the target directory, is made durable, then renamed.
 On a local disk durable means ``fsync`` of the file and then of the directory after the rename; on HDFS the
@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from meterlake.config import Settings
-from streaming.mirror import layout
+from meterlake.lake import layout
 
 PARQUET_OPTIONS = {"compression": "zstd", "use_dictionary": True, "write_statistics": True}
 

@@ -5,8 +5,8 @@ from datetime import date
 
 import pytest
 
-from streaming.mirror import layout
-from streaming.mirror.layout import Manifest, PartName
+from meterlake.lake import layout
+from meterlake.lake.layout import Manifest, PartName
 
 DAY = date(2016, 10, 30)
 

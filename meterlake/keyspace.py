@@ -1,4 +1,5 @@
-"""The Cassandra keyspace of the event store, designed for its queries.
+"""The Cassandra keyspace of the event store, designed for its queries; in the core because the store, ingest's
+file claims and the jobs that touch Cassandra all use it.
 
 Tables and why
 --------------

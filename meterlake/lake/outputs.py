@@ -27,7 +27,7 @@ def _data_file(relative: str) -> bool:
 
 
 def view_files(lake, views: list[str] | None = None) -> dict[str, list[str]]:
-    """{view: [paths on ``lake.fs``]} of the outputs present (a :class:`streaming.mirror.lake.Lake`)."""
+    """{view: [paths on ``lake.fs``]} of the outputs present (a :class:`meterlake.lake.files.Lake`)."""
     out = {}
     for name in views or list(VIEWS):
         base = lake.path(VIEWS[name]["path"])

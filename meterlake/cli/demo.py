@@ -26,6 +26,7 @@ def _stage(name: str, timings: dict, start: float) -> None:
 def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -> dict:
     from infra.local import hdfs
     from infra.local import stack as stack_mod
+    from infra.local.discover import discover
     from meterlake.generate import Options, generate
     from streaming.ingest.publish import ingest_paths
     from streaming.mirror import consumer as mirror
@@ -39,8 +40,8 @@ def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -
     stack_mod.up(base)
     ctx = stack_mod.context(stack_mod.remembered(base))
     lake_url = hdfs.namenode_uri(ctx) + "/lake/demo"
-    settings = stack_mod.remembered(base).model_copy(update={
-        "paths": base.paths.model_copy(update={"lake": lake_url})})
+    settings = discover(stack_mod.remembered(base).model_copy(update={
+        "paths": base.paths.model_copy(update={"lake": lake_url})}))
     _stage("stack up", timings, t)
 
     t = time.monotonic()
@@ -67,7 +68,7 @@ def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -
 
     t = time.monotonic()
     output_progress("5/5 reading back with Spark: the lake from HDFS, the store through the connector ...")
-    per_day = _read_back(settings, ctx, lake_url)
+    per_day = _read_back(settings, lake_url)
     _stage("spark read-back", timings, t)
     return {
         "lake": lake_url,
@@ -81,7 +82,7 @@ def run(settings: Settings, *, meters: int, days: int, start: date, seed: int) -
     }
 
 
-def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
+def _read_back(settings: Settings, lake_url: str) -> list[dict]:
     from pyspark.sql import functions as F
 
     from jobs import lakeio
@@ -98,7 +99,7 @@ def _read_back(settings: Settings, ctx, lake_url: str) -> list[dict]:
                      .agg(F.max("settlement_period").alias("periods"), F.count("*").alias("lake_reads"),
                           F.round(F.sum(F.when(F.col("unit") == "kWh", F.col("value"))), 3).alias("lake_kwh"),
                           F.countDistinct("meter_point").alias("meters")))
-        for k, v in cassandra_conf(settings, ctx).items():
+        for k, v in cassandra_conf(settings).items():
             spark.conf.set(k, v)
         sets = (spark.read.format("org.apache.spark.sql.cassandra")
                 .options(keyspace=settings.cassandra.keyspace, table="hh_sets").load())

@@ -38,8 +38,9 @@ def topics(settings: Settings) -> list[str]:
     return [k.reads_topic, k.files_topic, k.devices_topic, k.quarantine_topic]
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the platform's topics that do not exist yet, with ``kafka.partitions`` and ``replication_factor``.
+def ensure_topics(settings: Settings, names: Sequence[str] | None = None, partitions: int | None = None) -> list[str]:
+    """Create the platform's topics (or ``names``) that do not exist yet, with ``kafka.partitions`` (or
+    ``partitions``) and ``replication_factor``.
 
     Idempotent: existing topics are left as they are. Returns the names created now.
     """
@@ -52,10 +53,11 @@ def ensure_topics(settings: Settings) -> list[str]:
                              bootstrap_timeout_ms=wait_ms)
     try:
         existing = set(admin.list_topics())
-        missing = [t for t in topics(settings) if t not in existing]
+        missing = [t for t in (topics(settings) if names is None else names) if t not in existing]
         if not missing:
             return []
-        new = [NewTopic(t, num_partitions=k.partitions, replication_factor=k.replication_factor) for t in missing]
+        count = k.partitions if partitions is None else partitions
+        new = [NewTopic(t, num_partitions=count, replication_factor=k.replication_factor) for t in missing]
         try:
             admin.create_topics(new)
         except TopicAlreadyExistsError:  # another client created one meanwhile

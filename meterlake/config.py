@@ -154,6 +154,18 @@ class Store(_Consuming):
     """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
 
 
+class IngestLayout(_Section):
+    """A supplier's own half-hourly CSV layout (``[ingest.layouts.<name>]``; :mod:`streaming.ingest.layout`)."""
+
+    timestamp_column: str = Field(description="the column holding the half-hour's time")
+    timestamp_is: Literal["start", "end"] = Field("start", description="the time is the half-hour's start or end")
+    timezone: Literal["UTC", "Europe/London"] = Field("UTC", description="zone of times written without an offset")
+    timestamp_format: str = Field("iso", description="iso, or a strptime pattern")
+    value_column: str = Field(description="the column holding the half-hour's energy")
+    unit: Literal["kWh", "Wh"] = Field("kWh", description="the value's unit (Wh is stored as kWh)")
+    meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
+
+
 class Ingest(_Section):
     """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
     (:mod:`streaming.ingest.watch`)."""
@@ -177,6 +189,8 @@ class Ingest(_Section):
     poll_s: float = Field(5.0, gt=0, description="how often `ingest watch` lists the landing directory")
     max_attempts: int = Field(3, ge=1, description="a file whose processing fails this often in a worker (Kafka, "
                                                    "the archive, a bug) is quarantined as processing_failed")
+    layouts: dict[str, IngestLayout] = Field({}, description="named supplier CSV layouts: "
+                                                             "`ingest FILE --format layout:<name>`")
 
 
 class Jobs(_Section):
@@ -197,6 +211,39 @@ class Jobs(_Section):
     registry_broadcast_rows: int = Field(
         1_000_000, ge=0, description="a registry of at most this many rows is sent whole to every executor and "
         "joined there; a larger one is joined by shuffling the reads")
+    bill_vat_rate: float = Field(0.05, ge=0, le=1, description="VAT on bills (job bill): 0.05 is the domestic rate")
+    bill_register_tprs: dict[str, dict[str, str]] = Field(
+        {"0151": {"DY": "00043", "NT": "00210"}, "0393": {"S": "00001"}},
+        description="job bill-check: per SSC, the Time Pattern Regime of each register id the D0010s use")
+
+
+class Meters(_Section):
+    """Meter settings: commands to meters, their service and the device gateway simulator (streaming.commands)."""
+
+    commands_topic: str = Field("meter-commands", description="commands to meters, keyed by meter point")
+    responses_topic: str = Field("meter-command-responses", description="meters' answers, keyed by meter point")
+    partitions: int = Field(6, ge=1, description="partitions of both topics (a meter's commands and answers "
+                                                 "share a partition number)")
+    registrations: str = Field("", description="CSV of registrations (the registry's columns, optional "
+                                               "prepay_capable); empty: the lake's registry")
+    operator: str | None = Field(None, description="operator identity recorded with commands (supply and credit "
+                                                   "commands need one; --operator overrides)")
+    group_id: str = Field("meterlake-meters", description="consumer group of `meters run` (the answers)")
+    instance_id: str | None = Field(None, description="static group membership of `meters run`: a restarted "
+                                                 "service takes its shards back at once (one id per service)")
+    ack_timeout_s: float = Field(30.0, gt=0, description="a send waits this long for an answer before a retry")
+    max_attempts: int = Field(3, ge=1, description="sends of one command (same id) before it expires")
+    expire_after_s: float = Field(3600.0, gt=0, description="a command unanswered this long after it became due "
+                                                           "expires, whatever attempts are left")
+    max_credit_pence: int = Field(50_000, ge=1, description="largest add_credit")
+    gateway_group_id: str = Field("meterlake-gateway", description="consumer group of `meters gateway`")
+    gateway_instance_id: str | None = Field("gateway-1", description="static group membership of the gateway: "
+                                            "a restarted gateway takes its partitions back at once instead of "
+                                            "after the dead one's session times out (one id per gateway)")
+    gateway_delay_s: float = Field(1.0, ge=0, description="simulator: seconds before a meter answers")
+    gateway_reject_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of commands rejected")
+    gateway_drop_rate: float = Field(0.0, ge=0, le=1, description="simulator: share of sends never answered")
+    gateway_seed: int = Field(0, description="simulator: seed of its (deterministic) rejections and drops")
 
 
 class Settings(BaseSettings):
@@ -216,6 +263,7 @@ class Settings(BaseSettings):
     store: Store = Store()
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
+    meters: Meters = Meters()
 
     # Set by load(); not a setting.
     _source: Path | None = None

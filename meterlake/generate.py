@@ -4,7 +4,7 @@ Run: ``meterlake generate --meters 1000 --days 7 --start 2024-10-24 --seed 1 --o
 
 Households
     Electricity meters follow Elexon profile class 1 (domestic unrestricted, register ``S``) or 2 (domestic
-    Economy 7: registers ``NT`` for 00:30-07:30 UK clock time and ``DY`` otherwise); gas meters (MPRN) have
+    Economy 7, SSC 0151: registers ``NT`` for 00:30-07:30 GMT and ``DY`` otherwise); gas meters (MPRN) have
     one register read daily in m3. Daily shapes (kW by UK clock hour, winter and summer, weekday and weekend)
     are a small hand-made table in the spirit of the Elexon load profiles, blended by season, scaled per
     household and multiplied by noise. Settlement days come from :mod:`meterlake.calendar`, so clock-change
@@ -21,7 +21,15 @@ Files written under OUT (formats as :mod:`streaming.ingest` documents them)
     ``lcl/MAC<n>.csv``                     the LCL public shape, for the first ``lcl_meters`` electricity
                                            meters
     ``device/DEV_<day>.jsonl``             device events (power every ``device_every_min``, an energy counter
-                                           hourly) for the first ``device_meters`` electricity meters
+                                           hourly) for the first ``device_meters`` electricity meters; and
+                                           the meters' own reads (device ``esme-<n>``, an energy counter) of
+                                           the meters in ``read_intervals`` (half-hourly, daily or monthly
+                                           from an instant: what ``meterlake meters`` set them to)
+    ``accounts.csv``                       one billing account per electricity meter: Economy 7 meters on the
+                                           ``e7-gen`` tariff (tou), every third other meter on ``agile-gen``
+                                           (dynamic), the rest on ``flat-gen`` (``meterlake accounts load``)
+    ``tariffs.toml``, ``agile-prices.csv`` those three tariffs and the dynamic one's half-hourly prices for the
+                                           days, in Octopus's published layout (``meterlake tariffs load``)
     ``manifest.json``                      every file in arrival order and every injected defect
 
 Defects (:data:`DEFECTS`; how many of each is an option) and what ingest or the store must make of them:
@@ -106,12 +114,15 @@ _SHAPES = {
                            0.62, 0.58, 0.50, 0.47, 0.50, 0.57, 0.60, 0.55, 0.55, 0.57, 0.54, 0.42],
     },
 }
-_NIGHT_SLOTS = range(1, 15)  # Economy 7 night: the half-hours from 00:30 to 07:30 UK clock time
+# Economy 7 night: the half-hours from 00:30 to 07:30 GMT (UTC) all year, as SSC 0151's night register 00210 in
+# Elexon's market domain data (01:30-08:30 UK clock time in summer); the meters are registered with SSC 0151
+_NIGHT_SLOTS = range(1, 15)
 _GSP_GROUPS = sorted(ids.DISTRIBUTOR_GSP_GROUP.items())  # (distributor id, GSP group)
 _SUPPLIERS = ("SUPA", "SUPB", "SUPC")
 _SSC = {1: "0393", 2: "0151"}  # unrestricted; 7-hour Economy 7
 _LLFC = {1: "101", 2: "102"}
 _REGISTER_WRAP = 100_000
+READ_INTERVALS = ("30min", "daily", "monthly")
 HH_HEADER = formats.HH_CSV_HEADER
 
 
@@ -129,6 +140,9 @@ class Options:
     device_every_min: int = 15
     read_every_days: int = 7
     defects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEFECTS))
+    # meter point -> (from instant, ISO 8601 UTC; "30min" | "daily" | "monthly"): electricity meters that send
+    # their own register reads in the device stream from then on (streaming.commands' gateway keeps them)
+    read_intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.meters < 1 or self.days < 1 or self.meters_per_file < 1:
@@ -140,6 +154,9 @@ class Options:
             raise ValueError("defect counts must not be negative")
         if self.device_every_min < 1 or 30 % self.device_every_min and self.device_every_min % 30:
             raise ValueError("device_every_min must divide 30 or be a multiple of it")
+        bad = {mp: v for mp, v in self.read_intervals.items() if v[1] not in READ_INTERVALS}
+        if bad:
+            raise ValueError(f"read intervals must be one of {', '.join(READ_INTERVALS)}: {bad}")
 
 
 def _iso(instant: datetime) -> str:
@@ -211,13 +228,14 @@ def _slot_shapes(day: date) -> dict[int, np.ndarray]:
 
 @dataclass
 class Day:
-    """One settlement day: its periods' UTC starts and UK clock half-hour slots."""
+    """One settlement day: its periods' UTC starts, UK clock half-hour slots and UTC half-hour slots."""
 
     day: date
     index: int
     starts: list[datetime]
     slots: np.ndarray
     iso: list[str]
+    utc_slots: np.ndarray
 
     @classmethod
     def of(cls, day: date, index: int) -> Day:
@@ -226,7 +244,8 @@ class Day:
         for start in starts:
             wall = cal.to_local_clock(start)
             slots.append((wall.hour * 60 + wall.minute) // 30)
-        return cls(day, index, starts, np.array(slots), [_iso(s) for s in starts])
+        utc_slots = np.array([(s.hour * 60 + s.minute) // 30 for s in starts])
+        return cls(day, index, starts, np.array(slots), [_iso(s) for s in starts], utc_slots)
 
     @property
     def start(self) -> datetime:
@@ -367,7 +386,7 @@ def _hh_rows(portfolio: Portfolio, day: Day, i: int, kwh: np.ndarray,
     """(period index, register, start iso, value text, value, quality) of meter i's intervals."""
     registers = portfolio.registers(i)
     for p, start in enumerate(day.iso):
-        register = registers[0] if len(registers) == 1 else ("NT" if day.slots[p] in _NIGHT_SLOTS else "DY")
+        register = registers[0] if len(registers) == 1 else ("NT" if day.utc_slots[p] in _NIGHT_SLOTS else "DY")
         value = float(kwh[p])
         yield p, register, start, f"{value:.3f}", value, "estimated" if estimated[p] else "actual"
 
@@ -600,15 +619,16 @@ class _Lcl:
 
 
 def _write_devices(options: Options, portfolio: Portfolio, plan: _Plan, gen: Generated, day: Day,
-                   values: dict[int, np.ndarray], counters: dict[int, float]) -> None:
-    if not values:
+                   values: dict[int, np.ndarray], counters: dict, intervals: dict[int, tuple[datetime, str]]) -> None:
+    intervals = {i: v for i, v in intervals.items() if v[0] < day.end}
+    if not values or not (set(values) & set(portfolio.devices)) and not intervals:
         return
     path = gen.out / "device" / f"DEV_{day.day:%Y%m%d}.jsonl"
     gen.file(path, "device", day.day, day.end)
     rng = _rng(options.seed, 20, day.index)
     out = _Lines(path)
     step = timedelta(minutes=options.device_every_min)
-    for i in portfolio.devices:
+    for i in (i for i in portfolio.devices if i in values):
         kwh = values[i]
         mp = portfolio.meter_point(i)
         t, n = day.start, 0
@@ -627,7 +647,26 @@ def _write_devices(options: Options, portfolio: Portfolio, plan: _Plan, gen: Gen
             t += step
             n += 1
         counters[i] += 1000 * float(kwh.sum())
+    for i, (since, interval) in sorted(intervals.items()):
+        kwh, mp = values[i], portfolio.meter_point(i)
+        for p, t in enumerate(day.starts):
+            due = (interval == "30min" or (p == 0 and interval == "daily")
+                   or (p == 0 and interval == "monthly" and day.day.day == 1))
+            if due and t >= since:
+                out.write(json.dumps({"device_id": f"esme-{i:06d}", "meter_point": mp, "ts": _iso(t),
+                                      "energy_wh": int(counters[("esme", i)] + 1000 * float(kwh[:p].sum()))},
+                                     separators=(", ", ": ")))
+        counters[("esme", i)] += 1000 * float(kwh.sum())
     out.close()
+
+
+def _read_intervals(options: Options, portfolio: Portfolio) -> dict[int, tuple[datetime, str]]:
+    """Meter index -> (from, interval) of ``options.read_intervals``' electricity meters in the portfolio."""
+    if not options.read_intervals:
+        return {}
+    index = {portfolio.meter_point(i): i for i in range(options.meters) if not portfolio.gas[i]}
+    return {index[mp]: (datetime.fromisoformat(since.replace("Z", "+00:00")), interval)
+            for mp, (since, interval) in options.read_intervals.items() if mp in index}
 
 
 def _write_registry(out: Path, options: Options, portfolio: Portfolio) -> None:
@@ -643,6 +682,58 @@ def _write_registry(out: Path, options: Options, portfolio: Portfolio) -> None:
             registry.write(f"{portfolio.meter_point(i)},{gsp},{supplier},{pc},{_SSC[pc]},{_LLFC[pc]},"
                            f"{options.start.isoformat()}")
     registry.close()
+
+
+_TARIFFS = """\
+# The generated portfolio's tariffs (meterlake tariffs load); docs/jobs.md, "Billing".
+[tariffs.flat-gen]
+kind = "flat"
+standing_p_per_day = 53.35
+[[tariffs.flat-gen.rates]]
+effective_from = "{start}"
+unit_p = 24.5
+
+[tariffs.e7-gen]
+kind = "tou"
+standing_p_per_day = 50.0
+[[tariffs.e7-gen.rates]]
+effective_from = "{start}"
+unit_p = {{ "00043" = 32.0, "00210" = 15.0 }}
+
+[tariffs.agile-gen]
+kind = "dynamic"
+standing_p_per_day = 46.36
+[tariffs.agile-gen.prices]
+file = "agile-prices.csv"
+time_column = "Period from"
+time_format = "%d/%m/%Y %H:%M"
+timezone = "Europe/London"
+price_column = "Agile Import price (p/kWh)"
+"""
+
+
+def _write_billing(out: Path, options: Options, portfolio: Portfolio) -> None:
+    """accounts.csv, tariffs.toml and agile-prices.csv (see the module docstring)."""
+    accounts = _Lines(out / "accounts.csv")
+    accounts.write("account,meter_point,tariff,effective_from,bill_day")
+    for i in range(options.meters):
+        if portfolio.gas[i]:
+            continue
+        tariff = "e7-gen" if portfolio.economy7[i] else "agile-gen" if i % 3 == 0 else "flat-gen"
+        accounts.write(f"A{i:07d},{portfolio.meter_point(i)},{tariff},{options.start.isoformat()},1")
+    accounts.close()
+    (out / "tariffs.toml").write_text(_TARIFFS.format(start=options.start.isoformat()), encoding="utf-8")
+    prices = _Lines(out / "agile-prices.csv")
+    prices.write("Period from,Agile Import price (p/kWh)")
+    rng = _rng(options.seed, 20)
+    for index in range(options.days):
+        day = Day.of(options.start + timedelta(days=index), index)
+        noise = rng.normal(0.0, 2.0, len(day.starts))
+        for n, start in enumerate(day.starts):  # in time order: a repeated clock time's BST row comes first
+            wall = cal.to_local_clock(start)
+            peak = 16 <= wall.hour < 19
+            prices.write(f"{wall:%d/%m/%Y %H:%M},{max(0.0, (30.0 if peak else 18.0) + noise[n]):.2f}")
+    prices.close()
 
 
 def _arrival_order(gen: Generated, plan: _Plan, hh_paths: dict[tuple[int, int, int], Path]) -> None:
@@ -683,8 +774,11 @@ def generate(options: Options, out: str | Path) -> dict:
     plan = _Plan(options, portfolio)
     gen = Generated(out)
     _write_registry(out, options, portfolio)
+    _write_billing(out, options, portfolio)
     lcl = _Lcl(gen, portfolio, plan, options)
-    counters = {i: float(np.floor(portfolio.reg_day[i])) * 1000 for i in portfolio.devices}
+    counters: dict = {i: float(np.floor(portfolio.reg_day[i])) * 1000 for i in portfolio.devices}
+    intervals = _read_intervals(options, portfolio)
+    counters.update({("esme", i): float(np.floor(portfolio.reg_day[i])) * 1000 for i in intervals})
     hh_paths: dict[tuple[int, int, int], Path] = {}
     first_d0010 = first_hh = None
     sequence = 0
@@ -719,7 +813,7 @@ def generate(options: Options, out: str | Path) -> dict:
                           and d["expect"] in ("quarantine", "duplicate")]:
                     gen.defects.append(dict(d, file=entry["path"]))
                 gen.defect("duplicate_file", target, None, duplicate_of=source.relative_to(out).as_posix())
-            night = np.isin(day.slots, list(_NIGHT_SLOTS))
+            night = np.isin(day.utc_slots, list(_NIGHT_SLOTS))
             for i in range(lo, hi):
                 if portfolio.gas[i]:
                     portfolio.reg_gas[i] = round(portfolio.reg_gas[i] + gas_m3[i - lo], 3)
@@ -731,9 +825,9 @@ def generate(options: Options, out: str | Path) -> dict:
                     portfolio.reg_day[i] += kwh[i - lo].sum()
                 if i in portfolio.lcl:
                     lcl.day(portfolio, day, i, kwh[i - lo])
-                if i in portfolio.devices:
+                if i in portfolio.devices or i in intervals:
                     device_values[i] = kwh[i - lo]
-        _write_devices(options, portfolio, plan, gen, day, device_values, counters)
+        _write_devices(options, portfolio, plan, gen, day, device_values, counters, intervals)
         latest_created = day.end + timedelta(days=2)
     lcl.close()
     _write_rejected_copies(plan, gen, first_d0010, first_hh)

@@ -115,6 +115,12 @@ def output_dir(day: date) -> str:
     return OUTPUT.format(day=day.isoformat())
 
 
+def output_state(jl: lakeio.JobLake, day: date) -> list:
+    """The date's clean output as ``[name, size]`` pairs (what a job reading it fingerprints; empty when absent)."""
+    listing = jl.lake.list_dir(output_dir(day))
+    return sorted([i.base_name, i.size] for i in listing if i.base_name.endswith(".parquet"))
+
+
 def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> dict[date, int]:
     """Write each day's clean reads (replacing the previous ones); rows written per day."""
     from pyspark.sql import functions as F

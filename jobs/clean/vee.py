@@ -300,6 +300,15 @@ def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us:
 # ------------------------------------------------------------------------------------------ half-hour values
 
 
+def usable_intervals(flagged: DataFrame) -> DataFrame:
+    """The usable interval reads (energy units, not quarantined, not withdrawn), each with its energy in whole Wh
+    (``value_wh``): what :func:`meter_periods` sums per period, and what billing sums per bill."""
+    F = _F()
+    usable = ((F.col("read_kind") == "interval") & F.col("unit").isin(*ENERGY_UNITS) & ~F.col("is_quarantined")
+              & (F.col("quality") != "withdrawn"))
+    return flagged.filter(usable).withColumn("value_wh", _wh(_energy_kwh()))
+
+
 def meter_periods(flagged: DataFrame) -> DataFrame:
     """Per meter point and settlement period, the energy of its usable interval reads (summed over registers
     and serials) in whole Wh.
@@ -308,14 +317,12 @@ def meter_periods(flagged: DataFrame) -> DataFrame:
     source_version (the latest of the period's reads), source_file (that read's file), meter_serial, fuel.
     """
     F = _F()
-    usable = ((F.col("read_kind") == "interval") & F.col("unit").isin(*ENERGY_UNITS) & ~F.col("is_quarantined")
-              & (F.col("quality") != "withdrawn"))
     latest = ("source_version", "source_file", "meter_serial", "fuel")
     # usable interval reads are on the half-hour grid: one instant per period, so grouping by the instant is
     # grouping by the period, in the order the live-version window left the rows (:data:`LIVE_ORDER`)
-    return (flagged.filter(usable)
+    return (usable_intervals(flagged)
             .groupBy("meter_point", "settlement_date", "settlement_period", "interval_start_utc")
-            .agg(F.sum(_wh(_energy_kwh())).alias("value_wh"),
+            .agg(F.sum("value_wh").alias("value_wh"),
                  F.max(F.col("quality") == "estimated").alias("is_source_estimate"),
                  max_tuple(*latest).alias("_latest"))
             .withColumn("slot", _slot(F.col("interval_start_utc")))

@@ -26,6 +26,7 @@ from jobs import lakeio
 from jobs.clean import vee
 from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
+from jobs.clean.job import output_state as clean_state
 from jobs.registry import job as registry_job
 from meterlake import settlement_runs as runs
 
@@ -117,11 +118,6 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> list[dict]:
     return [summary.get(d, {"settlement_date": d, "meters": 0}) for d in days]
 
 
-def _clean_state(jl: lakeio.JobLake, day: date) -> list:
-    listing = jl.lake.list_dir(clean_dir(day))
-    return sorted([i.base_name, i.size] for i in listing if i.base_name.endswith(".parquet"))
-
-
 def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     jl = lakeio.open_job_lake(settings)
@@ -132,7 +128,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
         targets = sorted(d for d in found if d is not None)
     registry = lakeio.file_digest(jl.lake, registry_job.PATH)
     fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
-                                              "clean": _clean_state(jl, d)}) for d in targets}
+                                              "clean": clean_state(jl, d)}) for d in targets}
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     changed, unchanged = lakeio.changed_dates(jl.lake, checkpoint, fps, targets, output_dir, force)
     if not changed:

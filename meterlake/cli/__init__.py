@@ -81,11 +81,13 @@ def config_show(ctx: Context):
 
 def _register() -> None:
     from meterlake.cli import (
+        bill_cmd,
         calendar_cmd,
         demo_cmd,
         generate_cmd,
         ingest_cmd,
         job_cmd,
+        meters_cmd,
         mirror_cmd,
         models_cmd,
         stack_cmd,
@@ -103,6 +105,10 @@ def _register() -> None:
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
     cli.add_command(models_cmd.models)
+    cli.add_command(meters_cmd.meters)
+    cli.add_command(bill_cmd.mdd)
+    cli.add_command(bill_cmd.tariffs)
+    cli.add_command(bill_cmd.accounts)
 
 
 _register()

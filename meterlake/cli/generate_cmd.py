@@ -47,9 +47,12 @@ def _defect_counts(specs: tuple[str, ...], none: bool) -> dict[str, int]:
 @click.option("--defect", "defects", multiple=True, metavar="KIND=N",
               help="How many of a defect to inject (repeatable), e.g. --defect correction=3.")
 @click.option("--no-defects", is_flag=True, help="Inject no defects (except those given with --defect).")
+@click.option("--device-settings", type=click.Path(exists=True, dir_okay=False),
+              help="The meters' state a `meters gateway` kept: meters set to a read interval send their reads in "
+                   "the device stream (30min: half-hourly) from the time they applied it.")
 @json_command
 def generate(meters, days, start, seed, out_dir, meters_per_file, gas_share, economy7_share, lcl_meters,
-             device_meters, defects, no_defects):
+             device_meters, defects, no_defects, device_settings):
     """Write a synthetic portfolio: hh-csv, D0010, LCL and device files, registry.csv and manifest.json.
 
     Same options, same bytes. The manifest lists every file in arrival order and every injected defect with
@@ -61,11 +64,16 @@ def generate(meters, days, start, seed, out_dir, meters_per_file, gas_share, eco
     from meterlake.generate import Options
     from meterlake.generate import generate as run
 
+    intervals = {}
+    if device_settings:
+        from streaming.commands.gateway import read_intervals
+
+        intervals = read_intervals(device_settings)
     try:
         options = Options(meters=meters, days=days, start=date.fromisoformat(f"{start:%Y-%m-%d}"), seed=seed,
                           meters_per_file=meters_per_file, gas_share=gas_share, economy7_share=economy7_share,
                           lcl_meters=lcl_meters, device_meters=device_meters,
-                          defects=_defect_counts(defects, no_defects))
+                          defects=_defect_counts(defects, no_defects), read_intervals=intervals)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     output.progress(f"generating {meters} meters x {days} days into {out_dir} ...")

@@ -22,6 +22,7 @@ import click
 
 from meterlake.cli import output
 from meterlake.cli.output import json_command
+from meterlake.errors import UsageError
 from meterlake.instants import parse_instant
 
 _FORMATS = ("d0010", "hh-csv", "lcl", "device")
@@ -39,6 +40,12 @@ def _summary(rows: list[dict], details: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _format_option(ctx, param, value: str | None) -> str | None:
+    if value is None or value in _FORMATS or (value.startswith("layout:") and len(value) > len("layout:")):
+        return value
+    raise click.BadParameter(f"{value!r} is none of {', '.join(_FORMATS)}, layout:NAME")
+
+
 class _PathsOrSubcommand(click.Group):
     """A group whose default subcommand, ``files``, takes every argument when the first is not a subcommand."""
 
@@ -50,7 +57,7 @@ class _PathsOrSubcommand(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write(f"Usage: {ctx.command_path} PATH... [--dry-run] [--format F] [--json]\n"
+        formatter.write(f"Usage: {ctx.command_path} PATH... [--dry-run] [--format F [--meter-point M]] [--json]\n"
                         f"       {ctx.command_path} watch [DIR] [--once] [--worker-id W] [--json]\n")
 
 
@@ -71,8 +78,10 @@ def ingest() -> None:
 @ingest.command("files", hidden=True)
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...",
                 type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(_FORMATS),
-              help="Skip detection: every PATH is this format.")
+@click.option("--format", "fmt", callback=_format_option, metavar="F",
+              help=f"Skip detection: every PATH is this format ({', '.join(_FORMATS)}, or layout:NAME for a "
+                   "[ingest.layouts.NAME] of the config).")
+@click.option("--meter-point", metavar="MPAN", help="With a layout that has no meter_column: the MPAN of every row.")
 @click.option("--dry-run", is_flag=True, help="Parse and validate only; publish nothing (needs no service).")
 @click.option("--now", "now_text", metavar="INSTANT",
               help="Validation instant for the future-timestamp check (ISO 8601 with offset; default: the "
@@ -81,8 +90,8 @@ def ingest() -> None:
               help="Most reads in one batch (memory is bounded by this, not by the file).")
 @json_command
 @click.pass_obj
-def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, now_text: str | None,
-                 batch_rows: int):
+def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, meter_point: str | None, dry_run: bool,
+                 now_text: str | None, batch_rows: int):
     """Parse and validate read files; publish the accepted ones, each in one Kafka transaction.
 
     Formats (detected from the first line, or --format): d0010 (the D0010 flow), hh-csv (meterlake's
@@ -98,6 +107,17 @@ def ingest_files(ctx, paths: tuple[Path, ...], fmt: str | None, dry_run: bool, n
     from streaming.ingest.storage import files_under
 
     paths = tuple(f for p in paths for f in (files_under(p) if p.is_dir() else [p]))
+    if fmt is not None and fmt.startswith("layout:"):
+        from streaming.ingest.pipeline import register_layout
+
+        name = fmt.removeprefix("layout:")
+        layout = ctx.settings.ingest.layouts.get(name)
+        if layout is None:
+            raise UsageError(f"no layout {name!r} in the config ([ingest.layouts.{name}]); known: "
+                             f"{sorted(ctx.settings.ingest.layouts)}", layout=name)
+        fmt = register_layout(name, layout, meter_point)
+    elif meter_point is not None:
+        raise UsageError("--meter-point goes with --format layout:NAME")
     # the validation instant (future timestamps); never a version or an id
     now = parse_instant(now_text, name="--now") if now_text else datetime.now(UTC)
     results = ingest_paths(paths, ctx.settings, now=now, fmt=fmt, dry_run=dry_run, batch_rows=batch_rows,

@@ -61,7 +61,7 @@ def registry_load(ctx, file: str, replace: bool):
 
 @click.group("job")
 def job() -> None:
-    """Spark jobs off the lake: clean reads, settlement runs and their diffs, data quality."""
+    """Spark jobs off the lake: clean reads, settlement runs and their diffs, data quality, billing."""
 
 
 @spark_job(job, "clean", _dates_option("every date in the lake"))

@@ -19,6 +19,11 @@ VIEWS: dict[str, dict[str, str]] = {
                                                             "meter_point, settlement_period) that changed"},
     "quality": {"path": "quality", "grain": "one row per (settlement_date, meter_point) expected"},
     "registry": {"path": "registry", "grain": "one row per (meter_point, effective_from)"},
+    "bills": {"path": "billing/bills", "grain": "one row per (run_from, run_to, run_account, account, meter_point, "
+                                                "bill_from)"},
+    "bill_lines": {"path": "billing/bill_lines", "grain": "one row per bill (as in bills) and band"},
+    "register_checks": {"path": "billing/register_checks", "grain": "one row per (from, to) run, meter_point, "
+                                                                    "register and pair of register reads"},
 }
 
 

@@ -232,6 +232,15 @@ def register(text: str, field: str = "register_id") -> str:
     return text
 
 
+def bad_line(out: Collector, line_no: int, problem: RecordProblem, text: str, terminated: bool) -> None:
+    """A line with ``problem``: quarantined, unless it is the file's unterminated last line, which was cut short
+    (a cut last line parses badly; a complete one that is bad is only quarantined): then the file is rejected."""
+    if not terminated:
+        raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
+                                             f"incomplete: {problem.detail}") from None
+    out.problem(line_no, problem, text)
+
+
 def check_grid(start_us: int, field: str) -> None:
     if start_us % PERIOD_US:
         shown = iso_utc(schema.from_epoch_us(start_us))

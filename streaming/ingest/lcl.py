@@ -28,6 +28,7 @@ from streaming.ingest.common import (
     FileRejected,
     RecordProblem,
     TimestampParser,
+    bad_line,
     check_grid,
     check_not_future,
     header_names,
@@ -74,11 +75,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             check_not_future(end, now_us, names[time_at].strip())
             value = number(fields[energy_at], names[energy_at].strip())
         except RecordProblem as problem:
-            if not terminated:
-                # a cut last line parses badly; a complete one that is bad is only quarantined
-                raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
-                                                     f"incomplete: {problem.detail}") from None
-            out.problem(line_no, problem, text)
+            bad_line(out, line_no, problem, text, terminated)
             continue
         info.saw_instant(end)
         out.read(line_no, text, meter_point=household, meter_serial=None, fuel="electricity", register_id="S",

@@ -45,6 +45,16 @@ PARSERS = {module.FORMAT: module for module in (d0010, hh_csv, lcl, device)}
 FORMATS = tuple(PARSERS)
 
 
+def register_layout(name: str, layout, meter_point: str | None = None) -> str:
+    """Make the format ``layout:<name>`` (a supplier's CSV layout, :mod:`streaming.ingest.layout`) known to this
+    process's parsers; returns the format's name. The CLI calls it from ``[ingest.layouts.<name>]``."""
+    from streaming.ingest.layout import LayoutParser
+
+    parser = LayoutParser(name, layout, meter_point)
+    PARSERS[parser.FORMAT] = parser
+    return parser.FORMAT
+
+
 def detect(path: str | Path) -> str:
     """The format of ``path`` from its first non-blank line: ``d0010``, ``hh-csv``, ``lcl`` or ``device``.
 

@@ -181,8 +181,9 @@ def test_a_spring_day_has_46_periods_and_economy7_splits_night_and_day(tmp_path)
     assert len(periods) == 6
     for registers in periods.values():
         assert sorted(registers) == list(range(1, 47))
-        # UK clock 00:30-01:00 is period 2; 02:00-07:30 BST (after the skipped hour) is periods 3-13
-        assert [p for p, reg in sorted(registers.items()) if reg == "NT"] == list(range(2, 14))
+        # SSC 0151's night is 00:30-07:30 GMT: 00:30-01:00 GMT is period 2, then 02:00-08:30 BST (after the
+        # skipped hour) periods 3-15
+        assert [p for p, reg in sorted(registers.items()) if reg == "NT"] == list(range(2, 16))
 
 
 def test_no_defects_means_nothing_quarantined_or_rejected(tmp_path):

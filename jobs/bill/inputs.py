@@ -1,0 +1,235 @@
+"""Billing's reference data in the lake: Elexon MDD, tariffs (with dynamic prices and price file defects) and
+accounts. Small tables, so plain Arrow, as the registry.
+
+Run: ``meterlake mdd load DIR``, ``meterlake tariffs load FILE...``, ``meterlake accounts load FILE [--replace]``
+(add ``--json``). The parsing rules are the core package's (:mod:`meterlake.mdd`, :mod:`meterlake.tariffs`,
+:mod:`meterlake.billing`); this module stores and reads back.
+
+Tables (docs/jobs.md, "Billing"):
+
+* ``mdd/ssc.parquet``, ``mdd/tpr.parquet``, ``mdd/clock_intervals.parquet``, ``mdd/ssc_tpr.parquet``: one
+  release, replaced whole by a load.
+* ``tariffs/rates.parquet``: one row per (tariff, effective_from, band) (a dynamic tariff's band is null);
+  ``tariffs/prices.parquet``: one row per (tariff, interval_start_utc) of a dynamic tariff;
+  ``tariffs/defects.parquet``: one row per price file defect. Loading a file replaces the tariffs it names.
+* ``accounts/accounts.parquet``: one row per (account, meter_point, effective_from), the meter point as its
+  pseudonym; loading merges on that key (``--replace`` starts afresh).
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meterlake import billing, mdd, pseudonym, tariffs
+from meterlake.errors import UsageError
+
+MDD_DIR = "mdd"
+RATES = "tariffs/rates.parquet"
+PRICES = "tariffs/prices.parquet"
+DEFECTS = "tariffs/defects.parquet"
+ACCOUNTS = "accounts/accounts.parquet"
+PRICE = pa.decimal128(18, 6)
+TS = pa.timestamp("us", tz="UTC")
+
+RATES_SCHEMA = pa.schema([("tariff", pa.string()), ("kind", pa.string()), ("effective_from", pa.date32()),
+                          ("band", pa.string()), ("unit_p", PRICE), ("standing_p_per_day", PRICE),
+                          ("source_file", pa.string())])
+PRICES_SCHEMA = pa.schema([("tariff", pa.string()), ("interval_start_utc", TS), ("unit_p", PRICE),
+                           ("source_file", pa.string())])
+DEFECTS_SCHEMA = pa.schema([("tariff", pa.string()), ("local_date", pa.date32()), ("kind", pa.string()),
+                            ("detail", pa.string()), ("unpriced", pa.list_(TS))])
+ACCOUNTS_SCHEMA = pa.schema([("account", pa.string()), ("meter_point", pa.string()), ("tariff", pa.string()),
+                             ("effective_from", pa.date32()), ("effective_to", pa.date32()), ("bill_day", pa.int8()),
+                             ("source_file", pa.string())])
+_MAX_PROBLEMS = 20
+
+
+def _lake(settings):
+    from jobs.lakeio import open_job_lake
+
+    return open_job_lake(settings)
+
+
+def _write(lake, relative: str, table: pa.Table) -> str:
+    from jobs.lakeio import write_deterministic
+
+    return write_deterministic(lake, relative, table)
+
+
+def _read(lake, relative: str, schema: pa.Schema) -> pa.Table:
+    return lake.read_parquet(relative).select(schema.names).cast(schema) if lake.exists(relative) \
+        else schema.empty_table()
+
+
+def mdd_path(table: str) -> str:
+    return f"{MDD_DIR}/{table}.parquet"
+
+
+# ---------------------------------------------------------------------------------------------------- MDD
+
+
+def load_mdd(settings, directory: str | Path) -> dict:
+    tables = mdd.read_dir(directory)
+    jl = _lake(settings)
+    digests = {name: _write(jl.lake, mdd_path(name), table) for name, table in tables.items()}
+    rows = {name: t.num_rows for name, t in tables.items()}
+    return {"path": str(directory), "lake": jl.url, "loaded": sum(rows.values()), "rows": rows,
+            "ssc": rows["ssc"], "digest": _digest_of(digests)}
+
+
+def read_mdd(lake) -> mdd.Mdd | None:
+    """The stored release's rules (None when none was loaded)."""
+    if not all(lake.exists(mdd_path(t)) for t in mdd.FILES):
+        return None
+    return mdd.Mdd.from_tables({t: lake.read_parquet(mdd_path(t)) for t in mdd.FILES})
+
+
+# ------------------------------------------------------------------------------------------------ tariffs
+
+
+def _rate_rows(t: tariffs.Tariff) -> list[dict]:
+    rows = []
+    for r in t.rates:
+        bands = r.unit_p.items() or [(None, None)]
+        rows += [{"tariff": t.name, "kind": t.kind, "effective_from": r.effective_from, "band": band,
+                  "unit_p": price, "standing_p_per_day": r.standing_p_per_day, "source_file": t.source_file}
+                 for band, price in bands]
+    return rows
+
+
+def _without(table: pa.Table, names: set[str]) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(table.column("tariff"), pa.array(sorted(names), pa.string()))))
+
+
+def load_tariffs(settings, files: list[str | Path]) -> dict:
+    """Store the tariffs of ``files`` (replacing stored tariffs of the same names); a dynamic tariff's price file
+    is read and checked, its defects stored beside its prices."""
+    defined: dict[str, tariffs.Tariff] = {}
+    for f in files:
+        for t in tariffs.load_toml(f):
+            if t.name in defined:
+                raise UsageError(f"{f}: tariff {t.name} is defined twice", path=str(f), tariff=t.name)
+            defined[t.name] = t
+    rates, prices, defects = [], [], []
+    for t in defined.values():
+        rates += _rate_rows(t)
+        if t.kind == "dynamic":
+            found, problems = tariffs.read_prices(t)
+            source = t.prices.file.name
+            prices += [{"tariff": t.name, "interval_start_utc": at, "unit_p": p, "source_file": source}
+                       for at, p in sorted(found.items())]
+            defects += [{"tariff": d.tariff, "local_date": d.local_date, "kind": d.kind, "detail": d.detail,
+                         "unpriced": list(d.unpriced)} for d in problems]
+    jl = _lake(settings)
+    names = set(defined)
+    out = {}
+    for path, schema, new in ((RATES, RATES_SCHEMA, rates), (PRICES, PRICES_SCHEMA, prices),
+                              (DEFECTS, DEFECTS_SCHEMA, defects)):
+        kept = _without(_read(jl.lake, path, schema), names)
+        merged = pa.concat_tables([kept, pa.Table.from_pylist(new, schema=schema)])
+        out[path] = _write(jl.lake, path, merged)
+    return {"paths": [str(f) for f in files], "lake": jl.url, "loaded": len(defined), "rows": len(rates),
+            "tariffs": [{"tariff": t.name, "kind": t.kind, "rates": len(t.rates),
+                         "prices": sum(1 for p in prices if p["tariff"] == t.name),
+                         "defects": sum(1 for d in defects if d["tariff"] == t.name)} for t in defined.values()],
+            "defects": [{k: d[k] for k in ("tariff", "local_date", "kind", "detail")} for d in defects],
+            "digest": _digest_of(out)}
+
+
+def read_tariffs(lake) -> dict[str, tariffs.Tariff]:
+    """The stored tariffs (without their price files: :func:`read_prices` has the prices)."""
+    table = _read(lake, RATES, RATES_SCHEMA)
+    by_tariff: dict[str, dict] = {}
+    for r in table.to_pylist():
+        t = by_tariff.setdefault(r["tariff"], {"kind": r["kind"], "source": r["source_file"], "rates": {}})
+        rate = t["rates"].setdefault(r["effective_from"], [{}, r["standing_p_per_day"]])
+        if r["band"] is not None:
+            rate[0][r["band"]] = r["unit_p"]
+    out = {}
+    for name, t in by_tariff.items():
+        rates = tuple(tariffs.Rate(when, bands, standing) for when, (bands, standing) in sorted(t["rates"].items()))
+        out[name] = tariffs.Tariff(name, t["kind"], rates, None, t["source"])
+    return out
+
+
+def read_prices(lake, names: set[str], start: datetime, end: datetime) -> dict[str, dict[datetime, Decimal]]:
+    """{dynamic tariff: {UTC half-hour start: p/kWh}} for ``names``, half-hours in [start, end)."""
+    if not lake.exists(PRICES) or not names:
+        return {}
+    table = lake.read_parquet(PRICES)
+    at = table.column("interval_start_utc")
+    keep = pc.and_(pc.is_in(table.column("tariff"), pa.array(sorted(names), pa.string())),
+                   pc.and_(pc.greater_equal(at, pa.scalar(start, TS)), pc.less(at, pa.scalar(end, TS))))
+    out: dict[str, dict[datetime, Decimal]] = {}
+    for r in table.filter(keep).to_pylist():
+        out.setdefault(r["tariff"], {})[r["interval_start_utc"]] = r["unit_p"]
+    return out
+
+
+def read_defects(lake, names: set[str], start: date, end: date) -> list[dict]:
+    """The stored price file defects of ``names`` on local dates [start, end): {tariff, local_date, kind, detail}."""
+    rows = _read(lake, DEFECTS, DEFECTS_SCHEMA).to_pylist()
+    return [{k: r[k] for k in ("tariff", "local_date", "kind", "detail")} for r in rows
+            if r["tariff"] in names and start <= r["local_date"] < end]
+
+
+# ---------------------------------------------------------------------------------------------- accounts
+
+
+def load_accounts(settings, path: str | Path, *, replace: bool = False) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", path=str(path)) from None
+    accounts, problems = billing.parse_accounts(text, path.name)
+    if problems:
+        raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
+                         problems=problems[:_MAX_PROBLEMS])
+    keys = [(a.account, a.meter_point, a.effective_from) for a in accounts]
+    if len(set(keys)) != len(keys):
+        raise UsageError(f"{path}: an account and meter point appear twice with the same effective_from",
+                         path=str(path))
+    new = pa.Table.from_pylist([{"account": a.account, "meter_point": a.meter_point, "tariff": a.tariff,
+                                 "effective_from": a.effective_from, "effective_to": a.effective_to,
+                                 "bill_day": a.bill_day, "source_file": path.name} for a in accounts],
+                               schema=ACCOUNTS_SCHEMA)
+    new = pseudonym.for_settings(settings).table(new)  # the lake holds pseudonyms, never meter points
+    jl = _lake(settings)
+    old = ACCOUNTS_SCHEMA.empty_table() if replace else _read(jl.lake, ACCOUNTS, ACCOUNTS_SCHEMA)
+    new_keys = set(zip(*(new.column(c).to_pylist() for c in ("account", "meter_point", "effective_from")),
+                       strict=True))
+    old_keys = list(zip(*(old.column(c).to_pylist() for c in ("account", "meter_point", "effective_from")),
+                        strict=True))
+    kept = old.filter(pa.array([k not in new_keys for k in old_keys], pa.bool_()))
+    merged = pa.concat_tables([kept, new])
+    merged = merged.take(pc.sort_indices(merged, sort_keys=[("account", "ascending"), ("meter_point", "ascending"),
+                                                            ("effective_from", "ascending")]))
+    digest = _write(jl.lake, ACCOUNTS, merged)
+    return {"path": str(path), "lake": jl.url, "table": ACCOUNTS, "digest": digest, "loaded": new.num_rows,
+            "rows": merged.num_rows, "accounts": len(pc.unique(merged.column("account"))),
+            "replaced": len(new_keys & set(old_keys)), "kept": kept.num_rows}
+
+
+def read_accounts(lake) -> list[billing.Account]:
+    return [billing.Account(r["account"], r["meter_point"], r["tariff"], r["effective_from"], r["effective_to"],
+                            r["bill_day"]) for r in _read(lake, ACCOUNTS, ACCOUNTS_SCHEMA).to_pylist()]
+
+
+def digests(lake) -> dict[str, str | None]:
+    """The SHA-256 of every reference table a bill run reads (its fingerprint)."""
+    from jobs.lakeio import file_digest
+
+    paths = [mdd_path(t) for t in mdd.FILES] + [RATES, PRICES, DEFECTS, ACCOUNTS]
+    return {p: file_digest(lake, p) for p in paths}
+
+
+def _digest_of(parts: dict[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256("".join(f"{k}={v};" for k, v in sorted(parts.items())).encode()).hexdigest()
+

@@ -1,0 +1,383 @@
+"""Bill accounts off the lake: energy per band from ``clean_reads`` priced by each account's tariff, standing
+charge, VAT, per bill period.
+
+Run: ``meterlake job bill --from 2024-01-01 --to 2024-02-01 [--account A] [--json]`` after ``meterlake job clean``,
+``meterlake mdd load``, ``meterlake tariffs load`` and ``meterlake accounts load`` (or
+``spark-submit jobs/bill/job.py --from … --to …``). Dates are UK local dates, ``--to`` exclusive.
+
+Energy is the clean reads' (:mod:`jobs.clean.vee`: the live version of every half-hourly read, and the estimates
+of missing half-hours, which are billed and shown as ``estimated_kwh``). Bill periods, prices and money are the
+core package's rules (:mod:`meterlake.billing`, :mod:`meterlake.tariffs`, :mod:`meterlake.mdd`): the driver turns
+them into small tables — the bills, the band of each (SSC, half-hour), the unit price of each (tariff, half-hour,
+band) — Spark joins the half-hours to them and sums exact Wh and Wh × p per bill and band, and the driver prices
+those sums (:func:`meterlake.billing.price_bill`). Cassandra is never read.
+
+Grain of the output: ``billing/bills/from=F/to=T/[account=A/]bills.parquet``, one row per bill (account,
+meter_point, bill_from); ``billing/bill_lines/…/bill_lines.parquet``, one row per (bill, band). Columns:
+docs/jobs.md, "Billing".
+
+Incremental: the ``clean_reads`` files of the dates billed, the accounts, tariffs, prices, MDD and registry tables
+and the parameters are fingerprinted; a re-run with the same fingerprint and its output in place does nothing and
+says so.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from jobs import lakeio
+from jobs.bill import inputs
+from jobs.clean import vee
+from jobs.clean.job import output_dir as clean_dir
+from jobs.clean.job import output_schema as clean_schema
+from jobs.clean.job import output_state as clean_state
+from jobs.registry import job as registry_job
+from meterlake import billing, tariffs
+from meterlake import calendar as cal
+from meterlake.errors import UsageError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+JOB = "bill"
+JOB_VERSION = 1
+BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
+MONEY = pa.decimal128(18, 2)
+TS = pa.timestamp("us", tz="UTC")
+PRICES_DDL = "tariff string, slot long, band string, unit_up long"
+#: prices reach Spark in micro-pence/kWh (tariff prices have at most 6 decimals): a bill's sum of Wh x price is
+#: then a long, exact up to 9.2e18 (9.2e9 p x kWh in one bill and band, e.g. 30 GWh at 30 p)
+MICRO = 1_000_000
+BILLS_DDL = ("bill int, bill_meter_point string, bill_from date, bill_to date, tariff string, kind string, "
+             "ssc string")
+_SAFE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+BILLS_SCHEMA = pa.schema([
+    pa.field("account", pa.string(), nullable=False),
+    pa.field("meter_point", pa.string(), nullable=False),
+    pa.field("tariff", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("ssc", pa.string()),
+    pa.field("bill_from", pa.date32(), nullable=False),
+    pa.field("bill_to", pa.date32(), nullable=False),
+    pa.field("days", pa.int16(), nullable=False),
+    pa.field("status", pa.string(), nullable=False),
+    pa.field("energy_kwh", pa.float64()),
+    pa.field("estimated_kwh", pa.float64()),
+    pa.field("energy_p", MONEY),
+    pa.field("standing_p_per_day", inputs.PRICE),
+    pa.field("standing_p", MONEY),
+    pa.field("net_p", MONEY),
+    pa.field("vat_rate", pa.decimal128(6, 4)),
+    pa.field("vat_p", MONEY),
+    pa.field("total_p", MONEY),
+    pa.field("unpriced_periods", pa.int32()),
+    pa.field("unpriced", pa.list_(TS)),
+    pa.field("run_from", pa.date32()),
+    pa.field("run_to", pa.date32()),
+    pa.field("run_account", pa.string()),
+])
+LINES_SCHEMA = pa.schema([
+    pa.field("account", pa.string(), nullable=False),
+    pa.field("meter_point", pa.string(), nullable=False),
+    pa.field("bill_from", pa.date32(), nullable=False),
+    pa.field("bill_to", pa.date32(), nullable=False),
+    pa.field("tariff", pa.string(), nullable=False),
+    pa.field("band", pa.string(), nullable=False),
+    pa.field("kwh", pa.float64()),
+    pa.field("estimated_kwh", pa.float64()),
+    pa.field("unit_p", inputs.PRICE),
+    pa.field("amount_p", MONEY),
+    pa.field("run_from", pa.date32()),
+    pa.field("run_to", pa.date32()),
+    pa.field("run_account", pa.string()),
+])
+
+
+# ------------------------------------------------------------------------------------------------- extract
+
+
+def days_of(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def utc_span(start: date, end: date) -> tuple[datetime, datetime]:
+    return cal.day_bounds(start)[0], cal.day_bounds(end)[0]
+
+
+def extract(spark: SparkSession, jl: lakeio.JobLake, start: date, end: date) -> DataFrame:
+    """The clean reads of the dates."""
+    urls = [jl.spark_url(clean_dir(d)) for d in days_of(start, end) if jl.lake.exists(clean_dir(d))]
+    return lakeio.read_files(spark, urls, clean_schema())
+
+
+def registrations(registry: pa.Table, meter_points: set[str]) -> dict[str, list[tuple]]:
+    """Per meter point of ``meter_points``, its registry rows (effective_from, effective_to, ssc)."""
+    out: dict[str, list[tuple]] = {}
+    for r in registry.select(["meter_point", "effective_from", "effective_to", "ssc"]).to_pylist():
+        if r["meter_point"] in meter_points:
+            out.setdefault(r["meter_point"], []).append((r["effective_from"], r["effective_to"], r["ssc"]))
+    return out
+
+
+def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of,
+                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
+    bill_from, bill_to, tariff, kind, ssc)``, bands ``(ssc, slot, band)`` of the tou SSCs, and unit prices
+    ``(tariff, slot, band, unit_p)`` of every half-hour of [start, end) under each tariff billed."""
+    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind, b.ssc)
+                 for n, b in enumerate(bills)]
+    halfhours = tariffs.halfhours(start, end)
+    slot = {t: int(t.timestamp()) // 1800 for t in halfhours}
+    used = sorted({b.tariff for b in bills})
+    band_rows = []
+    sscs = sorted({b.ssc for b in bills if b.ssc})
+    if sscs and register_of is not None:
+        band_rows = [(ssc, slot[t], band) for ssc in sscs for t in halfhours
+                     if (band := register_of(ssc, t)) is not None]
+    price_rows = []
+    for name in used:
+        t = tariffs_[name]
+        for at in halfhours:
+            rate = t.rate_on(cal.locate(at)[0])
+            bands = [tariffs.FLAT_BAND] if t.kind == "flat" else [tariffs.DYNAMIC_BAND] if t.kind == "dynamic" \
+                else sorted(rate.unit_p) if rate else []
+            for band in bands:
+                p = tariffs.unit_price(t, band, at, prices.get(name))
+                if p is not None:
+                    price_rows.append((name, slot[at], band, int(p * MICRO)))
+    return bill_rows, band_rows, price_rows
+
+
+# ----------------------------------------------------------------------------------------------- transform
+
+
+def slot_of(ts):
+    """The half-hour (since the epoch) an instant falls in, as the calendar frame's ``slot``."""
+    from pyspark.sql import functions as F
+
+    return F.floor(F.unix_seconds(ts) / 1800).cast("long")
+
+
+def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *, start: date,
+              end: date) -> DataFrame:
+    """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
+    (``estimated_wh``), the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
+    a long; :data:`MICRO`), and the half-hours with energy but no price
+    (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
+    then). One pass over the reads. ``bills``, ``bands``, ``prices``: :func:`reference_rows`'s tables (a tou
+    bill carries its meter's SSC)."""
+    from pyspark.sql import functions as F
+
+    in_range = (F.col("settlement_date") >= F.lit(start)) & (F.col("settlement_date") < F.lit(end))
+    # each usable read as it is (a bill's sum needs no per-period total first): its half-hour and whether it is
+    # an estimate, the source's or the clean job's
+    hh = (vee.usable_intervals(clean.filter(in_range))
+          .select("meter_point", "settlement_date", slot_of(F.col("interval_start_utc")).alias("slot"), "value_wh",
+                  (F.col("quality") == "estimated").alias("is_estimated")))
+    b = F.broadcast(bills)
+    billed = (hh.join(b, (hh.meter_point == b.bill_meter_point) & (hh.settlement_date >= b.bill_from)
+                      & (hh.settlement_date < b.bill_to)).drop("bill_meter_point"))
+    billed = billed.join(F.broadcast(bands.withColumnRenamed("band", "tou_band")), ["ssc", "slot"], "left")
+    band = (F.when(F.col("kind") == "flat", F.lit(tariffs.FLAT_BAND))
+            .when(F.col("kind") == "dynamic", F.lit(tariffs.DYNAMIC_BAND)).otherwise(F.col("tou_band")))
+    priced = billed.withColumn("band", band).join(F.broadcast(prices), ["tariff", "slot", "band"], "left")
+    ok, wh = F.col("unit_up").isNotNull(), F.col("value_wh")
+    return (priced.groupBy("bill", "band")
+            .agg(F.sum(F.when(ok, wh)).alias("wh"),
+                 F.sum(F.when(ok & F.col("is_estimated"), wh).otherwise(0)).alias("estimated_wh"),
+                 F.sum(F.when(ok, wh * F.col("unit_up"))).alias("p_wh"),
+                 F.sort_array(F.collect_set(F.when(~ok & (wh != 0), F.col("slot")))).alias("unpriced_slots")))
+
+
+def split(rows: list[dict]) -> tuple[list[dict], dict[int, list[int]]]:
+    """:func:`transform`'s collected rows as (the priced sums per bill and band, the unpriced half-hours per
+    bill)."""
+    energy = [r for r in rows if r["wh"] is not None]
+    unpriced: dict[int, set[int]] = defaultdict(set)
+    for r in rows:
+        unpriced[r["bill"]].update(r["unpriced_slots"])
+    return energy, {b: sorted(s) for b, s in unpriced.items() if s}
+
+
+# ---------------------------------------------------------------------------------------------- pricing
+
+
+def price(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], energy: list[dict],
+          unpriced: dict[int, list[int]], *, vat_rate: Decimal, run: tuple[date, date, str | None]
+          ) -> tuple[pa.Table, pa.Table]:
+    """The bills and bill lines as tables: each bill's sums priced by :func:`meterlake.billing.price_bill`."""
+    by_bill: dict[int, list[billing.Energy]] = defaultdict(list)
+    for e in energy:
+        b = bills[e["bill"]]
+        rate = tariffs_[b.tariff].rate_on(b.bill_from)
+        unit = None if e["band"] == tariffs.DYNAMIC_BAND or rate is None else rate.unit_p.get(e["band"])
+        exact_p = Decimal(e["p_wh"]) / 1000 / MICRO
+        by_bill[e["bill"]].append(billing.Energy(e["band"], Decimal(e["wh"]) / 1000,
+                                                 Decimal(e["estimated_wh"]) / 1000, exact_p, unit))
+    run_cols = {"run_from": run[0], "run_to": run[1], "run_account": run[2]}
+    heads, lines = [], []
+    for n, b in enumerate(bills):
+        tariff = tariffs_[b.tariff]
+        rate = tariff.rate_on(b.bill_from)
+        standing = rate.standing_p_per_day if rate else Decimal(0)
+        m = billing.price_bill(by_bill.get(n, []), days=b.days, standing_p_per_day=standing, vat_rate=vat_rate)
+        missing = [datetime.fromtimestamp(s * 1800, UTC) for s in unpriced.get(n, [])]
+        key = {"account": b.account, "meter_point": b.meter_point}
+        heads.append({**key, "tariff": b.tariff, "kind": tariff.kind, "ssc": b.ssc, "bill_from": b.bill_from,
+                      "bill_to": b.bill_to, "days": b.days, "status": "incomplete" if missing else "complete",
+                      "energy_kwh": float(m["energy_kwh"]), "estimated_kwh": float(m["estimated_kwh"]),
+                      "energy_p": m["energy_p"], "standing_p_per_day": standing, "standing_p": m["standing_p"],
+                      "net_p": m["net_p"], "vat_rate": m["vat_rate"], "vat_p": m["vat_p"], "total_p": m["total_p"],
+                      "unpriced_periods": len(missing), "unpriced": missing, **run_cols})
+        lines += [{**key, "bill_from": b.bill_from, "bill_to": b.bill_to, "tariff": b.tariff, "band": ln["band"],
+                   "kwh": float(ln["kwh"]), "estimated_kwh": float(ln["estimated_kwh"]), "unit_p": ln["unit_p"],
+                   "amount_p": ln["amount_p"], **run_cols} for ln in m["lines"]]
+    return pa.Table.from_pylist(heads, schema=BILLS_SCHEMA), pa.Table.from_pylist(lines, schema=LINES_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+def run_dir(start: date, end: date, account: str | None) -> str:
+    scope = "" if account is None else f"/account={account}"
+    return f"from={start.isoformat()}/to={end.isoformat()}{scope}"
+
+
+def output_paths(start: date, end: date, account: str | None) -> tuple[str, str]:
+    d = run_dir(start, end, account)
+    return f"{BILLS_DIR}/{d}/bills.parquet", f"{LINES_DIR}/{d}/bill_lines.parquet"
+
+
+def load(heads: pa.Table, lines: pa.Table, jl: lakeio.JobLake, start: date, end: date, account: str | None) -> str:
+    """Write the bills and lines; the digest of both files."""
+    bills_path, lines_path = output_paths(start, end, account)
+    d1 = lakeio.write_deterministic(jl.lake, lines_path, lines)
+    d2 = lakeio.write_deterministic(jl.lake, bills_path, heads)
+    return lakeio.fingerprint([d2, d1])
+
+
+# ------------------------------------------------------------------------------------------------ answer
+
+
+def _num(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
+    """The bills of the ``--json`` answer (README) from the written tables."""
+    by_bill: dict[tuple, list[dict]] = defaultdict(list)
+    for ln in lines.to_pylist():
+        by_bill[(ln["account"], ln["meter_point"], ln["bill_from"])].append(
+            {"band": ln["band"], "kwh": round(ln["kwh"], 3), "unit_p": _num(ln["unit_p"]),
+             "amount_p": _num(ln["amount_p"]), "estimated_kwh": round(ln["estimated_kwh"], 3)})
+    out = []
+    for h in heads.to_pylist():
+        out.append({"account": h["account"], "meter_point": h["meter_point"], "tariff": h["tariff"],
+                    "kind": h["kind"], "bill_from": h["bill_from"], "bill_to": h["bill_to"], "days": h["days"],
+                    "status": h["status"], "lines": by_bill[(h["account"], h["meter_point"], h["bill_from"])],
+                    "energy_kwh": round(h["energy_kwh"], 3), "energy_p": _num(h["energy_p"]),
+                    "standing_p": _num(h["standing_p"]), "net_p": _num(h["net_p"]), "vat_rate": _num(h["vat_rate"]),
+                    "vat_p": _num(h["vat_p"]), "total_p": _num(h["total_p"]), "unpriced": h["unpriced"]})
+    return out
+
+
+def _message(status: str, heads: pa.Table, start: date, end: date, uncleaned: list[date], since: str = "") -> str:
+    rows = heads.to_pylist()
+    incomplete = sum(1 for h in rows if h["status"] == "incomplete")
+    total = sum((h["total_p"] for h in rows), Decimal(0))
+    text = f"{start} to {end}: {len(rows)} bill(s), {incomplete} incomplete, £{total / 100:,.2f} including VAT"
+    if uncleaned:  # no energy is billed for a date the clean job has not written
+        text += f"; {len(uncleaned)} date(s) without clean_reads (`meterlake job clean --date D`): {uncleaned[0]}…"
+    return f"{text}; inputs unchanged since {since}, nothing to do" if status == "unchanged" else text
+
+
+# ----------------------------------------------------------------------------------------------------- run
+
+
+def _fingerprint(jl: lakeio.JobLake, start: date, end: date, account: str | None, vat_rate: Decimal) -> str:
+    return lakeio.fingerprint({
+        "job": JOB, "version": JOB_VERSION, "from": start, "to": end, "account": account, "vat_rate": str(vat_rate),
+        "clean": {d.isoformat(): clean_state(jl, d) for d in days_of(start, end)},
+        "reference": inputs.digests(jl.lake), "registry": lakeio.file_digest(jl.lake, registry_job.PATH),
+    })
+
+
+def run(settings, start: date, end: date, *, account: str | None = None, spark: SparkSession | None = None,
+        master: str | None = None, force: bool = False) -> dict:
+    """Bill the accounts (or ``account``) for local dates [start, end) unless the inputs are unchanged."""
+    if end <= start:
+        raise UsageError(f"--to {end} is not after --from {start}")
+    if account is not None and not _SAFE.fullmatch(account):
+        raise UsageError(f"--account {account!r}: letters, digits, '_', '.', '-' only (1-64)")
+    vat_rate = tariffs.money(settings.jobs.bill_vat_rate)
+    jl = lakeio.open_job_lake(settings)
+    accounts = [a for a in inputs.read_accounts(jl.lake) if account is None or a.account == account]
+    if not accounts:
+        raise UsageError("no accounts to bill: load them with `meterlake accounts load FILE`"
+                         + (f" (none is {account!r})" if account else ""))
+    tariffs_ = inputs.read_tariffs(jl.lake)
+    unknown = sorted({a.tariff for a in accounts} - set(tariffs_))
+    if unknown:
+        raise UsageError(f"accounts name tariffs that are not loaded: {unknown} (`meterlake tariffs load FILE`)",
+                         tariffs=unknown)
+    bills = billing.bill_periods(accounts, tariffs_, start, end)
+    tou = {name for name, t in tariffs_.items() if t.kind == "tou"}
+    registry = registry_job.extract(jl.lake)
+    bills = billing.with_ssc(bills, registrations(registry, {b.meter_point for b in bills if b.tariff in tou}), tou)
+    used = {b.tariff for b in bills}
+    defects = inputs.read_defects(jl.lake, used, start, end)
+    paths = output_paths(start, end, account)
+    key = f"{start}/{end}/{account or '*'}"
+    checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
+    previous = checkpoint.get(key)
+    fp = _fingerprint(jl, start, end, account, vat_rate)
+    answer = {"path": paths[0]}
+    uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
+    if not force and previous and previous["fingerprint"] == fp and all(jl.lake.exists(p) for p in paths):
+        heads, lines = jl.lake.read_parquet(paths[0]), jl.lake.read_parquet(paths[1])
+        if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
+            return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
+                    "bills": bills_json(heads, lines),
+                    "defects": defects, "message": _message("unchanged", heads, start, end, uncleaned, previous["at"])}
+    rules = inputs.read_mdd(jl.lake)
+    if rules is None and any(tariffs_[t].kind == "tou" for t in used):
+        raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
+    dynamic = {t for t in used if tariffs_[t].kind == "dynamic"}
+    prices = inputs.read_prices(jl.lake, dynamic, *utc_span(start, end))
+    bill_rows, band_rows, price_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None,
+                                                      prices, start, end)
+    with lakeio.session(settings, f"meterlake-bill-{start}-{end}", spark, master) as s:
+        clean = extract(s, jl, start, end)
+        bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
+        bands_df = lakeio.small_frame(s, band_rows, "ssc string, slot long, band string")
+        prices_df = lakeio.small_frame(s, price_rows, PRICES_DDL)
+        result = transform(clean, bills_df, bands_df, prices_df, start=start, end=end)
+        energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
+    heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
+    digest = load(heads, lines, jl, start, end, account)
+    checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}
+    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+    return {"status": "billed", **answer, "digest": digest, "from": start, "to": end,
+            "bills": bills_json(heads, lines), "defects": defects,
+            "message": _message("billed", heads, start, end, uncleaned)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    def options(parser):
+        parser.add_argument("--from", dest="start", required=True, type=date.fromisoformat)
+        parser.add_argument("--to", dest="end", required=True, type=date.fromisoformat)
+        parser.add_argument("--account")
+
+    return lakeio.job_main(argv, "jobs/bill/job.py", __doc__,
+                           lambda settings, a, **kw: run(settings, a.start, a.end, account=a.account, **kw), options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

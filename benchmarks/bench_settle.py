@@ -125,6 +125,7 @@ def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
     consumption_kwh, actual_kwh, meters) rows in order."""
     import duckdb
 
+    from jobs.lakeio import current
     from jobs.registry.job import PATH
     from meterlake import settlement_runs as runs
     from meterlake.lake.files import open_lake
@@ -140,7 +141,7 @@ def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
                                      interval_start_utc, device_id, unit
                                      ORDER BY source_version DESC, kafka_topic, kafka_partition, kafka_offset) = 1),
         reg AS (
-          SELECT * FROM read_parquet('{lake.path(PATH)}')
+          SELECT * FROM read_parquet('{lake.path(current(lake, PATH))}')
           WHERE effective_from <= DATE '{day}' AND (effective_to IS NULL OR DATE '{day}' < effective_to)
           QUALIFY row_number() OVER (PARTITION BY meter_point ORDER BY effective_from DESC) = 1)
         SELECT settlement_period, coalesce(gsp_group, 'UNREGISTERED') AS gsp_group,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,8 +27,10 @@ import pyarrow as pa
 
 from meterlake import calendar as cal
 from meterlake.instants import iso_utc
+from meterlake.lake import layout  # noqa: F401 (the jobs that rebuild a date's files: backfill)
 from meterlake.lake.files import PARQUET_OPTIONS, Lake, open_lake
 from meterlake.lake.layout import parse_date_dir  # noqa: F401 (the jobs' outputs use the same date dirs)
+from meterlake.lake.outputs import POINTERS, VERSION_PREFIX
 from meterlake.lake.schema import LAKE_SCHEMA
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ class JobLake:
 
     lake: Lake
     url: str  # the lake root as Spark addresses it: file:///abs/path or hdfs://host:port/path
+    grace_s: float = 600.0  # how long a superseded output version stays for readers that listed it
     _live: dict = field(default_factory=dict, compare=False, repr=False)
 
     def live_files(self, day: date) -> list:
@@ -79,9 +83,10 @@ def spark_root_url(lake_url: str) -> str:
 def open_job_lake(settings: Settings, url: str | None = None) -> JobLake:
     target = settings.lake_url if url is None else url
     lake = open_lake(settings, target)
+    grace = settings.mirror.retire_grace_s
     if "://" not in target or target.startswith("file://"):
-        return JobLake(lake, spark_root_url(lake.root))
-    return JobLake(lake, target.rstrip("/"))
+        return JobLake(lake, spark_root_url(lake.root), grace)
+    return JobLake(lake, target.rstrip("/"), grace)
 
 
 def partition_state(jl: JobLake, days: Iterable[date]) -> dict[str, list]:
@@ -208,16 +213,19 @@ def day_end_utc(d: date) -> datetime:
 # ---------------------------------------------------------------------------------------- writes, checkpoints
 
 
-def write_deterministic(lake: Lake, relative: str, table: pa.Table) -> str:
-    """Write ``table`` atomically at ``relative`` (the mirror's writer; its Parquet options put no time or
-    random value in the file, so the same rows give the same bytes); returns the SHA-256 of the file. A job's
-    output is small: it is made in memory, hashed, then written."""
+def write_deterministic(lake: Lake, relative: str, table: pa.Table, grace_s: float = 600.0) -> str:
+    """Write ``table`` as the output file ``relative`` (a new version of its directory, :func:`publish`; the
+    mirror's Parquet options put no time or random value in the file, so the same rows give the same bytes);
+    returns the SHA-256 of the file. A job's output is small: it is made in memory, hashed, then written."""
     import pyarrow.parquet as pq
 
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **PARQUET_OPTIONS)
     data = sink.getvalue().to_pybytes()
-    lake.write_bytes(relative, data)
+    slot, _, name = relative.rpartition("/")
+    version = new_version(slot)
+    lake.write_bytes(f"{version}/{name}", data, exclusive=True)
+    publish(lake, version, grace_s)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -227,9 +235,49 @@ def fingerprint(value) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _checkpoint_dir(job: str) -> str:
+    return f"{CHECKPOINT_DIR}/{job}"
+
+
 def read_checkpoint(lake: Lake, job: str) -> dict:
-    data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")
-    return {} if data is None else json.loads(data.decode())
+    """The job's checkpoint: its entries by key, merged over the runs' files (:func:`write_checkpoint`), a later
+    run's entry replacing an earlier one's."""
+    merged, _ = _checkpoint_files(lake, job)
+    return merged
+
+
+def _checkpoint_files(lake: Lake, job: str) -> tuple[dict, list[tuple[str, set[str]]]]:
+    """The merged entries, and each run file's name and keys, oldest first."""
+    data = lake.read_bytes(f"{CHECKPOINT_DIR}/{job}.json")  # the one file of lakes written before per-run files
+    merged = {} if data is None else json.loads(data.decode())
+    files = []
+    names = sorted(i.base_name for i in lake.list_dir(_checkpoint_dir(job))
+                   if i.base_name.endswith(".json") and not i.base_name.startswith((".", "_")))
+    for name in names:
+        data = lake.read_bytes(f"{_checkpoint_dir(job)}/{name}")
+        if data is None:  # collected since the listing: every entry of it is in a later file
+            continue
+        entries = json.loads(data.decode())
+        merged.update(entries)
+        files.append((name, set(entries)))
+    return merged, files
+
+
+def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:
+    """Record ``entries`` (the keys this run wrote; not the whole checkpoint) in a file of this run's own:
+    ``_jobs/checkpoints/<job>/<UTC stamp>-<random>.json``. Runs of a job at the same time never write the same
+    file, so none loses another's entries (a read-modify-write of one file would). Files whose every entry a
+    later file repeats are deleted: the merge is the same with or without them."""
+    instant = now_utc()
+    name = f"{instant:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}.json"
+    lake.write_bytes(f"{_checkpoint_dir(job)}/{name}", json.dumps(entries, indent=1, sort_keys=True, default=str)
+                     .encode(), exclusive=True)
+    _, files = _checkpoint_files(lake, job)
+    later: set[str] = set()
+    for other, keys in reversed(files):
+        if other != name and keys <= later:
+            lake.delete(f"{_checkpoint_dir(job)}/{other}")
+        later |= keys
 
 
 def changed_dates(lake: Lake, checkpoint: dict, fingerprints: dict[str, str], targets: list[date], output_dir,
@@ -237,12 +285,8 @@ def changed_dates(lake: Lake, checkpoint: dict, fingerprints: dict[str, str], ta
     """``(changed, unchanged)`` of ``targets``: a date is changed when forced, when its fingerprint differs from
     the checkpoint's, or when its output (``output_dir(date)``) is missing."""
     changed = [d for d in targets if force or checkpoint.get(d.isoformat(), {}).get("fingerprint")
-               != fingerprints[d.isoformat()] or not lake.exists(output_dir(d))]
+               != fingerprints[d.isoformat()] or not output_exists(lake, output_dir(d))]
     return changed, [d for d in targets if d not in changed]
-
-
-def write_checkpoint(lake: Lake, job: str, entries: dict) -> None:
-    lake.write_text(f"{CHECKPOINT_DIR}/{job}.json", json.dumps(entries, indent=1, sort_keys=True))
 
 
 def now_utc() -> datetime:
@@ -255,25 +299,128 @@ def stamp(instant: datetime | None = None) -> str:
 
 
 def file_digest(lake: Lake, relative: str) -> str | None:
-    data = lake.read_bytes(relative)
+    """The SHA-256 of an output file (its current version, :func:`current`); None when there is none."""
+    data = lake.read_bytes(current(lake, relative))
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 def write_spark_dir(df: DataFrame, jl: JobLake, relative: str) -> None:
-    """Write ``df`` as the Parquet directory ``relative``, replacing what was there.
+    """Write ``df`` as the output directory ``relative``: a new version of it (:func:`publish`), so a reader
+    sees the previous version or this one, whole, on every store; nothing is moved or deleted to make the change."""
+    version = new_version(relative)
+    df.write.mode("errorifexists").parquet(jl.spark_url(version))
+    publish(jl.lake, version, jl.grace_s)
 
-    Spark writes into a hidden staging directory beside it, which is then renamed into place (after removing the
-    old directory), so a reader never lists a half-written directory.
-    """
-    import uuid
 
-    parent, _, name = relative.rstrip("/").rpartition("/")
-    staging = f"{parent}/.staging-{uuid.uuid4().hex[:12]}-{name}" if parent else f".staging-{name}"
-    df.write.mode("overwrite").parquet(jl.spark_url(staging))
-    fs, final = jl.lake.fs, jl.lake.path(relative)
-    if jl.lake.exists(relative):
-        fs.delete_dir(final)
-    fs.move(jl.lake.path(staging), final)
+# ------------------------------------------------------------------------------------ versioned job outputs
+#
+# An output directory ``<slot>`` (e.g. ``clean_reads/settlement_date=D``) holds versions ``<slot>/_v-<token>/``,
+# written whole, and a commit pointer per version ``<slot>/_current/<seq>-<token>.json``; the current version is
+# the one of the highest pointer name. Creating a pointer is atomic on every store (a rename to a new name on a
+# local disk and HDFS, one PUT on S3), and nothing is renamed over, moved as a directory or deleted to commit.
+# Versions superseded for longer than the grace period, and versions never committed (a crashed writer), are
+# deleted by the next commit of the slot. A slot without pointers is an output of an older lake: its files, as
+# they are.
+
+
+
+def new_version(slot: str) -> str:
+    """A fresh, not yet committed version directory of ``slot`` (relative)."""
+    return f"{slot.rstrip('/')}/{VERSION_PREFIX}{uuid.uuid4().hex[:16]}"
+
+
+def _pointers(lake: Lake, slot: str) -> list:
+    """The slot's commit pointers, ``(seq, token, info)``, oldest first."""
+    out = []
+    for info in lake.list_dir(f"{slot}/{POINTERS}"):
+        seq, _, rest = info.base_name.partition("-")
+        if seq.isdigit() and rest.endswith(".json"):
+            out.append((int(seq), rest[:-len(".json")], info))
+    return sorted(out, key=lambda p: (p[0], p[1]))
+
+
+def current(lake: Lake, relative: str) -> str:
+    """Where to read the output ``relative`` (a slot directory, or a file directly in one): its current
+    version's path, or ``relative`` itself for an output of an older lake or one not written yet."""
+    slot, name = (relative.rpartition("/")[0], relative.rpartition("/")[2]) if relative.endswith(".parquet") \
+        else (relative, "")
+    pointers = _pointers(lake, slot)
+    if not pointers:
+        return relative
+    version = f"{slot}/{VERSION_PREFIX}{pointers[-1][1]}"
+    return f"{version}/{name}" if name else version
+
+
+def output_exists(lake: Lake, relative: str) -> bool:
+    """Whether the output ``relative`` (a slot, or a file in one) has a committed version (or, in an older lake,
+    is there)."""
+    slot = relative.rpartition("/")[0] if relative.endswith(".parquet") else relative
+    if _pointers(lake, slot):
+        return True
+    return lake.exists(relative) and (relative.endswith(".parquet") or any(
+        not i.base_name.startswith(("_", ".")) for i in lake.list_dir(relative)))
+
+
+def publish(lake: Lake, version: str, grace_s: float) -> None:
+    """Commit the written ``version`` as its slot's current one, then collect what the grace period allows."""
+    slot, _, base = version.rpartition("/")
+    token = base[len(VERSION_PREFIX):]
+    pointers = _pointers(lake, slot)
+    seq = pointers[-1][0] + 1 if pointers else 1
+    lake.write_bytes(f"{slot}/{POINTERS}/{seq:012d}-{token}.json", json.dumps({"version": base}).encode(),
+                     exclusive=True)
+    _collect_versions(lake, slot, grace_s)
+
+
+def _collect_versions(lake: Lake, slot: str, grace_s: float) -> None:
+    import time
+
+    import pyarrow.fs as pafs
+
+    now = time.time()
+    pointers = _pointers(lake, slot)
+    if not pointers:
+        return
+    committed = {token for _, token, _ in pointers}
+    # a version is superseded when the next pointer was made; collect it once that is older than the grace
+    for (_, token, info), (_, _, after) in zip(pointers, pointers[1:], strict=False):
+        if after.mtime is not None and now - after.mtime.timestamp() >= grace_s:
+            _delete_tree(lake, f"{slot}/{VERSION_PREFIX}{token}")
+            lake.delete(f"{slot}/{POINTERS}/{info.base_name}")
+    first_commit = pointers[0][2].mtime
+    old_enough = first_commit is not None and now - first_commit.timestamp() >= grace_s
+    for info in lake.list_dir(slot):
+        name = info.base_name
+        uncommitted = name.startswith(VERSION_PREFIX) and name[len(VERSION_PREFIX):] not in committed
+        if uncommitted and _age(lake, info, now) >= grace_s:
+            _delete_tree(lake, f"{slot}/{name}")  # a writer that never committed
+        elif old_enough and not name.startswith(("_", ".")):  # an older lake's files, replaced by the versions
+            if info.type == pafs.FileType.Directory:
+                _delete_tree(lake, f"{slot}/{name}")
+            else:
+                lake.delete(f"{slot}/{name}")
+    parent, _, name = slot.rpartition("/")
+    for info in lake.list_dir(parent):  # an older writer's staging directories beside the slot
+        if info.base_name.startswith(".staging-") and info.base_name.endswith(f"-{name}") \
+                and _age(lake, info, now) >= grace_s:
+            _delete_tree(lake, f"{parent}/{info.base_name}" if parent else info.base_name)
+
+
+def _age(lake: Lake, info, now: float) -> float:
+    """Seconds since ``info`` (or, for a directory, the newest file in it) last changed; 0 when unknown."""
+    import pyarrow.fs as pafs
+
+    times = [info.mtime] if info.type != pafs.FileType.Directory else [info.mtime] + [
+        i.mtime for i in lake.fs.get_file_info(pafs.FileSelector(info.path, recursive=True, allow_not_found=True))]
+    times = [t.timestamp() for t in times if t is not None]
+    return now - max(times) if times else 0.0
+
+
+def _delete_tree(lake: Lake, relative: str) -> None:
+    try:
+        lake.fs.delete_dir(lake.path(relative))
+    except FileNotFoundError:
+        pass
 
 
 #: The jobs' session settings:

@@ -12,6 +12,7 @@ state directory (mode 0600); clients pointed at the local stack read them from t
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +74,13 @@ class Cassandra(_Section):
     replication_factor: int = Field(1, ge=1)
     write_consistency: Consistency = "LOCAL_QUORUM"
     read_consistency: Consistency = "LOCAL_QUORUM"
+    # the Spark Cassandra Connector (jobs backfill, reconcile, serve; docs/jobs.md)
+    connector_split_size_mb: int = Field(64, ge=1, description="connector reads: Cassandra data per Spark task")
+    connector_batch_rows: int = Field(64, ge=1, description="connector writes: rows per unlogged batch (rows "
+                                                            "of one partition are batched together)")
+    connector_concurrent_writes: int = Field(5, ge=1, description="connector writes: batches in flight per task")
+    connector_throughput_mb_s: float = Field(1024.0, gt=0, description="connector writes: at most this many MB/s "
+                                                                      "per core (to spare a busy ring)")
 
 
 class Spark(_Section):
@@ -83,6 +91,8 @@ class Spark(_Section):
     with_cassandra_connector: bool = True
     connector_jars: list[str] = Field([], description="the Spark Cassandra Connector's jars (with its runtime "
                                                       "dependencies); empty: the local stack's Maven cache")
+    s3a_jars: list[str] = Field([], description="hadoop-aws 3.3.4 and its AWS SDK bundle, for s3:// lakes; "
+                                                "empty: the local stack's Maven cache")
     master_conf: dict[str, dict[str, str]] = Field({}, description="extra Spark properties of sessions on a "
                                                                    "given master URL (a cluster's secret)")
 
@@ -102,6 +112,8 @@ class Lake(_Section):
                                                       "or timed out")
     s3_endpoint: str = Field("", description="http(s)://host:port of an S3-compatible store; empty: AWS")
     s3_region: str = ""
+    s3_timeout_s: float = Field(60.0, gt=0, description="seconds an S3 request may wait to connect or for an answer")
+    s3_retries: int = Field(3, ge=0, description="retries of an S3 request that failed in a way S3 calls retryable")
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     pseudonym_key_file: str = Field("", description="file holding the key of the lake's pseudonyms of meter "
@@ -246,6 +258,18 @@ class Meters(_Section):
     gateway_seed: int = Field(0, description="simulator: seed of its (deterministic) rejections and drops")
 
 
+class Schedule(_Section):
+    """`meterlake schedule run`: the settlement calendar of runs, each followed by its report (reports/)."""
+
+    runs: list[str] = Field(["SF", "R1", "R2", "R3", "RF", "DF"], description="the runs to settle; a run of a "
+                            "date is due once its cut-off (meterlake.settlement_runs) has passed")
+    cron: str = Field("0 6 * * *", description="when due runs are looked for (crontab, in schedule.timezone)")
+    timezone: str = "Europe/London"
+    first_date: date | None = Field(None, description="earliest settlement date to settle; empty: every date "
+                                                      "in the lake")
+    report_formats: list[str] = Field(["html", "pdf", "csv"], description="formats of each run's report")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -264,6 +288,7 @@ class Settings(BaseSettings):
     ingest: Ingest = Ingest()
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
+    schedule: Schedule = Schedule()
 
     # Set by load(); not a setting.
     _source: Path | None = None

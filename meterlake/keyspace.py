@@ -29,6 +29,10 @@ read time: a bill needs the register reads bracketing its period.
 ``device_reads``: consumer access device events every few minutes, partition ``(device_id, day)`` clustered by
 time, with a TTL (they are high-volume and only the recent ones are served; the lake keeps them all).
 
+``daily_consumption`` (a serving table, written by ``meterlake job serve`` off the lake): a meter's consumption
+per settlement date, register and unit, partition ``(meter_point, month)`` clustered by date, newest first: a
+customer's month or bill period is one or two partitions (docs/jobs.md).
+
 ``quarantine``: record-level problems by source file and line, for the data-quality views and support.
 
 ``file_claims``: one row per landed file content (its SHA-256), claimed with a lightweight transaction (``INSERT …
@@ -50,6 +54,9 @@ lightweight transactions at serial consistency ``LOCAL_SERIAL``.
 from __future__ import annotations
 
 DEVICE_TTL_S = 90 * 86400
+#: Columns added to a table after its first layout, (table, column, type): :func:`ensure` adds them to an older
+#: keyspace. ``register_reads.batch_id``: the lake's rows carry it, so a lake rebuilt from the store has it too.
+ADDED_COLUMNS = (("register_reads", "batch_id", "timeuuid"),)
 
 
 def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> list[str]:
@@ -67,7 +74,7 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
         f"""CREATE TABLE IF NOT EXISTS {ks}.register_reads (
             meter_point text, year smallint, register_id text, read_at timestamp, meter_serial text,
             fuel text, value double, unit text, quality text, source_version bigint, source_file text,
-            source_line bigint, file_id timeuuid,
+            source_line bigint, file_id timeuuid, batch_id timeuuid,
             PRIMARY KEY ((meter_point, year), register_id, read_at, meter_serial)
         ) WITH CLUSTERING ORDER BY (register_id ASC, read_at DESC, meter_serial ASC)""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.device_reads (
@@ -75,6 +82,13 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
             source_version bigint,
             PRIMARY KEY ((device_id, day), ts, unit)
         ) WITH CLUSTERING ORDER BY (ts DESC, unit ASC) AND default_time_to_live = {DEVICE_TTL_S}""",
+        # serving tables, written by `meterlake job serve` off the lake (jobs/serve/job.py, docs/jobs.md)
+        f"""CREATE TABLE IF NOT EXISTS {ks}.daily_consumption (
+            meter_point text, month text, settlement_date date, register_id text, unit text, fuel text,
+            consumption double, periods smallint, estimated_periods smallint, estimated_share double,
+            expected_periods smallint, source_version bigint,
+            PRIMARY KEY ((meter_point, month), settlement_date, register_id, unit)
+        ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, unit ASC)""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.quarantine (
             source_file text, source_line bigint, field text, reason text, detail text, raw text,
             PRIMARY KEY ((source_file), source_line, field)
@@ -97,6 +111,10 @@ def ensure(session, keyspace: str, replication_factor: int) -> None:
 
     for statement in ddl(keyspace, replication_factor):
         session.execute(statement, timeout=60)
+    for table, column, kind in ADDED_COLUMNS:  # columns added after a table's first layout
+        if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s "
+                           "AND column_name = %s", (keyspace, table, column)).one() is None:
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}", timeout=60)
     session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
     row = session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = "
                           "'hh_sets' AND column_name = 'values'", (keyspace,)).one()

@@ -12,7 +12,9 @@
   The user is ``lake.hdfs_user`` (the local stack's discovery fills in its generated user); WebHDFS refuses
   requests without one.
 - ``s3://bucket/path``: ``pyarrow.fs.S3FileSystem`` with ``lake.s3_*`` (endpoint for S3-compatible stores;
-  keys, when unset, from the usual AWS environment/credential chain).
+  keys, when unset, from the usual AWS environment/credential chain; the local stack's discovery fills them for
+  its S3-API server, :mod:`infra.local.s3`). Every request has a timeout
+  (``lake.s3_timeout_s``) and AWS's standard retry strategy (``lake.s3_retries``).
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def _timeout_adapter(timeout_s: float, retries: int):
 _TRANSIENT = ("safe mode", "safemode", "standbyexception", "not supported in state standby",
               "retriableexception", "quota",
               "could only be written to 0", "could only be replicated to 0", "not replicated yet",
-              "failed to find datanode")
+              "failed to find datanode", "startup mode")
 
 
 def transient(exc: BaseException) -> bool:
@@ -109,7 +111,17 @@ def transient(exc: BaseException) -> bool:
 
 
 def _s3(settings: Settings) -> pafs.FileSystem:
-    lake = settings.lake
+    return s3_filesystem(settings.lake)
+
+
+def s3_filesystem(lake) -> pafs.FileSystem:
+    """A pyarrow S3 filesystem of the ``[lake]`` settings ``lake`` (endpoint, region, keys, timeouts, retries)."""
+    import os
+
+    # The AWS SDK in pyarrow signs uploads with its newer "flexible" checksums by default, which S3-compatible
+    # stores (s3proxy, older MinIO, Ceph) reject; AWS accepts both. Only when the deployment has not chosen.
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")
+    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "WHEN_REQUIRED")
     options: dict = {}
     if lake.s3_endpoint:
         endpoint = urlsplit(lake.s3_endpoint)
@@ -118,8 +130,10 @@ def _s3(settings: Settings) -> pafs.FileSystem:
         options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
     if lake.s3_region:
         options["region"] = lake.s3_region
+    # without these a store that stops answering hangs the caller; AWS's standard strategy retries throttling and
+    # transient errors with backoff (idempotent on S3: a retried PUT of the same object gives the same object)
+    options.update(connect_timeout=lake.s3_timeout_s, request_timeout=lake.s3_timeout_s,
+                   retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=lake.s3_retries + 1))
     if lake.s3_access_key:
         options.update(access_key=lake.s3_access_key, secret_key=lake.s3_secret_key)
-    # bounded: a store that stops answering fails the call (the mirror pauses and retries) instead of hanging it
-    timeout = settings.lake.webhdfs_timeout_s
-    return pafs.S3FileSystem(**options, connect_timeout=timeout, request_timeout=timeout)
+    return pafs.S3FileSystem(**options)

@@ -3,8 +3,9 @@
 
 Column names are a public contract: the lake's Parquet files, Kafka messages, Cassandra rows, dbt models and
 notebooks derive from :data:`READ_SCHEMA`. Evolution: columns are only ever added (never renamed, retyped or
-removed), and each addition bumps :data:`SCHEMA_VERSION`, which travels in every schema's metadata; a reader
-refuses data written by a newer version (:func:`from_ipc_bytes`).
+removed), and each addition bumps :data:`SCHEMA_VERSION`, which travels in every schema's metadata. Consumers of
+Kafka messages read a newer version by the rule of :func:`streaming.kafka_io.decode_table` (the one decoder);
+:func:`from_ipc_bytes` is the strict reader for tools, refusing anything newer.
 
 Grain of :data:`READ_SCHEMA`: one row per read, i.e. per (meter_point, meter_serial, register_id, read_kind,
 interval_start_utc, device_id, unit) and ``source_version``.
@@ -484,6 +485,15 @@ def from_ipc_bytes(data: bytes) -> pa.Table:
         raise ValueError(f"written with schema version {int(version)}; "
                          f"this meterlake reads up to {SCHEMA_VERSION}")
     return table
+
+
+def schema_version(schema: pa.Schema) -> int | None:
+    """The schema version a table was written with (its metadata), or None when it carries none."""
+    value = (schema.metadata or {}).get(_VERSION_KEY)
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def schema_name(schema: pa.Schema) -> str | None:

@@ -34,7 +34,8 @@ from meterlake.errors import UsageError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-SECRET_SUFFIXES = (".secret", ".password")
+SECRET_SUFFIXES = (".secret", ".password", ".secret.key")
+CONNECTOR_EXTENSIONS = "com.datastax.spark.connector.CassandraSparkExtensions"
 
 
 def resolve_master(settings: config.Settings, master: str | None = None) -> str:
@@ -72,6 +73,38 @@ def connector_jars(settings: config.Settings) -> list[Path]:
     return [Path(p) for p in settings.spark.connector_jars]
 
 
+def s3a_jars(settings: config.Settings) -> list[Path]:
+    """Hadoop's S3A filesystem (hadoop-aws 3.3.4, pyspark's Hadoop) and its AWS SDK bundle (``spark.s3a_jars``)."""
+    if not settings.spark.s3a_jars:
+        raise UsageError("no S3A jars for an s3:// lake: set spark.s3a_jars (hadoop-aws 3.3.4 and "
+                         "aws-java-sdk-bundle 1.12.262), or let the local stack resolve them (the CLI does)")
+    return [Path(p) for p in settings.spark.s3a_jars]
+
+
+def s3a_conf(settings: config.Settings) -> dict[str, str]:
+    """Spark's settings for an ``s3://`` lake: S3A serves the ``s3`` and ``s3a`` schemes, with the lake's
+    endpoint (path-style, as S3-compatible stores need), keys, timeouts and retries (``lake.s3_*``, as for
+    Python)."""
+    lake = settings.lake
+    timeout_ms = str(int(lake.s3_timeout_s * 1000))
+    conf = {"spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            "spark.hadoop.fs.s3a.connection.timeout": timeout_ms,
+            "spark.hadoop.fs.s3a.connection.establish.timeout": timeout_ms,
+            "spark.hadoop.fs.s3a.attempts.maximum": str(lake.s3_retries + 1),
+            "spark.hadoop.fs.s3a.retry.limit": str(lake.s3_retries + 1)}
+    if lake.s3_endpoint:
+        endpoint = urlsplit(lake.s3_endpoint)
+        conf.update({"spark.hadoop.fs.s3a.endpoint": lake.s3_endpoint,
+                     "spark.hadoop.fs.s3a.path.style.access": "true",
+                     "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.scheme == "https").lower()})
+    if lake.s3_region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = lake.s3_region
+    if lake.s3_access_key:
+        conf.update({"spark.hadoop.fs.s3a.access.key": lake.s3_access_key,
+                     "spark.hadoop.fs.s3a.secret.key": lake.s3_secret_key or ""})
+    return conf
+
+
 def render_properties(props: dict[str, object]) -> str:
     """A Java properties file (``key=value`` lines). Pure."""
     lines = []
@@ -99,10 +132,19 @@ def session_conf(settings: config.Settings, master: str) -> dict[str, str]:
         conf["spark.driver.host"] = "127.0.0.1"
         conf["spark.driver.bindAddress"] = "127.0.0.1"
     conf.update(s.master_conf.get(master, {}))
+    jar_list: list[Path] = []
     if s.with_cassandra_connector:
-        conf["spark.jars"] = ",".join(str(p) for p in connector_jars(settings))
+        jar_list += connector_jars(settings)
+        # the connector's SQL extensions: writetime()/ttl() of Cassandra columns (a map's cells' write times are
+        # the store's per-period source versions, jobs/backfill) and joins pushed down to Cassandra
+        conf["spark.sql.extensions"] = CONNECTOR_EXTENSIONS
         conf.update(cassandra_conf(settings))
     lake = urlsplit(settings.lake_url)
+    if lake.scheme in ("s3", "s3a"):
+        jar_list += s3a_jars(settings)
+        conf.update(s3a_conf(settings))
+    if jar_list:
+        conf["spark.jars"] = ",".join(str(p) for p in jar_list)
     if lake.scheme == "hdfs":
         conf["spark.hadoop.fs.defaultFS"] = f"hdfs://{lake.netloc}"
     hdfs_user = settings.lake.hdfs_user

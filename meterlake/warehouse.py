@@ -16,6 +16,7 @@ Grain of the answer: one object per build (:func:`build`), with one entry per db
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -106,8 +107,27 @@ def dbt_environment(settings, target: str) -> dict[str, str]:
         "METERLAKE_DBT_DUCKDB_PATH": str(build_copy(warehouse)),
         "METERLAKE_DBT_SPARK_DIR": str(spark_dir(settings)),
         "METERLAKE_DBT_TARGET_PATH": str(warehouse.parent / "dbt-target" / target),
+        "METERLAKE_DBT_LAKE_FILES": json.dumps(current_output_files(settings)),
     })
     return env
+
+
+# the lake sources that are jobs' outputs (docs/lake.md: a job's output is versioned; only the current version's
+# files are its rows, so the sources read exactly those files rather than a glob of the directory)
+OUTPUT_SOURCES = ("clean_reads", "settlement", "settlement_diff", "quality", "registry")
+
+
+def current_output_files(settings) -> dict[str, list[str]]:
+    """{source: [URLs of its current version's files]} of the jobs' outputs in the lake (meterlake.lake.outputs)."""
+    from urllib.parse import urlsplit
+
+    from meterlake.lake import outputs
+    from meterlake.lake.files import open_lake
+
+    lake = open_lake(settings)
+    parts = urlsplit(settings.lake_url)
+    prefix = "" if lake.local or not parts.scheme else f"{parts.scheme}://{parts.netloc}"
+    return {name: [prefix + f for f in files] for name, files in outputs.view_files(lake, list(OUTPUT_SOURCES)).items()}
 
 
 def _spark_session(settings):

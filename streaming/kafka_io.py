@@ -8,11 +8,16 @@
   partition, in order, and a keyed producer and :func:`publish_reads` agree.
 * About ``target_bytes`` (1 MiB) of Arrow data per message before compression: many meter-days a message.
 
-:func:`publish_reads` is the producer side, :func:`decode` the consumer side. Decoding is tolerant the way the
-schema's evolution rule allows (columns are only ever added): a field this version does not know is dropped if it
-is nullable, a nullable field the message lacks is filled with nulls; anything else (not Arrow IPC, not one of our
-schemas, a column retyped or removed, nulls where the schema forbids them) raises :class:`IncompatibleMessage`,
-which consumers send to the quarantine topic.
+:func:`publish_reads` is the producer side, :func:`decode_table` the consumer side: the ONE decoder of every
+consumer (the mirror and the store), so both take or refuse the same messages. Decoding is tolerant the way the
+schema's evolution rule allows (columns are only ever added, docs/lake.md): a field this version does not know is
+dropped if it is nullable, a nullable field the message lacks is filled with nulls. A message of a *later* schema
+version that this rule cannot read (a required column added, a column retyped or removed) raises
+:class:`UpgradeRequired`: the consumer stops without committing, and reads it once it is upgraded, so neither the
+lake nor Cassandra skips what the other holds. Anything else this version cannot read (not Arrow IPC, not one of
+our schemas, a column retyped or removed or nulls where the schema forbids them at this version or an earlier one:
+a broken producer, not a newer one) raises :class:`IncompatibleMessage`, which consumers send to the quarantine
+topic and commit past.
 """
 from __future__ import annotations
 
@@ -25,12 +30,17 @@ from kafka.partitioner.default import murmur2
 
 from meterlake import calendar as cal
 from meterlake import schema
+from meterlake.errors import MeterlakeError
 
 DEFAULT_TARGET_BYTES = 1 << 20
 
 
 class IncompatibleMessage(ValueError):
-    """A message this version cannot read as the read model; ``reason`` says why in a few words."""
+    """A message no version can read as the read model (quarantined); the message says why in a few words."""
+
+
+class UpgradeRequired(MeterlakeError):
+    """A message of a later schema version that this version cannot read: stop, upgrade, then consume it."""
 
 
 def partition_for(meter_point: bytes | str, partitions: int) -> int:
@@ -169,19 +179,33 @@ def unpack(sets: pa.Table) -> pa.Table:
         raise IncompatibleMessage(f"a set does not unpack: {exc}") from None
 
 
-def decode_table(value: bytes) -> tuple[str, pa.Table]:
-    """``("set", sets)`` or ``("read", reads)``: the message's table as sent, conformed to this version's
-    schema but not unpacked. Raises :class:`IncompatibleMessage`."""
+#: The tables a message may hold, by schema name: the reads topics carry sets and reads, the quarantine topic
+#: quarantine records (only the store consumes it).
+READS = {"read": schema.READ_SCHEMA, "set": schema.SET_SCHEMA}
+WITH_QUARANTINE = {**READS, "quarantine": schema.QUARANTINE_SCHEMA}
+
+
+def decode_table(value: bytes, kinds: dict[str, pa.Schema] = READS) -> tuple[str, pa.Table]:
+    """``(name, table)``: the message's table as sent (``set`` or ``read``, or another of ``kinds``), conformed
+    to this version's schema but not unpacked. Raises :class:`IncompatibleMessage` or
+    :class:`UpgradeRequired` (see the module docstring)."""
     try:
         table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
         raise IncompatibleMessage(f"not an Arrow IPC stream: {exc}") from None
     name = schema.schema_name(table.schema)
-    expected = {"set": schema.SET_SCHEMA, "read": schema.READ_SCHEMA}.get(name or "")
+    expected = kinds.get(name or "")
     if expected is None:
-        raise IncompatibleMessage(f"schema {name!r} is not a read or set table" if name
+        raise IncompatibleMessage(f"schema {name!r} is not a {' or '.join(kinds)} table" if name
                                   else "not a meterlake message (no meterlake.schema in its schema metadata)")
-    table = conform(table, expected)
+    try:
+        table = conform(table, expected)
+    except IncompatibleMessage as exc:
+        version = schema.schema_version(table.schema)
+        if version is not None and version > schema.SCHEMA_VERSION:
+            raise UpgradeRequired(f"a message of schema version {version} that version {schema.SCHEMA_VERSION} "
+                                  f"cannot read ({exc}): upgrade this consumer", schema_version=version) from None
+        raise
     if name == "set":
         _check_periods(table)
     return name, table

@@ -74,6 +74,18 @@ def hdfs_stack(_stack_session):
 
 
 @pytest.fixture(scope="session")
+def s3_stack(_stack_session):
+    """Settings of a running S3-API server (s3proxy), with ``lake.s3_endpoint`` set to it."""
+    from infra.local import s3, stack
+    from infra.local.discover import discover
+
+    settings = _service(_stack_session, "s3")
+    endpoint = s3.endpoint(stack.context(settings))
+    # discovery again: it fills the keys of the local stack's S3 endpoint once the settings name it
+    return discover(settings.model_copy(update={"lake": settings.lake.model_copy(update={"s3_endpoint": endpoint})}))
+
+
+@pytest.fixture(scope="session")
 def realdata() -> Path:
     # a git worktree sits one level deeper (e.g. /work/wt/<name>) than the main checkout (/work/main)
     candidates = [Path(os.environ["METERLAKE_REALDATA"])] if os.environ.get("METERLAKE_REALDATA") else []
@@ -115,3 +127,12 @@ def spark_cluster(_stack_session) -> str:
 
     settings = _service(_stack_session, "spark", spark_workers=2)
     return spark_stack.local_master_url(stack.context(settings))
+
+
+@pytest.fixture(scope="session")
+def settled_portfolio(spark, tmp_path_factory):
+    """A generated portfolio's lake, cleaned, settled (SF, then R1 after late data), diffed and measured
+    (tests/portfolio.py): what dashboards and reports read."""
+    from tests.portfolio import settle_portfolio
+
+    return settle_portfolio(spark, tmp_path_factory.mktemp("settled"))

@@ -13,17 +13,34 @@
   {{- env_var('METERLAKE_PATHS__LAKE', '../lake').rstrip('/') -}}
 {%- endmacro %}
 
-{% macro lake_relation(glob, hive=false) -%}
-  {{ return(adapter.dispatch('lake_relation', 'meterlake')(glob, hive)) }}
+{#- A job's output is versioned (docs/lake.md): its rows are its current version's files only. `meterlake models
+    build` lists them in METERLAKE_DBT_LAKE_FILES ({source: [files]}); a plain `dbt build` without that list reads
+    every version present under the glob (the current one and, for the grace period, the one it replaced). -#}
+{% macro lake_files(name) -%}
+  {{ return(fromjson(env_var('METERLAKE_DBT_LAKE_FILES', '{}')).get(name)) }}
 {%- endmacro %}
 
-{% macro default__lake_relation(glob, hive) -%}
-  read_parquet('{{ lake_root() }}/{{ glob }}/*.parquet', hive_partitioning = {{ 'true' if hive else 'false' }},
-               union_by_name = true)
+{% macro lake_relation(glob, hive=false, files=none) -%}
+  {{ return(adapter.dispatch('lake_relation', 'meterlake')(glob, hive, files)) }}
 {%- endmacro %}
 
-{% macro spark__lake_relation(glob, hive) -%}
+{% macro default__lake_relation(glob, hive, files) -%}
+  {%- if files -%}
+  read_parquet([{%- for f in files -%}'{{ f }}'{{ ", " if not loop.last }}{%- endfor -%}],
+               hive_partitioning = {{ 'true' if hive else 'false' }}, union_by_name = true)
+  {%- else -%}
+  read_parquet('{{ lake_root() }}/{{ glob }}/**/*.parquet',
+               hive_partitioning = {{ 'true' if hive else 'false' }}, union_by_name = true)
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Spark: a job's output as its version directories (`_v-*`; every version present, see lake_files) -#}
+{% macro spark__lake_relation(glob, hive, files) -%}
+  {%- if files is not none -%}
+  parquet.`{{ lake_root() }}/{{ glob }}/_v-*`
+  {%- else -%}
   parquet.`{{ lake_root() }}/{{ glob }}`
+  {%- endif -%}
 {%- endmacro %}
 
 {#- The relation of a lake source declared in _lake__sources.yml: source('lake', name) resolved to its files. -#}
@@ -36,7 +53,7 @@
     {%- if node is none -%}
       {{ exceptions.raise_compiler_error("no lake source named " ~ name) }}
     {%- endif -%}
-    {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false)) }}
+    {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false), lake_files(name)) }}
   {%- endif -%}
 {%- endmacro %}
 
@@ -50,7 +67,7 @@
   {%- endif -%}
   {% call statement('collect_freshness', fetch_result=True, auto_begin=False) -%}
     select max({{ loaded_at_field }}) as max_loaded_at, {{ current_timestamp() }} as snapshotted_at
-    from {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false)) }} as lake
+    from {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false), lake_files(node.name)) }} as lake
     {% if filter %}where {{ filter }}{% endif %}
   {%- endcall %}
   {{ return(load_result('collect_freshness')) }}

@@ -62,6 +62,11 @@ def fill(settings: Settings, ctx: StackContext) -> Settings:
         lake_update["webhdfs_url"] = hdfs.webhdfs_url(ctx)
     if not lake.hdfs_user and known.get("hdfs_user"):
         lake_update["hdfs_user"] = known["hdfs_user"]
+    s3_port = ctx.port("s3", "port")
+    endpoint = urlsplit(lake.s3_endpoint) if lake.s3_endpoint else None
+    if endpoint is not None and endpoint.hostname in LOOPBACK and endpoint.port == s3_port \
+            and not lake.s3_access_key and known.get("s3_access_key"):  # the local stack's S3-API server
+        lake_update.update(s3_access_key=known["s3_access_key"], s3_secret_key=known["s3_secret_key"])
     if lake_update:
         update["lake"] = lake.model_copy(update=lake_update)
     spark_update: dict = {}
@@ -72,6 +77,13 @@ def fill(settings: Settings, ctx: StackContext) -> Settings:
             folder = None
         if folder is not None:
             spark_update["connector_jars"] = [str(p) for p in sorted(folder.glob("*.jar"))]
+    if urlsplit(settings.paths.lake).scheme in ("s3", "s3a") and not s.s3a_jars:
+        try:
+            folder = jars.resolve("s3a", settings.jar_cache)  # only for an S3 lake: the AWS bundle is 280 MB
+        except ServiceError:
+            folder = None
+        if folder is not None:
+            spark_update["s3a_jars"] = [str(p) for p in sorted(folder.glob("*.jar"))]
     if "spark_secret" in known and ctx.settings.stack.spark_workers:
         url = spark_stack.local_master_url(ctx)
         props = {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",

@@ -2,7 +2,7 @@
 
 Nothing in the stack accepts anonymous clients: Kafka listeners take SASL/PLAIN, Cassandra a password
 (the built-in ``cassandra`` superuser is disabled), WebHDFS refuses requests without a user, and the Spark
-standalone cluster shares an authentication secret.
+standalone cluster shares an authentication secret, and the S3-API server checks AWS signatures.
 """
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ def _new() -> dict[str, str]:
         "hdfs_user": "meterlake",
         "spark_secret": secrets.token_urlsafe(32),
         "lake_pseudonym_key": secrets.token_urlsafe(48),  # meterlake.pseudonym
+        "s3_access_key": "ML" + secrets.token_hex(9).upper(),  # infra.local.s3
+        "s3_secret_key": secrets.token_urlsafe(30),
+        "superset_secret_key": secrets.token_urlsafe(48),  # infra.superset: signs sessions, encrypts credentials
+        "superset_admin_password": secrets.token_urlsafe(18),
+        "superset_analyst_password": secrets.token_urlsafe(18),
     }
 
 

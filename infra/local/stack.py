@@ -1,4 +1,5 @@
-"""The local stack: Kafka, Cassandra, HDFS and Spark as JVM processes on loopback, under one state directory.
+"""The local stack: Kafka, Cassandra, HDFS, an S3-API server and Spark as JVM processes on loopback, under one state
+directory.
 
 ``up`` is idempotent (running processes are left alone), waits until every process really answers, and fails
 naming the service and its log's tail. The topology chosen at ``up`` (brokers, nodes, workers) is remembered in
@@ -20,7 +21,7 @@ from meterlake.errors import MeterlakeError, ServiceError, UsageError
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("kafka", "cassandra", "hdfs", "spark")
+SERVICES = ("kafka", "cassandra", "hdfs", "s3", "spark")
 TOPOLOGY_FILE = "stack.json"
 SIZE_KEYS = {"kafka_brokers": "kafka", "cassandra_nodes": "cassandra", "hdfs_datanodes": "hdfs",
              "spark_workers": "spark"}

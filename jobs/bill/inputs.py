@@ -28,9 +28,9 @@ from meterlake import billing, mdd, pseudonym, tariffs
 from meterlake.errors import UsageError
 
 MDD_DIR = "mdd"
-RATES = "tariffs/rates.parquet"
-PRICES = "tariffs/prices.parquet"
-DEFECTS = "tariffs/defects.parquet"
+RATES = "tariffs/rates/rates.parquet"   # one table per slot: an output version is a whole directory
+PRICES = "tariffs/prices/prices.parquet"
+DEFECTS = "tariffs/defects/defects.parquet"
 ACCOUNTS = "accounts/accounts.parquet"
 PRICE = pa.decimal128(18, 6)
 TS = pa.timestamp("us", tz="UTC")
@@ -61,12 +61,15 @@ def _write(lake, relative: str, table: pa.Table) -> str:
 
 
 def _read(lake, relative: str, schema: pa.Schema) -> pa.Table:
-    return lake.read_parquet(relative).select(schema.names).cast(schema) if lake.exists(relative) \
+    from jobs.lakeio import current, output_exists
+
+    return lake.read_parquet(current(lake, relative)).select(schema.names).cast(schema) \
+        if output_exists(lake, relative) \
         else schema.empty_table()
 
 
 def mdd_path(table: str) -> str:
-    return f"{MDD_DIR}/{table}.parquet"
+    return f"{MDD_DIR}/{table}/{table}.parquet"
 
 
 # ---------------------------------------------------------------------------------------------------- MDD
@@ -83,9 +86,11 @@ def load_mdd(settings, directory: str | Path) -> dict:
 
 def read_mdd(lake) -> mdd.Mdd | None:
     """The stored release's rules (None when none was loaded)."""
-    if not all(lake.exists(mdd_path(t)) for t in mdd.FILES):
+    from jobs.lakeio import current, output_exists
+
+    if not all(output_exists(lake, mdd_path(t)) for t in mdd.FILES):
         return None
-    return mdd.Mdd.from_tables({t: lake.read_parquet(mdd_path(t)) for t in mdd.FILES})
+    return mdd.Mdd.from_tables({t: lake.read_parquet(current(lake, mdd_path(t))) for t in mdd.FILES})
 
 
 # ------------------------------------------------------------------------------------------------ tariffs
@@ -158,9 +163,11 @@ def read_tariffs(lake) -> dict[str, tariffs.Tariff]:
 
 def read_prices(lake, names: set[str], start: datetime, end: datetime) -> dict[str, dict[datetime, Decimal]]:
     """{dynamic tariff: {UTC half-hour start: p/kWh}} for ``names``, half-hours in [start, end)."""
-    if not lake.exists(PRICES) or not names:
+    from jobs.lakeio import current, output_exists
+
+    if not output_exists(lake, PRICES) or not names:
         return {}
-    table = lake.read_parquet(PRICES)
+    table = lake.read_parquet(current(lake, PRICES))
     at = table.column("interval_start_utc")
     keep = pc.and_(pc.is_in(table.column("tariff"), pa.array(sorted(names), pa.string())),
                    pc.and_(pc.greater_equal(at, pa.scalar(start, TS)), pc.less(at, pa.scalar(end, TS))))

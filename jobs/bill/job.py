@@ -113,7 +113,8 @@ def utc_span(start: date, end: date) -> tuple[datetime, datetime]:
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, start: date, end: date) -> DataFrame:
     """The clean reads of the dates."""
-    urls = [jl.spark_url(clean_dir(d)) for d in days_of(start, end) if jl.lake.exists(clean_dir(d))]
+    urls = [jl.spark_url(lakeio.current(jl.lake, clean_dir(d))) for d in days_of(start, end)
+            if lakeio.output_exists(jl.lake, clean_dir(d))]
     return lakeio.read_files(spark, urls, clean_schema())
 
 
@@ -340,8 +341,9 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     fp = _fingerprint(jl, start, end, account, vat_rate)
     answer = {"path": paths[0]}
     uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
-    if not force and previous and previous["fingerprint"] == fp and all(jl.lake.exists(p) for p in paths):
-        heads, lines = jl.lake.read_parquet(paths[0]), jl.lake.read_parquet(paths[1])
+    if not force and previous and previous["fingerprint"] == fp \
+            and all(lakeio.output_exists(jl.lake, p) for p in paths):
+        heads, lines = (jl.lake.read_parquet(lakeio.current(jl.lake, p)) for p in paths)
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
             return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
                     "bills": bills_json(heads, lines),

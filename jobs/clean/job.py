@@ -117,7 +117,7 @@ def output_dir(day: date) -> str:
 
 def output_state(jl: lakeio.JobLake, day: date) -> list:
     """The date's clean output as ``[name, size]`` pairs (what a job reading it fingerprints; empty when absent)."""
-    listing = jl.lake.list_dir(output_dir(day))
+    listing = jl.lake.list_dir(lakeio.current(jl.lake, output_dir(day)))
     return sorted([i.base_name, i.size] for i in listing if i.base_name.endswith(".parquet"))
 
 
@@ -165,9 +165,8 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
             reads, calendar, registry = extract(s, jl, batch, params)
             counts.update(load(transform(reads, calendar, registry, days=batch, params=params), jl, batch))
             now = lakeio.stamp()
-            for d in batch:
-                checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "rows": counts[d], "at": now}
-            lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+            lakeio.write_checkpoint(jl.lake, JOB, {d.isoformat(): {"fingerprint": fps[d.isoformat()],
+                                                                   "rows": counts[d], "at": now} for d in batch})
     return {"status": "cleaned", "cleaned": [{"settlement_date": d, "rows": counts[d]} for d in changed],
             "unchanged": unchanged,
             "message": f"{len(changed)} settlement date(s) cleaned ({sum(counts.values()):,} rows), "

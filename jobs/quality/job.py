@@ -39,7 +39,8 @@ OUTPUT = "quality/settlement_date={day}"
 
 
 def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> tuple[DataFrame, DataFrame, DataFrame]:
-    urls = [jl.spark_url(clean_dir(d)) for d in days if jl.lake.exists(clean_dir(d))]
+    urls = [jl.spark_url(lakeio.current(jl.lake, clean_dir(d))) for d in days
+            if lakeio.output_exists(jl.lake, clean_dir(d))]
     return (lakeio.read_files(spark, urls, clean_schema()), lakeio.calendar_frame(spark, days),
             registry_job.read_spark(spark, jl))
 
@@ -138,9 +139,8 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
         clean, calendar, registry_df = extract(s, jl, changed)
         summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed), jl, changed)
     now = lakeio.stamp()
-    for d in changed:
-        checkpoint[d.isoformat()] = {"fingerprint": fps[d.isoformat()], "at": now}
-    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+    lakeio.write_checkpoint(jl.lake, JOB, {d.isoformat(): {"fingerprint": fps[d.isoformat()], "at": now}
+                                           for d in changed})
     lines = [f"{s['settlement_date']}: {s['meters']} meters, completeness {s.get('mean_completeness')}, estimated "
              f"{s.get('mean_estimated_share')}, {s.get('quarantined_reads', 0)} quarantined" for s in summaries]
     return {"status": "measured", "dates": summaries, "unchanged": unchanged,

@@ -19,8 +19,9 @@ llfc                no        line loss factor class id, as in the distributor's
 measurement_class   no        measurement class (e.g. ``C``, ``E``, ``F``); empty when a profile class applies
 ==================  ========  ==================================================================================
 
-Other columns are an error (a misspelt column would otherwise be silently ignored). A bad line rejects the whole
-file, and the answer lists the problems with their line numbers.
+Other columns are ignored, as every reader of the project ignores columns it does not know (the schema evolution
+rule, docs/lake.md), and logged as a warning; when a required column is missing the problem names them too (a
+misspelt column). A bad line rejects the whole file, and the answer lists the problems with their line numbers.
 
 Grain of the lake table (``registry/registry.parquet``): one row per (meter_point, effective_from), the meter point
 being its pseudonym (:mod:`meterlake.pseudonym`), as in every lake table. Loading
@@ -35,6 +36,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import re
 import sys
 from datetime import date
@@ -93,9 +95,12 @@ def parse(text: str, source_file: str) -> tuple[pa.Table, list[dict]]:
     problems: list[dict] = []
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if missing or unknown:
-        detail = "; ".join(filter(None, [missing and f"missing {missing}", unknown and f"unknown {unknown}"]))
+    if missing:
+        detail = "; ".join(filter(None, [f"missing {missing}", unknown and f"unknown {unknown}"]))
         return SCHEMA.empty_table(), [{"line": 1, "field": None, "problem": f"header: {detail}"}]
+    if unknown:
+        logging.getLogger("meterlake.registry").warning("%s: columns %s are not registry columns; ignored",
+                                                        source_file, unknown)
     rows = []
     for line, values in enumerate(reader, 2):
         if not values or all(not v.strip() for v in values):
@@ -162,23 +167,29 @@ def transform(existing: pa.Table, new: pa.Table, *, replace: bool = False) -> tu
 
 def extract(lake) -> pa.Table:
     """The stored registry (empty when none was loaded)."""
-    if not lake.exists(PATH):
+    from jobs.lakeio import current
+
+    path = current(lake, PATH)
+    if not lake.exists(path):
         return SCHEMA.empty_table()
-    return lake.read_parquet(PATH)
+    return lake.read_parquet(path)
 
 
 def read_spark(spark, jl):
     """The stored registry as a Spark DataFrame, for the jobs (empty when none was loaded). ``jl``: a
     :class:`jobs.lakeio.JobLake`."""
-    from jobs.lakeio import read_files, spark_schema
+    from jobs.lakeio import current, read_files, spark_schema
 
-    return read_files(spark, [jl.spark_url(PATH)] if jl.lake.exists(PATH) else [], spark_schema(SCHEMA))
+    path = current(jl.lake, PATH)
+    return read_files(spark, [jl.spark_url(path)] if jl.lake.exists(path) else [], spark_schema(SCHEMA))
 
 
 def fits_broadcast(jl, max_rows: int) -> bool:
     """Whether the stored registry has at most ``max_rows`` rows (its Parquet footer's count; ``[jobs]
     registry_broadcast_rows``), so a job may send it whole to every executor."""
-    return (jl.lake.parquet_rows(PATH) or 0) <= max_rows
+    from jobs.lakeio import current
+
+    return (jl.lake.parquet_rows(current(jl.lake, PATH)) or 0) <= max_rows
 
 
 def load(table: pa.Table, lake) -> str:

@@ -272,7 +272,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
               "cutoff_version": runs.cutoff_version(day, run_name), "path": output_path(day, run_name)}
     existing = lakeio.file_digest(jl.lake, output_path(day, run_name))
     if not force and previous and previous["fingerprint"] == fp and existing == previous["digest"]:
-        return {**answer, "status": "unchanged", "digest": existing, "rows": previous["rows"],
+        return {**answer, "path": lakeio.current(jl.lake, output_path(day, run_name)), "status": "unchanged",
+                "digest": existing, "rows": previous["rows"],
                 "totals": previous["totals"], "same_as_previous": True,
                 "message": f"{day} {run_name}: inputs unchanged since "
                            f"{lakeio.stamp(datetime.fromisoformat(previous['at']))}; nothing to do"}
@@ -285,10 +286,10 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
     digest = load(table, jl, day, run_name)
     summary = totals(table)
     reproduced = None if previous is None else previous["digest"] == digest
-    checkpoint[key] = {"fingerprint": fp, "digest": digest, "rows": table.num_rows, "totals": summary,
-                       "at": lakeio.stamp()}
-    lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
-    return {**answer, "status": "settled", "digest": digest, "rows": table.num_rows, "totals": summary,
+    lakeio.write_checkpoint(jl.lake, JOB, {key: {"fingerprint": fp, "digest": digest, "rows": table.num_rows,
+                                                 "totals": summary, "at": lakeio.stamp()}})
+    return {**answer, "path": lakeio.current(jl.lake, output_path(day, run_name)), "status": "settled",
+            "digest": digest, "rows": table.num_rows, "totals": summary,
             "same_as_previous": reproduced,
             "message": f"{day} {run_name}: {table.num_rows} rows, {summary['consumption_kwh']:,.3f} kWh "
                        f"({summary['estimated_kwh']:,.3f} estimated)"}

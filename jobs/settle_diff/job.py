@@ -126,22 +126,23 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     previous = checkpoint.get(key)
     answer = {"settlement_date": day, "from_run": a, "to_run": b, "path": output_dir(day, a, b)}
-    if not force and previous and previous["fingerprint"] == fp and jl.lake.exists(output_dir(day, a, b)):
+    if not force and previous and previous["fingerprint"] == fp \
+            and lakeio.output_exists(jl.lake, output_dir(day, a, b)):
         status = "unchanged"  # listed from the last comparison's output, without Spark
     else:
         with lakeio.session(settings, f"meterlake-settle-diff-{day}", spark, master) as s:
             reads, calendar, registry, _ = settle.extract(s, jl, day, params)
             load(transform(reads, calendar, registry, day=day, from_run=a, to_run=b, params=params), jl, day, a, b)
         status = "compared"
-    reasons, delta, rows = summary(jl.lake.read_parquet(output_dir(day, a, b)), limit)
+    reasons, delta, rows = summary(jl.lake.read_parquet(lakeio.current(jl.lake, output_dir(day, a, b))), limit)
     total = sum(reasons.values())
     if status == "compared":
-        checkpoint[key] = {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}
-        lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
+        lakeio.write_checkpoint(jl.lake, JOB, {key: {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}})
     message = (f"{day} {a} -> {b}: {total} half-hour(s) changed, {delta:+,.3f} kWh"
                + (" (inputs unchanged; listed from the last comparison)" if status == "unchanged" else "")
                + "".join(f"\n  {k}: {v}" for k, v in sorted(reasons.items())))
-    return {**answer, "status": status, "changes": total, "delta_kwh": round(delta, 3),
+    return {**answer, "path": lakeio.current(jl.lake, output_dir(day, a, b)), "status": status, "changes": total,
+            "delta_kwh": round(delta, 3),
             "reasons": {k: reasons.get(k, 0) for k in REASONS}, "rows": rows, "rows_listed": len(rows),
             "message": message}
 

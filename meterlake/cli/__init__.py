@@ -83,6 +83,7 @@ def _register() -> None:
     from meterlake.cli import (
         bill_cmd,
         calendar_cmd,
+        dashboards_cmd,
         demo_cmd,
         generate_cmd,
         ingest_cmd,
@@ -90,6 +91,8 @@ def _register() -> None:
         meters_cmd,
         mirror_cmd,
         models_cmd,
+        report_cmd,
+        schedule_cmd,
         stack_cmd,
         store_cmd,
     )
@@ -109,6 +112,9 @@ def _register() -> None:
     cli.add_command(bill_cmd.mdd)
     cli.add_command(bill_cmd.tariffs)
     cli.add_command(bill_cmd.accounts)
+    cli.add_command(dashboards_cmd.dashboards)
+    cli.add_command(report_cmd.report)
+    cli.add_command(schedule_cmd.schedule)
 
 
 _register()

@@ -109,3 +109,70 @@ def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
     progress("measuring data quality (Spark)…")
     out = quality.run(ctx.settings, _dates(days), master=master, force=force)
     return out, out["message"]
+
+
+_FROM = click.option("--from", "first", required=True, help="The first settlement date (YYYY-MM-DD).")
+_TO = click.option("--to", "last", required=True, help="The last settlement date (YYYY-MM-DD).")
+
+
+@job.command("backfill")
+@_FROM
+@_TO
+@click.option("--meter-point", help="Rebuild only this meter point's reads (its identifier, as in the store).")
+@_MASTER
+@json_command
+@click.pass_obj
+def job_backfill(ctx, first: str, last: str, meter_point: str | None, master: str | None):
+    """Rebuild lake partitions from the Cassandra event store (Spark Cassandra Connector), swapped atomically."""
+    from jobs.backfill import job as backfill
+
+    progress(f"rebuilding {first}..{last} from Cassandra (Spark)…")
+    out = backfill.run(ctx.settings, parse_date(first), parse_date(last), meter_point=meter_point, master=master)
+    done = [d for d in out["dates"] if d["files"]]
+    lines = [f"{len(done)} of {len(out['dates'])} date(s) rebuilt from Cassandra in {out['seconds']} s"] + [
+        f"  {d['settlement_date']}: {d['reads']:,} reads in {d['files']} file(s), {d['replaced']} file(s) replaced"
+        if d["files"] else f"  {d['settlement_date']}: nothing in the store; the lake's partition is left as it is"
+        for d in out["dates"]]
+    return out, "\n".join(lines)
+
+
+@job.command("reconcile")
+@_FROM
+@_TO
+@click.option("--store-group", default="meterlake-store", show_default=True,
+              help="The store's Kafka consumer group (its lag is not a difference).")
+@_MASTER
+@json_command
+@click.pass_obj
+def job_reconcile(ctx, first: str, last: str, store_group: str, master: str | None):
+    """Per meter-day, the Cassandra store and the lake compared: reads, kWh, versions, reads on one side only."""
+    from jobs.reconcile import job as reconcile
+
+    progress(f"reconciling {first}..{last}: Cassandra vs the lake (Spark)…")
+    out = reconcile.run(ctx.settings, parse_date(first), parse_date(last), store_group=store_group, master=master)
+    lines = [out["message"]] + [f"  {d['settlement_date']}: {d['meters']} meters, lake {d['lake_reads']:,} reads "
+                                f"{d['lake_kwh']:,.3f} kWh, store {d['store_reads']:,} reads {d['store_kwh']:,.3f} "
+                                f"kWh, {d['differences']} difference(s)" for d in out["dates"]]
+    return out, "\n".join(lines)
+
+
+@job.command("serve")
+@_FROM
+@_TO
+@_MASTER
+@json_command
+@click.pass_obj
+def job_serve(ctx, first: str, last: str, master: str | None):
+    """Serving aggregates off the lake into Cassandra (daily consumption per meter), as idempotent upserts."""
+    from jobs.serve import job as serve
+    from meterlake import clients, keyspace
+
+    session = clients.cassandra_session(ctx.settings)  # the store's keyspace migration creates the serving tables
+    try:
+        keyspace.ensure(session, ctx.settings.cassandra.keyspace, ctx.settings.cassandra.replication_factor)
+    finally:
+        session.cluster.shutdown()
+    progress(f"serving {first}..{last}: the lake's aggregates into Cassandra (Spark)…")
+    out = serve.run(ctx.settings, parse_date(first), parse_date(last), master=master)
+    return out, (f"{out['from']}..{out['to']}: " + ", ".join(f"{t} {n:,} rows" for t, n in out["tables"].items())
+                 + f" upserted in {out['seconds']} s")

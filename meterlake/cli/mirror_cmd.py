@@ -45,6 +45,18 @@ def lake() -> None:
     """The Parquet lake: compaction, SQL (DuckDB) and statistics. Layout: docs/lake.md."""
 
 
+def _compaction_lease(settings, lake):
+    """On S3 (no exclusive create), the lake's compaction lease in Cassandra (docs/lake.md); elsewhere none."""
+    import pyarrow.fs as pafs
+
+    if not isinstance(lake.fs, pafs.S3FileSystem):
+        return None
+    from streaming.ingest.claims import held_lease
+
+    return held_lease(settings, f"compaction:{lake.fs.type_name}:{lake.root}", lake.root,
+                      "another compaction is running on this lake")
+
+
 def _lake(ctx):
     from meterlake.lake.files import open_lake
 
@@ -61,9 +73,10 @@ def lake_compact(ctx, day: str | None):
     from streaming.mirror import compact
 
     opts = ctx.settings.mirror
-    results = compact.compact(_lake(ctx), [parse_date(day)] if day else None,
+    lake = _lake(ctx)
+    results = compact.compact(lake, [parse_date(day)] if day else None,
                               target_bytes=opts.compact_target_bytes, grace_s=opts.retire_grace_s,
-                              horizon=compact.horizon_from(ctx.settings))
+                              horizon=compact.horizon_from(ctx.settings), lease=_compaction_lease(ctx.settings, lake))
     dates = [r.to_json() for r in results]
     done = [d for d in dates if d["compacted"]]
     summary = (f"{len(done)} of {len(dates)} settlement dates compacted: "
@@ -73,11 +86,17 @@ def lake_compact(ctx, day: str | None):
     return {"dates": dates}, summary
 
 
+#: ``lake sql``'s default row limit: a result is printed (and, with --json, held) whole.
+SQL_ROW_LIMIT = 10_000
+
+
 @lake.command("sql")
 @click.argument("query")
+@click.option("--limit", type=click.IntRange(min=0), default=SQL_ROW_LIMIT, show_default=True,
+              help="Refuse a result of more rows than this (0: no limit); add LIMIT to the query to see the first.")
 @json_command
 @click.pass_obj
-def lake_sql(ctx, query: str):
+def lake_sql(ctx, query: str, limit: int):
     """Run SQL over the views `reads` (latest version of each read), `reads_all` (every live row) and the jobs'
     outputs `clean_reads`, `settlement`, `settlement_diff`, `quality`, `registry` (docs/jobs.md).
 
@@ -94,9 +113,12 @@ def lake_sql(ctx, query: str):
     except UsageError:
         pseudonyms = None  # the views still work; only pseudonym() is missing
     try:
-        result = q.sql(_lake(ctx), query, pseudonyms)
+        result = q.sql(_lake(ctx), query, pseudonyms, limit=limit or None)
     except duckdb.Error as exc:
         raise UsageError(f"SQL failed: {exc}", query=query) from None
+    except q.TooManyRows as exc:
+        raise UsageError(f"{exc}: add LIMIT to the query, or raise --limit (0: no limit)", query=query,
+                         limit=limit) from None
     lines = ["\t".join(result["columns"])] + ["\t".join("" if v is None else str(v) for v in row)
                                              for row in result["rows"]]
     return result, "\n".join(lines)

@@ -55,7 +55,7 @@ def stack() -> None:
 @click.option("--cassandra-nodes", type=click.IntRange(1, 5), help="Cassandra nodes on 127.0.0.1..n.")
 @click.option("--hdfs-datanodes", type=click.IntRange(1, 5), help="HDFS DataNodes beside the one NameNode.")
 @click.option("--spark-workers", type=click.IntRange(0, 4), help="Standalone Spark workers (0: local[*] only).")
-@click.option("--services", help="Comma-separated subset: kafka,cassandra,hdfs,spark.")
+@click.option("--services", help="Comma-separated subset: kafka,cassandra,hdfs,s3,spark.")
 @json_command
 @click.pass_obj
 def up(ctx, kafka_brokers, cassandra_nodes, hdfs_datanodes, spark_workers, services):
@@ -130,7 +130,7 @@ def start(ctx, name):
 
 
 @stack.command("fetch")
-@click.option("--services", help="Comma-separated subset: kafka,cassandra,hdfs,spark.")
+@click.option("--services", help="Comma-separated subset: kafka,cassandra,hdfs,s3,spark.")
 @json_command
 @click.pass_obj
 def fetch(ctx, services):

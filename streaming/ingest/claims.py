@@ -27,6 +27,7 @@ rather than publishing a file another worker now owns.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -229,3 +230,34 @@ class Lease:
         left = self._expires - time.monotonic()
         if left < self.margin:
             raise LeaseLost(f"the claim on {self.path} may run out in {max(left, 0):.1f}s (renewals failing)")
+
+
+@contextlib.contextmanager
+def held_lease(settings, key: str, path: str, what: str = "another process holds it"):
+    """Hold the lease ``key`` on a resource (e.g. a lake's compaction, :mod:`streaming.mirror.compact`) by a claim
+    row of ``file_claims``, renewed while held; yields the :class:`Lease`, whose ``check()`` raises
+    :class:`LeaseLost` once it is lost, and releases it at the end. Raises
+    :class:`~meterlake.errors.MeterlakeError` (saying ``what``) while another process holds it."""
+    import os
+    import socket
+    import uuid
+
+    from meterlake import clients, keyspace
+    from meterlake.errors import MeterlakeError
+
+    cassandra = settings.cassandra
+    session = clients.cassandra_session(settings, consistency=cassandra.write_consistency)
+    try:
+        keyspace.ensure(session, cassandra.keyspace, cassandra.replication_factor)
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        claims = Claims(session, cassandra.keyspace, owner, settings.ingest.lease_s)
+        held, row = claims.claim(key, path, 0, 0)
+        if not held:
+            raise MeterlakeError(what, key=key, holder=row.owner if row is not None else None)
+        try:
+            with Lease(claims, key, path, 0, 0) as lease:
+                yield lease
+        finally:
+            claims.release(key)
+    finally:
+        session.cluster.shutdown()

@@ -15,17 +15,25 @@ serials in clear, while the lake holds only pseudonyms, see :mod:`meterlake.pseu
     <archive>/<ingest.raw_area>/<yyyy>/<mm>/<dd>/<file>       processed files (the raw backup), by processing day
     <archive>/<ingest.quarantine_area>/<file>                  rejected and duplicate files
     <archive>/<ingest.quarantine_area>/<file>.reason.json      why: reason, detail, checksum, ...
+    <archive>/<ingest.quarantine_area>/<file>.reason.<n>.json  why, when the same file was quarantined again
 
-A name already taken by a different file (another size) gets the file's checksum before its extension; copies
-go to a temporary name first and are renamed into place, so a reader never sees half a file.
+Nothing in the archive is ever overwritten or deleted by archiving: a name already taken by the same bytes (the
+SHA-256 compared, not the size) is that file archived already; a name taken by a different file gives this one its
+checksum before its extension. Copies go to a temporary name first and are then put in place under a name that is
+free (a hard link on a local disk, which fails if the name is taken; a rename on HDFS, which refuses to replace),
+so a reader never sees half a file and two workers never overwrite each other's. On S3 the last step is a copy
+after a check, not atomic: one file name at a time per archive there.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import shutil
 import tempfile
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +46,9 @@ from meterlake import lakefs
 from meterlake.config import Settings
 
 CHUNK = 1 << 20
+#: Checksums a worker remembers (per path, size and mtime): enough for a landing directory's backlog; the oldest
+#: go first, so a long-running worker's memory stays bounded.
+CHECKSUM_MEMO = 100_000
 _HIDDEN_PREFIXES = (".", "_")
 _PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
@@ -82,7 +93,7 @@ class Storage:
         self.fs, self.root = lakefs.resolve(settings, self.landing_url)
         self.archive_url = settings.resolve_url(settings.ingest.archive_dir)
         self.archive_fs, self.archive_root = lakefs.resolve(settings, self.archive_url)
-        self._checksums: dict[tuple[str, int, int], str] = {}
+        self._checksums: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------- landing
 
@@ -124,7 +135,8 @@ class Storage:
         return digest.hexdigest()
 
     def checksum(self, landed: Landed, fs: pafs.FileSystem | None = None) -> str:
-        """SHA-256 (hex) of the file's bytes, streamed; remembered per (path, size, mtime)."""
+        """SHA-256 (hex) of the file's bytes, streamed; the last :data:`CHECKSUM_MEMO` remembered per (path,
+        size, mtime)."""
         memo = (landed.url, landed.size, landed.mtime_ns)
         known = self._checksums.get(memo)
         if known is None:
@@ -133,6 +145,10 @@ class Storage:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
             known = self._checksums[memo] = digest.hexdigest()
+            while len(self._checksums) > CHECKSUM_MEMO:
+                self._checksums.popitem(last=False)
+        else:
+            self._checksums.move_to_end(memo)
         return known
 
     @contextmanager
@@ -170,26 +186,52 @@ class Storage:
         return _join_url(self.archive_url, self.archive_root, fs_path)
 
     def _copy_into(self, landed: Landed, directory: str, checksum: str, source: Path) -> str:
-        """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the archive."""
+        """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the archive,
+        under the file's name, or its name with the checksum when that name holds different bytes."""
         self.archive_fs.create_dir(directory, recursive=True)
-        target = posixpath.join(directory, landed.name)
-        info = self.archive_fs.get_file_info(target)
-        if info.type == pafs.FileType.File and info.size != landed.size:
-            stem, dot, ext = landed.name.partition(".")
-            target = posixpath.join(directory, f"{stem}.{checksum[:12]}{dot}{ext}")
-        temporary = posixpath.join(directory, f".{posixpath.basename(target)}.{checksum[:8]}.tmp")
+        stem, dot, ext = landed.name.partition(".")
+        temporary = posixpath.join(directory, f".{landed.name}.{checksum[:8]}.{uuid.uuid4().hex[:8]}.tmp")
         with open(source, "rb") as src, self.archive_fs.open_output_stream(temporary, compression=None) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
-        self._replace(temporary, target)
-        return self._url(target)
+        try:
+            for name in (landed.name, f"{stem}.{checksum[:12]}{dot}{ext}"):
+                target = posixpath.join(directory, name)
+                if self._place(temporary, target) or self._archive_checksum(target) == checksum:
+                    return self._url(target)  # put there now, or these bytes were archived there before
+            raise OSError(f"{landed.name}: {directory} holds other files under both its name and its "
+                          f"checksummed name {name}; not overwriting either")
+        finally:
+            self._discard(temporary)
 
-    def _replace(self, source: str, target: str) -> None:
-        if not isinstance(self.archive_fs, pafs.LocalFileSystem):  # POSIX rename replaces; an HDFS rename refuses
+    def _archive_checksum(self, path: str) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            with self.archive_fs.open_input_stream(path, compression=None) as stream:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        return digest.hexdigest()
+
+    def _place(self, temporary: str, target: str) -> bool:
+        """Give ``temporary`` the name ``target`` if it is free; False (and nothing changed) if it is taken."""
+        if isinstance(self.archive_fs, pafs.LocalFileSystem):
             try:
-                self.archive_fs.delete_file(target)
-            except (FileNotFoundError, OSError):
-                pass
-        self.archive_fs.move(source, target)
+                os.link(temporary, target)  # atomic, and fails if the name is taken
+            except FileExistsError:
+                return False
+            return True
+        if self.archive_fs.get_file_info(target).type != pafs.FileType.NotFound:
+            return False
+        self.archive_fs.move(temporary, target)
+        # WebHDFS answers a rename onto a taken name with "false", not an error: the temporary file is still there
+        return self.archive_fs.get_file_info(temporary).type == pafs.FileType.NotFound
+
+    def _discard(self, path: str) -> None:
+        try:
+            self.archive_fs.delete_file(path)
+        except FileNotFoundError:
+            pass  # renamed into place
 
     def archive(self, landed: Landed, checksum: str, source: Path, day: datetime | None = None) -> str:
         """Copy an accepted file (read from the local ``source``) to ``<archive>/<raw_area>/<yyyy>/<mm>/<dd>/``;
@@ -203,9 +245,16 @@ class Storage:
         directory = self._area(self.settings.ingest.quarantine_area)
         where = self._copy_into(landed, directory, checksum, source)
         note = {"file": landed.name, "landed_as": landed.url, "checksum": checksum, "size": landed.size, **reason}
-        reason_path = posixpath.join(directory, posixpath.basename(where) + ".reason.json")
-        temporary = reason_path + f".{checksum[:8]}.tmp"
+        data = (json.dumps(note, indent=1, sort_keys=True) + "\n").encode()
+        temporary = posixpath.join(directory, f".{posixpath.basename(where)}.{uuid.uuid4().hex[:8]}.reason.tmp")
         with self.archive_fs.open_output_stream(temporary, compression=None) as out:
-            out.write((json.dumps(note, indent=1, sort_keys=True) + "\n").encode())
-        self._replace(temporary, reason_path)
+            out.write(data)
+        try:
+            # a file quarantined again (a duplicate landing twice) keeps its first reason and gets one more
+            base = posixpath.join(directory, posixpath.basename(where))
+            for suffix in ["", *(f".{n}" for n in range(1, 1000))]:
+                if self._place(temporary, f"{base}.reason{suffix}.json"):
+                    break
+        finally:
+            self._discard(temporary)
         return where

@@ -70,12 +70,25 @@ class _Failed(Exception):
     released for a later pass, or quarantined after ``ingest.max_attempts`` (a poison file)."""
 
 
+#: Entries a worker's answer keeps in each of its lists (the most recent): a long-running watch stays bounded.
+LISTED = 1000
+
+
+class Recent(list):
+    """A list that keeps only its last :data:`LISTED` entries."""
+
+    def append(self, item) -> None:
+        super().append(item)
+        if len(self) > LISTED:
+            del self[0]
+
+
 @dataclass
 class WatchResult:
     worker: str
-    files: list[dict] = field(default_factory=list)  # processed here: accepted or rejected
-    duplicates: list[dict] = field(default_factory=list)
-    announced: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=Recent)  # processed here: accepted or rejected (the last LISTED)
+    duplicates: list[dict] = field(default_factory=Recent)
+    announced: list[dict] = field(default_factory=Recent)
     leftovers: int = 0  # originals found done but still landed (their worker died after finishing)
     skipped: int = 0  # claimed by another worker at the time
     released: int = 0  # changed while being read, or failed to publish: left for a later pass

@@ -15,11 +15,16 @@ for profiles and proration) is past its cut-off plus ``mirror.superseded_after_d
 after that collapses the date to the latest versions (the manifest counts the superseded rows it kept, so a date
 that needs it is found without reading its files).
 
-The swap is the manifest's replacement (one atomic rename): readers see the old set of live files or the new
-one, never a mixture. The mirror is never blocked: it only adds part files, and a part file it writes while a
+The swap is the creation of the date's next manifest version (a new name, atomic on every store; see
+:mod:`meterlake.lake.layout`): readers see the old set of live files or the new one, never a mixture.
+The mirror is never blocked: it only adds part files, and a part file it writes while a
 compaction runs is above the new watermark, so it stays live. Retired files are deleted by a later compaction
-once ``retire_grace_s`` has passed, so a reader holding an older list can still open them. One compaction at a
-time per lake (a lock file on a local lake; elsewhere run it from one scheduler).
+once ``retire_grace_s`` has passed, so a reader holding an older list can still open them, and so are superseded
+manifest versions. One compaction at a time per lake: a lock file on a local lake; on HDFS two compactions of one
+date cannot both commit (the second finds its manifest version taken, fails, and its files, under names of its
+own, are collected later); on S3, where no name can be created exclusively, a lease in Cassandra (the LWT claims
+of the ingest workers, :func:`streaming.ingest.claims.held_lease`) when the caller gives it (``meterlake lake
+compact`` does), checked again before each commit.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import fcntl
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -37,7 +43,7 @@ import pyarrow.compute as pc
 
 from meterlake import settlement_runs
 from meterlake.lake import layout
-from meterlake.lake.files import Lake
+from meterlake.lake.files import Lake, ManifestConflict
 from meterlake.lake.schema import FIRST_COPY, LAKE_SCHEMA, READ_KEY
 from meterlake.schema import differs_from_previous
 
@@ -115,10 +121,6 @@ def superseded_rows(collapsed: pa.Table) -> int:
     return collapsed.num_rows - int(_starts(collapsed, READ_KEY).sum())
 
 
-def _chunks(table: pa.Table, rows_per_file: int) -> list[pa.Table]:
-    return [table.slice(at, rows_per_file) for at in range(0, max(table.num_rows, 1), rows_per_file)]
-
-
 @dataclass
 class DateResult:
     settlement_date: date
@@ -148,10 +150,54 @@ def _needs_compaction(live: list[str], sizes: dict[str, int], target_bytes: int)
     return len(small) > 1
 
 
-def _read_all(lake: Lake, day: date, names: list[str]) -> pa.Table:
-    tables = [lake.read_parquet(f"{layout.date_dir(day)}/{n}") for n in names]
-    # a file written by a newer mirror may carry more columns; keep them all
-    return pa.concat_tables(tables, promote_options="permissive") if tables else LAKE_SCHEMA.empty_table()
+#: Rows of a date compaction holds at once (about 150 bytes each in memory, twice while sorting): a date is merged
+#: in ranges of meter points of about this many rows (a meter point's rows are never split).
+BATCH_ROWS = 2_000_000
+
+
+def _dataset(lake: Lake, day: date, names: list[str]):
+    """The live files as one pyarrow dataset with every column of every file (a newer mirror's too)."""
+    return lake.dataset([lake.path(f"{layout.date_dir(day)}/{n}") for n in names], LAKE_SCHEMA)
+
+
+def meter_ranges(dataset, batch_rows: int) -> list[tuple[str, str]]:
+    """Inclusive ``(first, last)`` meter points splitting the dataset's rows into ranges of about ``batch_rows``
+    (a range holds at least one meter point, whatever its rows). Reads only the ``meter_point`` column, a batch at
+    a time."""
+    partial: list[pa.Table] = []
+    held = 0
+
+    def merged() -> pa.Table:
+        t = pa.concat_tables(partial).group_by("meter_point").aggregate([("rows", "sum")])
+        return t.select(["meter_point", "rows_sum"]).rename_columns(["meter_point", "rows"])
+
+    for batch in dataset.to_batches(columns=["meter_point"]):
+        counts = pc.value_counts(batch.column(0))
+        partial.append(pa.table({"meter_point": counts.field("values"), "rows": counts.field("counts")}))
+        held += len(counts)
+        if held > 4 * batch_rows:  # distinct meters held: fold the partial counts
+            partial = [merged()]
+            held = partial[0].num_rows
+    if not partial:
+        return []
+    counts = merged().sort_by("meter_point")
+    meters, rows = counts.column("meter_point").to_pylist(), counts.column("rows").to_pylist()
+    ranges, start, held = [], 0, 0
+    for i, n in enumerate(rows):
+        if held and held + n > batch_rows:
+            ranges.append((meters[start], meters[i - 1]))
+            start, held = i, 0
+        held += n
+    ranges.append((meters[start], meters[-1]))
+    return ranges
+
+
+def _merged_ranges(dataset, ranges, *, keep_superseded: bool):
+    """Per meter-point range, in order: ``(rows read, collapsed rows)``."""
+    for first, last in ranges:
+        where = (pc.field("meter_point") >= first) & (pc.field("meter_point") <= last)
+        table = dataset.to_table(filter=where)
+        yield table.num_rows, collapse(table, keep_superseded=keep_superseded)
 
 
 def collect_garbage(lake: Lake, manifest: layout.Manifest, now: float, grace_s: float) -> tuple[layout.Manifest,
@@ -179,15 +225,16 @@ def collect_garbage(lake: Lake, manifest: layout.Manifest, now: float, grace_s: 
         if stray and now - mtime >= grace_s:
             lake.delete(f"{directory}/{name}")
             deleted.append(name)
-    return layout.Manifest(day, manifest.generation, manifest.compacted, manifest.retired_through, keep,
-                           manifest.superseded), deleted
+    return manifest.successor(pending_delete=keep), deleted
 
 
 def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, horizon: Horizon,
-                 now: float | None = None) -> DateResult:
+                 now: float | None = None, batch_rows: int = BATCH_ROWS, guard=None) -> DateResult:
     """Compact one settlement date (see the module docstring). Safe to run while the mirror writes.
 
     ``now`` (epoch seconds, default the clock) decides both the retired files' grace and the date's horizon.
+    The date is read and merged ``batch_rows`` rows at a time (:func:`meter_ranges`): a read's rows all share
+    its meter point, so each range collapses on its own.
     """
     now = time.time() if now is None else now
     result = DateResult(day, past_horizon=horizon.passed(day, now))
@@ -196,38 +243,70 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
     live = layout.live_files(list(listing), manifest)
     due = result.past_horizon and manifest.superseded > 0  # kept for runs that can no longer need them
     if due or _needs_compaction(live, listing, target_bytes):
-        table = _read_all(lake, day, live)
-        merged = collapse(table, keep_superseded=not result.past_horizon)
-        superseded = 0 if result.past_horizon else superseded_rows(merged)
+        dataset, total_rows = _dataset(lake, day, live)
         bytes_in = sum(listing[n] for n in live)
-        per_row = max(1, bytes_in // max(1, table.num_rows))
-        outputs = []
-        generation = manifest.generation + 1
-        for k, chunk in enumerate(_chunks(merged, max(1, target_bytes // per_row))):
-            name = layout.compacted_name(generation, k)
+        rows_per_file = max(1, target_bytes // max(1, bytes_in // max(1, total_rows)))
+        outputs, held, rows_in, rows_out, superseded = [], [], 0, 0, 0
+        generation, token = manifest.generation + 1, uuid.uuid4().hex[:8]  # names no other compaction writes
+
+        def write(chunk: pa.Table) -> None:
+            name = layout.compacted_name(generation, len(outputs), token)
             size = lake.write_parquet(f"{layout.date_dir(day)}/{name}", chunk)
             outputs.append({"name": name, "rows": chunk.num_rows, "bytes": size})
+
+        # a range of meter points at a time, in meter point order: the files come out sorted as a whole
+        for read, merged in _merged_ranges(dataset, meter_ranges(dataset, batch_rows),
+                                           keep_superseded=not result.past_horizon):
+            rows_in, rows_out = rows_in + read, rows_out + merged.num_rows
+            superseded += 0 if result.past_horizon else superseded_rows(merged)
+            held.append(merged)
+            while sum(t.num_rows for t in held) >= rows_per_file:
+                pending = pa.concat_tables(held)
+                write(pending.slice(0, rows_per_file))
+                held = [pending.slice(rows_per_file)]
+        if held and sum(t.num_rows for t in held) or not outputs:
+            write(pa.concat_tables(held) if held else dataset.schema.empty_table())
         manifest = layout.retire(manifest, live, outputs, now, superseded)
-        lake.write_manifest(manifest)  # the swap
+        _commit(lake, manifest, guard)  # the swap
         result.compacted = True
         result.inputs, result.outputs = len(live), len(outputs)
-        result.rows_in, result.rows_out = table.num_rows, merged.num_rows
+        result.rows_in, result.rows_out = rows_in, rows_out
         result.bytes_in, result.bytes_out = bytes_in, sum(o["bytes"] for o in outputs)
         log.info("%s: %d files (%d rows) -> %d files (%d rows, %d of them superseded versions)", day,
                  result.inputs, result.rows_in, result.outputs, result.rows_out, superseded)
     result.superseded = manifest.superseded
     cleaned, deleted = collect_garbage(lake, manifest, now, grace_s)
     if cleaned.pending_delete != manifest.pending_delete:
-        lake.write_manifest(cleaned)
+        _commit(lake, cleaned, guard)
+        manifest = cleaned
+    deleted += lake.collect_manifests(day, manifest.version, now - grace_s)
     result.deleted = deleted
     return result
 
 
+def _commit(lake: Lake, manifest: layout.Manifest, guard=None) -> None:
+    if guard is not None:
+        guard.check()  # the lease still held: raises LeaseLost otherwise
+    try:
+        lake.write_manifest(manifest)
+    except ManifestConflict as exc:
+        from meterlake.errors import MeterlakeError
+
+        raise MeterlakeError(f"another compaction changed the date meanwhile ({exc}); nothing of this one is live, "
+                             "its files are collected later", lake=lake.root) from None
+
+
 @contextlib.contextmanager
-def _lock(lake: Lake):
-    """One compaction at a time on a local lake (an advisory lock; released if the process dies)."""
+def _lock(lake: Lake, lease=None):
+    """One compaction at a time: an advisory lock on a local lake (released if the process dies); elsewhere the
+    ``lease`` given (a context manager yielding an object whose ``check()`` raises once it is lost: the Cassandra
+    lease ``meterlake lake compact`` takes on S3), or nothing (HDFS: the manifest's exclusive versions suffice)."""
     if not lake.local:
-        yield
+        if lease is None:
+            yield None
+        else:
+            with lease as held:
+                yield held
         return
     directory = lake.path(layout.MANIFEST_DIR)
     os.makedirs(directory, exist_ok=True)
@@ -238,12 +317,12 @@ def _lock(lake: Lake):
             from meterlake.errors import MeterlakeError
 
             raise MeterlakeError("another compaction is running on this lake", lake=lake.root) from None
-        yield
+        yield None
 
 
 def compact(lake: Lake, days: list[date] | None = None, *, target_bytes: int, grace_s: float, horizon: Horizon,
-            now: float | None = None) -> list[DateResult]:
-    """Compact ``days`` (default: every date in the lake)."""
-    with _lock(lake):
-        return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now)
-                for d in (lake.dates() if days is None else days)]
+            now: float | None = None, lease=None) -> list[DateResult]:
+    """Compact ``days`` (default: every date in the lake), holding ``lease`` (see :func:`_lock`) off a local disk."""
+    with _lock(lake, lease) as guard:
+        return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now,
+                             guard=guard) for d in (lake.dates() if days is None else days)]

@@ -21,7 +21,6 @@ import decimal
 import uuid
 from datetime import date
 
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from meterlake.lake.files import Lake
@@ -50,7 +49,7 @@ def connect(lake: Lake, days: list[date] | None = None, pseudonyms: Pseudonymise
         con.execute(f"CREATE VIEW reads_all AS SELECT * FROM read_parquet({_sql_list(paths)}, "
                     "union_by_name = true, hive_partitioning = false)")
     else:
-        dataset = ds.dataset(paths, format="parquet", filesystem=lake.fs)
+        dataset, _ = lake.dataset(paths)  # every file's columns, as union_by_name does on a local lake
         con.register("lake_dataset", dataset)
         con.execute("CREATE VIEW reads_all AS SELECT * FROM lake_dataset")
     key = ", ".join(READ_KEY)
@@ -80,13 +79,23 @@ def _plain(value):
     return value
 
 
-def sql(lake: Lake, query: str, pseudonyms: Pseudonymiser | None = None) -> dict:
-    """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values."""
+class TooManyRows(ValueError):
+    """The query's result has more rows than the limit given to :func:`sql`."""
+
+
+def sql(lake: Lake, query: str, pseudonyms: Pseudonymiser | None = None, limit: int | None = None) -> dict:
+    """Run ``query``; ``{"columns": [...], "rows": [[...], ...]}`` with JSON-friendly values.
+
+    ``limit``: at most this many rows are fetched (DuckDB hands them over in chunks, so memory stays bounded);
+    a result with more raises :class:`TooManyRows` rather than being cut silently. None: no limit."""
     con = connect(lake, pseudonyms=pseudonyms)
     try:
         cursor = con.execute(query)
         columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = [[_plain(v) for v in row] for row in cursor.fetchall()]
+        fetched = cursor.fetchall() if limit is None else cursor.fetchmany(limit + 1)
+        if limit is not None and len(fetched) > limit:
+            raise TooManyRows(f"the result has more than {limit} rows")
+        rows = [[_plain(v) for v in row] for row in fetched]
     finally:
         con.close()
     return {"columns": columns, "rows": rows}

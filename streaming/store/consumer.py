@@ -7,8 +7,11 @@ consistency level and wait for all acknowledgements; only then commit the batch'
 writes and the commit replays the batch, which changes nothing (writes carry ``USING TIMESTAMP source_version``).
 The consumer reads with ``isolation_level="read_committed"``: ingest publishes each file in one Kafka transaction
 (:mod:`streaming.ingest.publish`), so the store never sees part of a file, nor a file whose publishing failed.
-A message this version cannot read is not skipped silently: it becomes a quarantine row (source
-``kafka:<topic>/<partition>/<offset>``, reason ``incompatible_message``). ``until_caught_up`` drains what the
+Messages are decoded by the one decoder the mirror uses too (:func:`streaming.kafka_io.decode_table`): a later
+schema version's added optional columns are read; a message no version can read is not skipped silently: it
+becomes a quarantine row (source ``kafka:<topic>/<partition>/<offset>``, reason ``incompatible_message``); a later
+version this one cannot read stops the store before its batch is committed (upgrade, then run again).
+``until_caught_up`` drains what the
 topics hold at start and returns.
 
 Each store owns its share of the partitions (``store.shards``, ``store.shard``) without a consumer group's
@@ -36,7 +39,6 @@ GROUP = "meterlake-store"
 # rows handed to the driver as one concurrent stream: enough to keep its window full across messages, few enough
 # that their Python parameters stay small (a set's are two 48-entry dicts)
 WRITE_ROWS = 10_000
-_EXPECTED = {"set": schema.SET_SCHEMA, "read": schema.READ_SCHEMA, "quarantine": schema.QUARANTINE_SCHEMA}
 
 
 @dataclass
@@ -55,18 +57,13 @@ class StoreResult:
 
 
 def message_table(value: bytes) -> pa.Table:
-    """The table of one message, conformed to this version's schema of its kind. Pure.
+    """The table of one message, conformed to this version's schema of its kind, by the one decoder the mirror
+    uses too (:func:`streaming.kafka_io.decode_table`). Pure.
 
-    Raises :class:`streaming.kafka_io.IncompatibleMessage`.
+    Raises :class:`streaming.kafka_io.IncompatibleMessage` (quarantined) or
+    :class:`streaming.kafka_io.UpgradeRequired` (the store stops before committing it).
     """
-    try:
-        table = schema.from_ipc_bytes(value)
-    except (ValueError, OSError) as exc:  # ArrowInvalid is a ValueError
-        raise kafka_io.IncompatibleMessage(str(exc)) from None
-    expected = _EXPECTED.get(schema.schema_name(table.schema) or "")
-    if expected is None:
-        raise kafka_io.IncompatibleMessage("not a set, read or quarantine table")
-    return kafka_io.conform(table, expected)
+    return kafka_io.decode_table(value, kafka_io.WITH_QUARANTINE)[1]
 
 
 def _incompatible(record, reason: str) -> pa.Table:
@@ -196,6 +193,9 @@ class _Loop:
             for record in records:
                 try:
                     tables.append(message_table(record.value))
+                except kafka_io.UpgradeRequired as exc:  # nothing of this batch is committed
+                    raise kafka_io.UpgradeRequired(f"kafka:{record.topic}/{record.partition}/{record.offset}: "
+                                                   f"{exc.message}", **exc.details) from None
                 except kafka_io.IncompatibleMessage as exc:
                     log.warning("message %s/%d/%d is incompatible: %s", record.topic, record.partition,
                                 record.offset, exc)

@@ -69,7 +69,7 @@ def register_rows(reads: pa.Table) -> list[tuple]:
         out.append((
             r["meter_point"], at.year, r["register_id"] or "", at, r["meter_serial"] or "", r["fuel"], r["value"],
             r["unit"], r["quality"], r["source_version"], r["source_file"], r["source_line"], _tid(r["file_id"]),
-            r["source_version"],
+            _tid(r["batch_id"]), r["source_version"],
         ))
     return out
 
@@ -109,8 +109,8 @@ class Writer:
             "AND unit = ?")
         self.registers = session.prepare(
             f"INSERT INTO {ks}.register_reads (meter_point, year, register_id, read_at, meter_serial, fuel, value, "
-            "unit, quality, source_version, source_file, source_line, file_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
+            "unit, quality, source_version, source_file, source_line, file_id, batch_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")
         self.devices = session.prepare(
             f"INSERT INTO {ks}.device_reads (device_id, day, ts, unit, meter_point, value, source_version) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?")

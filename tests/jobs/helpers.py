@@ -116,3 +116,17 @@ def write_two_meters_with_a_correction(lake, pseudonyms, day: date, a: str, b: s
     write_lake_reads(lake, day_of(pb, day, 0.25, skip=(10, 11), version=after(day, 2)), offset=1)
     write_lake_reads(lake, day_of(pa_, day, 0.75, version=after(day, 24 * 10)).slice(19, 1), offset=2)
     return pa_, pb
+def arrive_late(lake, day: date, new_meter: str, version: int) -> dict:
+    """Late data for ``day``, both sources created at ``version``: a correction (+1 kWh) of one read of period 20,
+    and ``new_meter``'s (a lake pseudonym) whole day at 0.1 kWh a half-hour. Returns the corrected read's row."""
+    import duckdb
+
+    listed = ", ".join(f"'{f.path}'" for f in lake.live_files(day))
+    corrected = duckdb.connect().execute(f"""
+        SELECT * FROM read_parquet([{listed}]) WHERE read_kind = 'interval' AND settlement_period = 20
+        ORDER BY meter_point, source_version DESC LIMIT 1""").fetchdf().to_dict("records")[0]
+    fix = reads(corrected["meter_point"], [corrected["interval_start_utc"]], corrected["value"] + 1.0,
+                serial=corrected["meter_serial"], register=corrected["register_id"], version=version)
+    write_lake_reads(lake, fix, offset=9000)
+    write_lake_reads(lake, day_of(new_meter, day, 0.1, version=version), offset=9001)
+    return corrected

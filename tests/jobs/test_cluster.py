@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from jobs import lakeio
 from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
@@ -86,7 +87,7 @@ def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_la
 
     # the outputs are on HDFS, readable by pyarrow over WebHDFS
     lake = open_lake(settings)
-    table = pq.read_table(lake.path(settle.output_path(DAY, "SF")), filesystem=lake.fs)
+    table = pq.read_table(lake.path(lakeio.current(lake, settle.output_path(DAY, "SF"))), filesystem=lake.fs)
     by_group = {}
     for r in table.to_pylist():
         by_group.setdefault(r["gsp_group"], []).append(r["consumption_kwh"])

@@ -29,7 +29,7 @@ from meterlake.cli import cli
 from meterlake.generate import Options, generate
 from meterlake.lake import outputs
 from meterlake.lake.files import open_lake
-from tests.jobs.helpers import after, day_of, publish_to_lake, reads, write_lake_reads
+from tests.jobs.helpers import after, arrive_late, publish_to_lake
 
 pytestmark = pytest.mark.slow
 
@@ -166,15 +166,7 @@ def late(first_sf, settings):
     lake = open_lake(settings)
     version = after(AUTUMN, 24 * 10)
     assert runs.cutoff_version(AUTUMN, "SF") < version < runs.cutoff_version(AUTUMN, "R1")
-    listed = ", ".join(f"'{f.path}'" for f in lake.live_files(AUTUMN))
-    corrected = duckdb.connect().execute(f"""
-        SELECT * FROM read_parquet([{listed}]) WHERE read_kind = 'interval' AND settlement_period = 20
-        ORDER BY meter_point, source_version DESC LIMIT 1""").fetchdf().to_dict("records")[0]
-    fix = reads(corrected["meter_point"], [corrected["interval_start_utc"]], corrected["value"] + 1.0,
-                serial=corrected["meter_serial"], register=corrected["register_id"], version=version)
-    write_lake_reads(lake, fix, offset=9000)
-    write_lake_reads(lake, day_of(_lake_id(settings, NEW_METER), AUTUMN, 0.1, version=version), offset=9001)
-    return corrected
+    return arrive_late(lake, AUTUMN, _lake_id(settings, NEW_METER), version)
 
 
 def test_a_run_is_reproduced_byte_for_byte_after_later_data_arrives(late, first_sf, settings, spark):

@@ -2,6 +2,7 @@
 the swap is one manifest write."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -34,6 +35,11 @@ def _rows(*rows: dict) -> pa.Table:
     from meterlake.lake.schema import LAKE_SCHEMA
 
     return pa.Table.from_pylist([{**base, **r} for r in rows], schema=LAKE_SCHEMA)
+
+
+def _unique(name: str) -> str:
+    """A compacted file's name with its run's token (8 hex digits) as ``*``."""
+    return re.sub(r"^(compacted-\d+-\d+)-[0-9a-f]{8}(\.parquet)$", r"\1-*\2", name)
 
 
 def test_the_highest_source_version_of_a_read_wins_and_identical_copies_collapse():
@@ -84,14 +90,14 @@ def test_compaction_merges_the_live_files_and_swaps_them_in(lake):
     result = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1000.0)
     assert (result.inputs, result.outputs, result.rows_in, result.rows_out) == (3, 1, 5, 4)
     # THEN the one live file holds each read's versions once (now=1000 is 1970: every run may still need them)
-    assert [f.name for f in lake.live_files(DAY)] == ["compacted-1-0.parquet"]
+    assert [_unique(f.name) for f in lake.live_files(DAY)] == ["compacted-1-0-*.parquet"]
     assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.0), (2, 2.5), (3, 3.0)]
     assert _values(lake) == [(1, 1.0), (2, 2.5), (3, 3.0)]
     # AND the inputs stay on disk for readers holding the old list, until the grace period is over
     assert len(lake.date_listing(DAY)) == 4
     later = compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, now=1061.0)
     assert not later.compacted and len(later.deleted) == 3
-    assert [i.base_name for i in lake.date_listing(DAY)] == ["compacted-1-0.parquet"]
+    assert [_unique(i.base_name) for i in lake.date_listing(DAY)] == ["compacted-1-0-*.parquet"]
 
 
 def test_a_part_written_after_compaction_is_live_and_a_rewrite_of_a_merged_one_is_not(lake):
@@ -103,7 +109,8 @@ def test_a_part_written_after_compaction_is_live_and_a_rewrite_of_a_merged_one_i
     _part(lake, 0, 0, 4, t[:1], [1.0])
     _part(lake, 0, 5, 5, t[1:], [2.0])
     # THEN only the new batch is live beside the compacted file
-    assert [f.name for f in lake.live_files(DAY)] == ["compacted-1-0.parquet", "part-meter-reads-0-5-5.parquet"]
+    assert [_unique(f.name) for f in lake.live_files(DAY)] == ["compacted-1-0-*.parquet",
+                                                               "part-meter-reads-0-5-5.parquet"]
     assert lake.part_retired_or_present(DAY, layout.PartName("meter-reads", 0, 0, 4))
     assert _values(lake, "reads_all") == [(1, 1.0), (2, 2.0)]
 
@@ -130,7 +137,7 @@ def test_an_interrupted_compaction_leaves_the_old_files_live(lake, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         compact_date(lake, DAY, target_bytes=1 << 20, grace_s=60, horizon=HORIZON)
     # the compacted file was written but is not live: the manifest was never swapped
-    assert "compacted-1-0.parquet" in [i.base_name for i in lake.date_listing(DAY)]
+    assert "compacted-1-0-*.parquet" in [_unique(i.base_name) for i in lake.date_listing(DAY)]
     assert [f.name for f in lake.live_files(DAY)] == ["part-meter-reads-0-0-0.parquet"]
 
 
@@ -193,3 +200,25 @@ def test_copies_of_a_read_always_collapse_to_the_lowest_offset(lake, now):
     assert (result.rows_in, result.rows_out, result.superseded) == (4, 2, 0)
     rows = sql(lake, "SELECT settlement_period, value, kafka_offset FROM reads_all ORDER BY 1")["rows"]
     assert rows == [[1, 1.0, 0], [2, 2.0, 0]]
+
+
+def test_a_date_is_merged_a_meter_point_range_at_a_time_within_the_row_budget(lake, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from streaming.mirror import compact as compact_mod
+    from tests.streaming.mirror.test_lake_hdfs_safety import DAY as DAY_2016
+    from tests.streaming.mirror.test_lake_hdfs_safety import part
+
+    # GIVEN 20 meters' 48 reads, published twice (960 reads, 1,920 rows), in four part files
+    for k, meters in enumerate((range(0, 10), range(10, 20), range(0, 10), range(10, 20))):
+        lake.write_parquet(*part(meters, 100 * k))
+    held = []
+    real = compact_mod.collapse
+    monkeypatch.setattr(compact_mod, "collapse", lambda t, **kw: held.append(t.num_rows) or real(t, **kw))
+    # WHEN the date is compacted with a budget of 200 rows (two meters' rows) at a time
+    result = compact_date(lake, DAY_2016, target_bytes=1 << 20, grace_s=60, horizon=HORIZON, batch_rows=200)
+    # THEN no step held more than the budget, and the output is every read once, sorted by meter point
+    assert held and max(held) <= 200 and sum(held) == 1920
+    assert (result.rows_in, result.rows_out) == (1920, 960)
+    meters = [m for f in lake.live_files(DAY_2016) for m in pq.read_table(f.path).column("meter_point").to_pylist()]
+    assert len(meters) == 960 and meters == sorted(meters) and len(set(meters)) == 20

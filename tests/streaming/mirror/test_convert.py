@@ -135,3 +135,16 @@ def test_meter_points_serials_and_device_ids_land_as_pseudonyms():
     assert rows == [{"meter_point": mp, "meter_serial": "P640a70dff2e409f3eb60a24a",
                      "device_id": "P6fdae51d63c6884e89e50577"},
                     {"meter_point": mp, "meter_serial": None, "device_id": None}]
+
+
+def test_a_buffered_set_message_counts_the_bytes_of_its_unpacked_rows():
+    from streaming.mirror.convert import decode, lake_rows
+    from tests.streaming.mirror.mirrorhelp import meter_days
+
+    # GIVEN a message of 200 meter-days packed as sets
+    value = schema.to_ipc_bytes(meter_days(100, 2, date(2024, 3, 30)))
+    decoded = decode(Message("meter-reads", 0, 0, value), PSEUDONYMS)
+    unpacked = lake_rows([decoded]).nbytes  # what the mirror holds when it writes the batch
+    # THEN the buffer counts about what the rows take, not the packed sets (many times smaller)
+    assert decoded.table.nbytes * 5 < unpacked
+    assert 0.8 * unpacked <= decoded.nbytes <= 1.25 * unpacked

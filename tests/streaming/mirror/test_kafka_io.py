@@ -80,8 +80,8 @@ def test_a_later_version_with_an_added_optional_field_is_accepted():
 
 
 @pytest.mark.parametrize("make, reason", [
-    pytest.param(lambda t: _newer(t, pa.field("tariff", pa.string(), nullable=False)), "required column 'tariff'",
-                 id="a required column added"),
+    pytest.param(lambda t: _newer(t, pa.field("tariff", pa.string(), nullable=False), version=1),
+                 "required column 'tariff'", id="a required column added without a new version"),
     pytest.param(lambda t: schema.to_ipc_bytes(t.set_column(t.schema.get_field_index("value"), "value",
                                                             t.column("value").cast(pa.string()))),
                  "column 'value' is string", id="a column retyped"),
@@ -95,6 +95,28 @@ def test_an_incompatible_message_is_refused_with_its_reason(make, reason):
     reads = interval_reads("MAC000001", [utc(2024, 1, 10, 0, 0)], [0.25])
     with pytest.raises(kafka_io.IncompatibleMessage, match=reason):
         kafka_io.decode(make(reads))
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda t: _newer(t, pa.field("tariff", pa.string(), nullable=False)), id="a required column added"),
+    pytest.param(lambda t: _newer(t.drop_columns(["fuel"]), pa.field("tariff", pa.string())),
+                 id="a required column removed"),
+])
+def test_a_later_version_this_one_cannot_read_asks_for_an_upgrade_instead_of_quarantine(make):
+    reads = interval_reads("MAC000001", [utc(2024, 1, 10, 0, 0)], [0.25])
+    with pytest.raises(kafka_io.UpgradeRequired, match="schema version 2 that version 1 cannot read"):
+        kafka_io.decode(make(reads))
+
+
+def test_the_store_decodes_with_the_same_rule():
+    from streaming.store.consumer import message_table
+
+    reads = interval_reads("MAC000001", [utc(2024, 1, 10, 0, 0)], [0.25])
+    sets = schema.pack_table(reads)
+    assert message_table(_newer(sets, pa.field("tariff", pa.string()))).equals(kafka_io.decode_table(
+        _newer(sets, pa.field("tariff", pa.string())))[1])
+    with pytest.raises(kafka_io.UpgradeRequired):
+        message_table(_newer(sets, pa.field("tariff", pa.string(), nullable=False)))
 
 
 def test_a_set_with_the_wrong_number_of_periods_for_its_day_is_refused():

@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench lint jars venv clean stack-down superset-venv airflow-venv
+.PHONY: demo test test-fast bench lint jars venv clean stack-down notebooks superset-venv airflow-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,dbt,notebooks]'
 	touch $@
 
 venv: $(STAMP)
@@ -49,17 +49,25 @@ demo: jars $(SUPERSET_STAMP)
 	$(BIN)/meterlake demo
 
 test: jars $(SUPERSET_STAMP) $(AIRFLOW_STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DO_NOT_TRACK=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 # the edit loop: everything but the slow and multi-node tests (CI runs `make test`, the whole suite)
 test-fast: jars
-	$(BIN)/pytest -m "not slow and not multinode" $(PYTEST_ARGS)
+	DO_NOT_TRACK=1 $(BIN)/pytest -m "not slow and not multinode" $(PYTEST_ARGS)
 
 bench: jars
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check meterlake infra jobs streaming tests benchmarks reports
+
+# the notebooks executed on the configured lake and warehouse (`meterlake models build` first), as HTML with plots
+notebooks: $(STAMP)
+	mkdir -p build/notebooks
+	for nb in notebooks/*.ipynb; do \
+	  $(BIN)/papermill --no-progress-bar "$$nb" "build/notebooks/$$(basename $$nb)" && \
+	  $(BIN)/jupyter nbconvert --to html --output-dir build/notebooks "build/notebooks/$$(basename $$nb)" || exit 1; \
+	done
 
 stack-down: $(STAMP)
 	$(BIN)/meterlake stack down

@@ -329,6 +329,11 @@ class Settings(BaseSettings):
     def lake_url(self) -> str:
         return self.resolve_url(self.paths.lake)
 
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB warehouse the dbt project publishes (``paths.warehouse``), resolved like the lake."""
+        return self.resolve(self.paths.warehouse)
+
     def resolve_url(self, value: str) -> str:
         """A URL (``hdfs://…``, ``s3://…``, ``file://…``) as it is; a local path made absolute (:meth:`resolve`)."""
         return value if "://" in value else str(self.resolve(value))
@@ -349,6 +354,7 @@ class Settings(BaseSettings):
         data["paths"]["state_dir"] = str(self.state_dir)
         data["paths"]["jar_cache"] = str(self.jar_cache)
         data["paths"]["lake"] = self.lake_url
+        data["paths"]["warehouse"] = str(self.warehouse_path)
         return data
 
 

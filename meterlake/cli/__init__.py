@@ -90,6 +90,7 @@ def _register() -> None:
         job_cmd,
         meters_cmd,
         mirror_cmd,
+        models_cmd,
         report_cmd,
         schedule_cmd,
         stack_cmd,
@@ -106,6 +107,7 @@ def _register() -> None:
     cli.add_command(store_cmd.store)
     cli.add_command(job_cmd.job)
     cli.add_command(job_cmd.registry)
+    cli.add_command(models_cmd.models)
     cli.add_command(meters_cmd.meters)
     cli.add_command(bill_cmd.mdd)
     cli.add_command(bill_cmd.tariffs)

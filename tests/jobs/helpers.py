@@ -95,6 +95,27 @@ def write_lake_reads(lake, table: pa.Table, offset: int, topic: str = "meter-rea
         lake.write_parquet(f"{layout.date_dir(day)}/{layout.part_name(topic, 0, offset, offset)}", part)
 
 
+def hdfs_lake_settings(hdfs_stack, folder: str):
+    """Settings of a new, empty lake on the running test HDFS, under ``/<folder>/<random>``."""
+    import uuid
+
+    from infra.local import hdfs
+    from infra.local import stack as stack_mod
+
+    settings = stack_mod.remembered(hdfs_stack)
+    url = f"{hdfs.namenode_uri(stack_mod.context(settings))}/{folder}/{uuid.uuid4().hex[:8]}"
+    return settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": url})})
+
+
+def write_two_meters_with_a_correction(lake, pseudonyms, day: date, a: str, b: str) -> tuple[str, str]:
+    """Meter ``a``: every half-hour of ``day`` 0.5 kWh, and period 20 corrected to 0.75 kWh after SF; meter
+    ``b``: 0.25 kWh without periods 10 and 11. Written under their pseudonyms, as the mirror writes them; returns
+    the pseudonyms."""
+    pa_, pb = pseudonyms.one(a), pseudonyms.one(b)
+    write_lake_reads(lake, day_of(pa_, day, 0.5, version=after(day, 2)), offset=0)
+    write_lake_reads(lake, day_of(pb, day, 0.25, skip=(10, 11), version=after(day, 2)), offset=1)
+    write_lake_reads(lake, day_of(pa_, day, 0.75, version=after(day, 24 * 10)).slice(19, 1), offset=2)
+    return pa_, pb
 def arrive_late(lake, day: date, new_meter: str, version: int) -> dict:
     """Late data for ``day``, both sources created at ``version``: a correction (+1 kWh) of one read of period 20,
     and ``new_meter``'s (a lake pseudonym) whole day at 0.1 kWh a half-hour. Returns the corrected read's row."""

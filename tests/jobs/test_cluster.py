@@ -9,21 +9,18 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from infra.local import hdfs
-from infra.local import stack as stack_mod
 from jobs import lakeio
 from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
 from meterlake.lake.files import open_lake
-from tests.jobs.helpers import after, day_of, write_lake_reads
+from tests.jobs.helpers import hdfs_lake_settings, write_two_meters_with_a_correction
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
@@ -59,17 +56,8 @@ print(json.dumps(out, default=str))
 
 @pytest.fixture(scope="module")
 def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
-    settings = stack_mod.remembered(hdfs_stack)
-    ctx = stack_mod.context(settings)
-    url = f"{hdfs.namenode_uri(ctx)}/settle-tests/{uuid.uuid4().hex[:8]}"
-    settings = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": url})})
-    lake = open_lake(settings)
-    # meter A: every half-hour 0.5 kWh; meter B: 0.25 kWh without periods 10 and 11; a correction of A's
-    # period 20 after SF (in the lake under their pseudonyms, as the mirror writes them)
-    a, b = (pseudonym.for_settings(settings).one(m) for m in (A, B))
-    write_lake_reads(lake, day_of(a, DAY, 0.5, version=after(DAY, 2)), offset=0)
-    write_lake_reads(lake, day_of(b, DAY, 0.25, skip=(10, 11), version=after(DAY, 2)), offset=1)
-    write_lake_reads(lake, day_of(a, DAY, 0.75, version=after(DAY, 24 * 10)).slice(19, 1), offset=2)
+    settings = hdfs_lake_settings(hdfs_stack, "settle-tests")
+    write_two_meters_with_a_correction(open_lake(settings), pseudonym.for_settings(settings), DAY, A, B)
     csv = tmp_path_factory.mktemp("registry") / "registry.csv"
     csv.write_text("meter_point,gsp_group,supplier,profile_class,ssc,llfc,effective_from\n"
                    f"{A},_C,SUPA,1,0393,1,2024-01-01\n{B},_J,SUPB,1,0393,1,2024-01-01\n")

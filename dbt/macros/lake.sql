@@ -1,0 +1,80 @@
+{#
+  The lake's tables as relations, on either engine. Where a table's files lie is the source's `meta.lake_glob`
+  (directories under the lake root, docs/lake.md and docs/jobs.md); the root is METERLAKE_PATHS__LAKE, a local
+  path or hdfs://host:port/path (default: the repository's lake/, seen from dbt/).
+
+  * DuckDB: read_parquet over the glob's Parquet files, union_by_name (files of a later mirror may have more
+    columns); the reads get hive partitioning on settlement_date, so a filter on the date skips other dates'
+    files. The jobs' outputs carry their partition columns inside the files (docs/jobs.md): no hive partitioning.
+  * Spark: parquet.`glob` (a glob of the partition directories: Spark reads the columns from the files and does
+    not infer partitions from directory names, whose types it could get wrong).
+#}
+{% macro lake_root() -%}
+  {{- env_var('METERLAKE_PATHS__LAKE', '../lake').rstrip('/') -}}
+{%- endmacro %}
+
+{#- A job's output is versioned (docs/lake.md): its rows are its current version's files only. `meterlake models
+    build` lists them in METERLAKE_DBT_LAKE_FILES ({source: [files]}); a plain `dbt build` without that list reads
+    every version present under the glob (the current one and, for the grace period, the one it replaced). -#}
+{% macro lake_files(name) -%}
+  {{ return(fromjson(env_var('METERLAKE_DBT_LAKE_FILES', '{}')).get(name)) }}
+{%- endmacro %}
+
+{% macro lake_relation(glob, hive=false, files=none) -%}
+  {{ return(adapter.dispatch('lake_relation', 'meterlake')(glob, hive, files)) }}
+{%- endmacro %}
+
+{% macro default__lake_relation(glob, hive, files) -%}
+  {%- if files -%}
+  read_parquet([{%- for f in files -%}'{{ f }}'{{ ", " if not loop.last }}{%- endfor -%}],
+               hive_partitioning = {{ 'true' if hive else 'false' }}, union_by_name = true)
+  {%- else -%}
+  read_parquet('{{ lake_root() }}/{{ glob }}/**/*.parquet',
+               hive_partitioning = {{ 'true' if hive else 'false' }}, union_by_name = true)
+  {%- endif -%}
+{%- endmacro %}
+
+{#- Spark: a job's output as its version directories (`_v-*`; every version present, see lake_files) -#}
+{% macro spark__lake_relation(glob, hive, files) -%}
+  {%- if files is not none -%}
+  parquet.`{{ lake_root() }}/{{ glob }}/_v-*`
+  {%- else -%}
+  parquet.`{{ lake_root() }}/{{ glob }}`
+  {%- endif -%}
+{%- endmacro %}
+
+{#- The relation of a lake source declared in _lake__sources.yml: source('lake', name) resolved to its files. -#}
+{% macro lake_source(name) -%}
+  {#- the dependency on the source, so lineage, freshness and selection know it -#}
+  {%- do source('lake', name) -%}
+  {%- if execute -%}
+    {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', 'lake')
+                                          | selectattr('name', 'equalto', name) | first -%}
+    {%- if node is none -%}
+      {{ exceptions.raise_compiler_error("no lake source named " ~ name) }}
+    {%- endif -%}
+    {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false), lake_files(name)) }}
+  {%- endif -%}
+{%- endmacro %}
+
+{#- `dbt source freshness` over the lake: a lake source is its files (lake_relation), not a table of the
+    warehouse. Other sources keep dbt's own query. -#}
+{% macro lake_collect_freshness(source, loaded_at_field, filter) %}
+  {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', 'lake')
+                                        | selectattr('identifier', 'equalto', source.identifier) | first -%}
+  {%- if node is none -%}
+    {{ return(dbt.default__collect_freshness(source, loaded_at_field, filter)) }}
+  {%- endif -%}
+  {% call statement('collect_freshness', fetch_result=True, auto_begin=False) -%}
+    select max({{ loaded_at_field }}) as max_loaded_at, {{ current_timestamp() }} as snapshotted_at
+    from {{ lake_relation(node.meta.lake_glob, node.meta.get('hive_partitioning', false), lake_files(node.name)) }} as lake
+    {% if filter %}where {{ filter }}{% endif %}
+  {%- endcall %}
+  {{ return(load_result('collect_freshness')) }}
+{% endmacro %}
+{% macro duckdb__collect_freshness(source, loaded_at_field, filter) %}
+  {{ return(lake_collect_freshness(source, loaded_at_field, filter)) }}
+{% endmacro %}
+{% macro spark__collect_freshness(source, loaded_at_field, filter) %}
+  {{ return(lake_collect_freshness(source, loaded_at_field, filter)) }}
+{% endmacro %}

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("meterlake", "streaming", "jobs", "infra", "benchmarks")
+PACKAGES = ("meterlake", "streaming", "jobs", "infra", "reports", "benchmarks")
 LINT = Path(sys.executable).with_name("lint-imports")
 
 

@@ -351,6 +351,11 @@ def current(lake: Lake, relative: str) -> str:
     return f"{version}/{name}" if name else version
 
 
+def read_output(lake: Lake, relative: str) -> pa.Table:
+    """The output ``relative`` (a file in a slot) as its current version holds it (:func:`current`)."""
+    return lake.read_parquet(current(lake, relative))
+
+
 def output_exists(lake: Lake, relative: str) -> bool:
     """Whether the output ``relative`` (a slot, or a file in one) has a committed version (or, in an older lake,
     is there)."""

@@ -61,9 +61,9 @@ def _write(lake, relative: str, table: pa.Table) -> str:
 
 
 def _read(lake, relative: str, schema: pa.Schema) -> pa.Table:
-    from jobs.lakeio import current, output_exists
+    from jobs.lakeio import output_exists, read_output
 
-    return lake.read_parquet(current(lake, relative)).select(schema.names).cast(schema) \
+    return read_output(lake, relative).select(schema.names).cast(schema) \
         if output_exists(lake, relative) \
         else schema.empty_table()
 
@@ -86,11 +86,11 @@ def load_mdd(settings, directory: str | Path) -> dict:
 
 def read_mdd(lake) -> mdd.Mdd | None:
     """The stored release's rules (None when none was loaded)."""
-    from jobs.lakeio import current, output_exists
+    from jobs.lakeio import output_exists, read_output
 
     if not all(output_exists(lake, mdd_path(t)) for t in mdd.FILES):
         return None
-    return mdd.Mdd.from_tables({t: lake.read_parquet(current(lake, mdd_path(t))) for t in mdd.FILES})
+    return mdd.Mdd.from_tables({t: read_output(lake, mdd_path(t)) for t in mdd.FILES})
 
 
 # ------------------------------------------------------------------------------------------------ tariffs
@@ -163,11 +163,11 @@ def read_tariffs(lake) -> dict[str, tariffs.Tariff]:
 
 def read_prices(lake, names: set[str], start: datetime, end: datetime) -> dict[str, dict[datetime, Decimal]]:
     """{dynamic tariff: {UTC half-hour start: p/kWh}} for ``names``, half-hours in [start, end)."""
-    from jobs.lakeio import current, output_exists
+    from jobs.lakeio import output_exists, read_output
 
     if not output_exists(lake, PRICES) or not names:
         return {}
-    table = lake.read_parquet(current(lake, PRICES))
+    table = read_output(lake, PRICES)
     at = table.column("interval_start_utc")
     keep = pc.and_(pc.is_in(table.column("tariff"), pa.array(sorted(names), pa.string())),
                    pc.and_(pc.greater_equal(at, pa.scalar(start, TS)), pc.less(at, pa.scalar(end, TS))))

@@ -343,7 +343,7 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
     if not force and previous and previous["fingerprint"] == fp \
             and all(lakeio.output_exists(jl.lake, p) for p in paths):
-        heads, lines = (jl.lake.read_parquet(lakeio.current(jl.lake, p)) for p in paths)
+        heads, lines = (lakeio.read_output(jl.lake, p) for p in paths)
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
             return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
                     "bills": bills_json(heads, lines),

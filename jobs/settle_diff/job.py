@@ -134,7 +134,7 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
             reads, calendar, registry, _ = settle.extract(s, jl, day, params)
             load(transform(reads, calendar, registry, day=day, from_run=a, to_run=b, params=params), jl, day, a, b)
         status = "compared"
-    reasons, delta, rows = summary(jl.lake.read_parquet(lakeio.current(jl.lake, output_dir(day, a, b))), limit)
+    reasons, delta, rows = summary(lakeio.read_output(jl.lake, output_dir(day, a, b)), limit)
     total = sum(reasons.values())
     if status == "compared":
         lakeio.write_checkpoint(jl.lake, JOB, {key: {"fingerprint": fp, "changes": total, "at": lakeio.stamp()}})

@@ -46,7 +46,13 @@ jars: $(STAMP)
 	$(BIN)/meterlake stack fetch
 
 demo: jars $(SUPERSET_STAMP)
-	$(BIN)/meterlake demo
+	DO_NOT_TRACK=1 $(BIN)/meterlake demo $(DEMO_ARGS)
+
+# stops what `make demo` started: Superset, then the local stack (their data stays under state/)
+.PHONY: demo-down
+demo-down: $(STAMP)
+	-$(BIN)/meterlake dashboards down
+	$(BIN)/meterlake stack down
 
 test: jars $(SUPERSET_STAMP) $(AIRFLOW_STAMP)
 	DO_NOT_TRACK=1 $(BIN)/pytest $(PYTEST_ARGS)

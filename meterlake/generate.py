@@ -139,6 +139,9 @@ class Options:
     device_meters: int = 2
     device_every_min: int = 15
     read_every_days: int = 7
+    # days after the end of its day that a late file and a correction are created (0: like every file, 2 hours
+    # after the day's end, a correction a day later); past the SF cut-off (7 days at most) they reach R1 only
+    late_days: int = 0
     defects: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DEFECTS))
     # meter point -> (from instant, ISO 8601 UTC; "30min" | "daily" | "monthly"): electricity meters that send
     # their own register reads in the device stream from then on (streaming.commands' gateway keeps them)
@@ -150,6 +153,8 @@ class Options:
         unknown = set(self.defects) - set(DEFECTS)
         if unknown:
             raise ValueError(f"unknown defect kind(s) {sorted(unknown)}; known: {sorted(DEFECTS)}")
+        if self.late_days < 0:
+            raise ValueError("late_days must not be negative")
         if any(n < 0 for n in self.defects.values()):
             raise ValueError("defect counts must not be negative")
         if self.device_every_min < 1 or 30 % self.device_every_min and self.device_every_min % 30:
@@ -413,6 +418,8 @@ def _write_hh(options: Options, portfolio: Portfolio, plan: _Plan, gen: Generate
     """One hh-csv file for the chunk's meters (or only ``meters``, for a correction), version 1 or 2."""
     path = gen.out / "hh" / f"HH_{day.day:%Y%m%d}_{chunk:04d}_v{version}.csv"
     created_at = day.end + timedelta(hours=2, seconds=chunk) + timedelta(days=version - 1)
+    if options.late_days and (version == 2 or (day.index, chunk) in plan.late):
+        created_at = day.end + timedelta(days=options.late_days, hours=2, seconds=chunk)
     created = _iso(created_at)
     gen.file(path, "hh-csv", day.day, created_at)
     out = _Lines(path)

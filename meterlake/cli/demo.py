@@ -193,22 +193,11 @@ def _store_and_mirror(settings: Settings) -> dict:
             "mirror_reads": m.reads, "mirror_files": m.files}
 
 
-def _settle_all(settings: Settings, spark, days: list[date], run: str, advance) -> dict:
-    from jobs.settle import job as settle
-
+def _each_day(days: list[date], advance, job) -> dict:
+    """``job(day)`` for each day, in order, the progress bar advanced with each answer's status."""
     out = {}
     for d in days:
-        out[d] = settle.run(settings, d, run, spark=spark)
-        advance(1, f"{d} {out[d]['status']}")
-    return out
-
-
-def _diff_all(settings: Settings, spark, days: list[date], advance) -> dict:
-    from jobs.settle_diff import job as settle_diff
-
-    out = {}
-    for d in days:
-        out[d] = settle_diff.run(settings, d, "SF", "R1", limit=0, spark=spark)
+        out[d] = job(d)
         advance(1, f"{d} {out[d]['status']}")
     return out
 
@@ -229,6 +218,8 @@ def run(settings: Settings, plan: Plan, *, start_stack: bool = True, spark=None,
     from jobs.bill import job as bill
     from jobs.clean import job as clean
     from jobs.quality import job as quality
+    from jobs.settle import job as settle
+    from jobs.settle_diff import job as settle_diff
     from meterlake import warehouse
     from meterlake.lake.files import open_lake
     from reports import settlement as report
@@ -258,32 +249,31 @@ def run(settings: Settings, plan: Plan, *, start_stack: bool = True, spark=None,
         with st.stage("start Spark"):
             spark = build_spark("meterlake-demo", settings)
     try:
-        with st.stage("ingest on-time files", total=len(on_time)) as advance:
-            ingest_1 = _ingest(settings, root, on_time, now, advance)
-        st.notes["ingest on-time files"] = f"{ingest_1['new']} new, {ingest_1['already_ingested']} ingested before"
-        with st.stage("store + mirror"):
-            flow_1 = _store_and_mirror(settings)
-        st.notes["store + mirror"] = f"{flow_1['mirror_reads']:,} reads to the lake"
-        with st.stage("clean (VEE)"):
-            clean_1 = clean.run(settings, spark=spark)
-        st.notes["clean (VEE)"] = clean_1["message"]
-        with st.stage("settle SF", total=len(days)) as advance:
-            sf = _settle_all(settings, spark, days, "SF", advance)
-        st.notes["settle SF"] = _status(sf.values())
+        def arrive(files: list[dict], which: str) -> tuple[dict, dict, dict]:
+            """Files land and are ingested, stored and mirrored; every date is cleaned."""
+            with st.stage(f"ingest {which} files", total=len(files)) as advance:
+                ingested = _ingest(settings, root, files, now, advance)
+            st.notes[f"ingest {which} files"] = (f"{ingested['new']} new, {ingested['already_ingested']} ingested "
+                                                 "before")
+            with st.stage(f"store + mirror ({which})"):
+                flow = _store_and_mirror(settings)
+            st.notes[f"store + mirror ({which})"] = f"{flow['mirror_reads']:,} reads to the lake"
+            with st.stage(f"clean ({which})"):
+                cleaned = clean.run(settings, spark=spark)
+            st.notes[f"clean ({which})"] = cleaned["message"]
+            return ingested, flow, cleaned
 
-        with st.stage("ingest late files", total=len(late)) as advance:
-            ingest_2 = _ingest(settings, root, late, now, advance)
-        st.notes["ingest late files"] = f"{ingest_2['new']} new, {ingest_2['already_ingested']} ingested before"
-        with st.stage("store + mirror (late)"):
-            flow_2 = _store_and_mirror(settings)
-        with st.stage("clean again (VEE)"):
-            clean_2 = clean.run(settings, spark=spark)
-        st.notes["clean again (VEE)"] = clean_2["message"]
+        ingest_1, flow_1, clean_1 = arrive(on_time, "on-time")
+        with st.stage("settle SF", total=len(days)) as advance:
+            sf = _each_day(days, advance, lambda d: settle.run(settings, d, "SF", spark=spark))
+        st.notes["settle SF"] = _status(sf.values())
+        ingest_2, flow_2, clean_2 = arrive(late, "late")
         with st.stage("settle R1", total=len(days)) as advance:
-            r1 = _settle_all(settings, spark, days, "R1", advance)
+            r1 = _each_day(days, advance, lambda d: settle.run(settings, d, "R1", spark=spark))
         st.notes["settle R1"] = _status(r1.values())
         with st.stage("settle-diff SF -> R1", total=len(days)) as advance:
-            diffs = _diff_all(settings, spark, days, advance)
+            diffs = _each_day(days, advance,
+                              lambda d: settle_diff.run(settings, d, "SF", "R1", limit=0, spark=spark))
         with st.stage("data quality"):
             quality_out = quality.run(settings, spark=spark)
         st.notes["data quality"] = quality_out["message"]

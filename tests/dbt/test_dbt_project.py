@@ -182,7 +182,7 @@ def touched(duckdb_build, spark_build, dbt_lake):
 
 def _daily_kwh(rel) -> float:
     day = rel.filter(f"cast(settlement_date AS DATE) = DATE '{TOUCHED}'")
-    return day.aggregate("sum(consumption_kwh)").fetchone()[0]
+    return day.aggregate("sum(consumption_kwh)").fetchall()[0][0]
 
 
 def test_a_second_build_rebuilds_only_the_touched_settlement_date(touched, dbt_lake):
@@ -203,9 +203,9 @@ def test_a_second_build_rebuilds_only_the_touched_settlement_date(touched, dbt_l
 def test_a_second_spark_build_overwrites_only_the_touched_dates_partitions(touched, dbt_lake):
     # GIVEN the Spark marts built, then the late correction of TOUCHED
     before, kwh_before = touched
-    # WHEN the incremental marts are built again on Spark
+    # WHEN the incremental marts are built again on Spark (their models only: the tests ran on the first build)
     again = cli_build(dbt_lake.settings, "--target", "spark", "--select", " ".join(INCREMENTAL),
-                      "--exclude", "test_type:generic")
+                      "--exclude", "test_type:generic test_type:singular test_type:unit")
     # THEN only TOUCHED's partition was overwritten (insert_overwrite), carrying the correction; the others kept
     assert again["success"]
     for mart in INCREMENTAL:

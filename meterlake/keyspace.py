@@ -149,7 +149,7 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
 
     The partitions are found by key (one query per month or year since :data:`FIRST_YEAR`, concurrently), not by
     scanning the table; the device reads, keyed by device, are found by a filtered scan of ``device_reads``
-    (kept 90 days by its TTL)."""
+    (kept 90 days by its TTL), and the quarantine records naming the meter by a scan of ``quarantine``."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     periods = meter_partitions(FIRST_YEAR, last_year)
@@ -179,4 +179,22 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
         for key, versions in partitions.items():
             session.execute(delete, (max(now_us, max(versions) + 1), *key))
         removed[table] = sum(len(v) for v in partitions.values())
+    removed["quarantine"] = _erase_quarantine(session, keyspace, meter_point)
     return removed
+
+
+def _erase_quarantine(session, keyspace: str, meter_point: str) -> int:
+    """Delete the quarantine records whose line or detail names ``meter_point`` (a whole token): a scan of the
+    table, which holds only the lines that failed their checks."""
+    import re
+
+    token = re.compile(r"(?<![0-9A-Za-z])" + re.escape(meter_point) + r"(?![0-9A-Za-z])")
+    delete = session.prepare(f"DELETE FROM {keyspace}.quarantine WHERE source_file = ? AND source_line = ? "
+                             "AND field = ?")
+    found = 0
+    for row in session.execute(f"SELECT source_file, source_line, field, raw, detail FROM {keyspace}.quarantine",
+                               timeout=300):
+        if token.search(row.raw or "") or token.search(row.detail or ""):
+            session.execute(delete, (row.source_file, row.source_line, row.field))
+            found += 1
+    return found

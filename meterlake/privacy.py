@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 ERASURES_DIR = "_privacy/erasures"
 #: The reason ingest counts a dropped read of an erased meter under (in a file's ``reasons``).
 ERASED_REASON = "erased_meter"
+_TOKEN_RE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{6,13}(?![0-9A-Za-z])")
 _RECORD_RE = re.compile(r"(P[0-9a-f]+)-(\d{8}T\d{6}\d*Z)-[0-9a-f]+\.json")
 
 
@@ -90,6 +91,13 @@ class ErasureList:
 
     def __bool__(self) -> bool:
         return bool(self.pseudonyms)
+
+    def named_in(self, *texts: str | None) -> bool:
+        """Does any of ``texts`` (a quarantined line, its detail) name an erased meter (a token of the shape of
+        a meter point: 6 to 13 letters and digits)?"""
+        if not self.pseudonyms:
+            return False
+        return any(self(token) for text in texts if text for token in _TOKEN_RE.findall(text))
 
 
 def erasure_list(settings, lake=None) -> ErasureList:

@@ -33,7 +33,7 @@ from meterlake import calendar as cal
 from meterlake import schema
 from meterlake.errors import MeterlakeError
 from meterlake.instants import iso_utc
-from meterlake.privacy import ERASED_REASON
+from meterlake.privacy import ERASED_REASON, ErasureList
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_DUPLICATE_WINDOW = 100_000
@@ -321,7 +321,7 @@ class Collector:
     reasons: Counter = field(default_factory=Counter)
     #: the erasure list (meterlake.privacy.ErasureList): a read of a meter on it is dropped and counted under
     #: ``erased_meter``, not quarantined (a quarantine record keeps the line in clear)
-    erased: Callable[[str], bool] | None = None
+    erased: ErasureList | None = None
 
     def __post_init__(self):
         self._cols: dict[str, list] = {name: [] for name in _BUFFER_COLUMNS}
@@ -371,6 +371,9 @@ class Collector:
                    raw: str | None) -> None:
         if reason not in schema.QUARANTINE_REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
+        if self.erased is not None and self.erased.named_in(raw, detail):  # its line would keep it in clear
+            self.reasons[ERASED_REASON] += 1
+            return
         self.quarantined += 1
         self.reasons[reason] += 1
         if self.quarantine_sink is None:

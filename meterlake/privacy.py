@@ -100,6 +100,41 @@ class ErasureList:
         return any(self(token) for text in texts if text for token in _TOKEN_RE.findall(text))
 
 
+def without_erased(erased: ErasureList, table):
+    """``table`` (a read-model table: sets, reads or quarantine records, identifiers in clear) without the rows of
+    erased meters: by ``meter_point``, or for quarantine records (``raw``) by their line and detail."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not erased or table.num_rows == 0:
+        return table
+    if "raw" in table.column_names:
+        keep = [not erased.named_in(r, d) for r, d in zip(table["raw"].to_pylist(), table["detail"].to_pylist(),
+                                                          strict=True)]
+    elif "meter_point" in table.column_names:
+        names = erased.pseudonymiser.array(table["meter_point"])
+        keep = pc.invert(pc.is_in(names, value_set=pa.array(sorted(erased.pseudonyms))))
+    else:
+        return table
+    return table.filter(keep)
+
+
+class Refreshing:
+    """The erasure list of ``settings``, read again once it is ``every_s`` old (for the long-running consumers)."""
+
+    def __init__(self, settings, every_s: float = 30.0, clock=None):
+        import time
+
+        self.settings, self.every_s, self.clock = settings, every_s, clock or time.monotonic
+        self._list, self._at = ErasureList(frozenset()), None
+
+    def __call__(self) -> ErasureList:
+        now = self.clock()
+        if self._at is None or now - self._at >= self.every_s:
+            self._list, self._at = erasure_list(self.settings), now
+        return self._list
+
+
 def erasure_list(settings, lake=None) -> ErasureList:
     """The erasure list of ``settings``' lake. Raises UsageError when it names a meter and there is no
     pseudonymisation key (ingest must not let an erased meter through for want of one)."""

@@ -404,7 +404,7 @@ class Worker:
         try:
             with validated_file(local, fmt, now=now, batch_rows=settings.ingest.batch_rows,
                                 spool_dir=self.spool_dir, source_name=file.name,
-                                erased=privacy.erasure_list(settings)) as validated:
+                                erased=privacy.erasure_list(settings) or None) as validated:
                 if validated.digest.hex() != key:
                     raise _Changed()
                 where = self.storage.archive(file, key, local)

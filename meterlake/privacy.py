@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pyarrow.fs as pafs
+
+log = logging.getLogger("meterlake.privacy")
 
 ERASURES_DIR = "_privacy/erasures"
 #: The reason ingest counts a dropped read of an erased meter under (in a file's ``reasons``).
@@ -120,7 +123,9 @@ def without_erased(erased: ErasureList, table):
 
 
 class Refreshing:
-    """The erasure list of ``settings``, read again once it is ``every_s`` old (for the long-running consumers)."""
+    """The erasure list of ``settings``, read again once it is ``every_s`` old (for the long-running consumers).
+    A lake that does not answer (a transient failure, :func:`meterlake.lakefs.transient`) leaves the list read last
+    in use until the next attempt: the store does not stop for the lake's weather."""
 
     def __init__(self, settings, every_s: float = 30.0, clock=None):
         import time
@@ -131,7 +136,15 @@ class Refreshing:
     def __call__(self) -> ErasureList:
         now = self.clock()
         if self._at is None or now - self._at >= self.every_s:
-            self._list, self._at = erasure_list(self.settings), now
+            from meterlake import lakefs
+
+            try:
+                self._list = erasure_list(self.settings)
+            except Exception as exc:
+                if not lakefs.transient(exc):
+                    raise
+                log.warning("the erasure list could not be read (%s); the last one read stays in use", exc)
+            self._at = now
         return self._list
 
 

@@ -197,9 +197,11 @@ def test_replaying_the_landed_files_or_the_topics_does_not_bring_it_back(erased)
     stackhelp.store(settings)
     mirror.run(settings, until_caught_up=True)
     # and the topics, which still hold its reads from before the erasure, consumed again from the beginning
-    store.run(settings, until_caught_up=True, group=f"replay-{settings.cassandra.keyspace}", max_seconds=300)
-    mirror.run(settings.model_copy(update={"mirror": settings.mirror.model_copy(update={
-        "group_id": f"replay-{settings.cassandra.keyspace}"})}), until_caught_up=True)
+    replayed = store.run(settings, until_caught_up=True, group=f"store-replay-{settings.cassandra.keyspace}",
+                         max_seconds=300)
+    remirrored = mirror.run(settings.model_copy(update={"mirror": settings.mirror.model_copy(update={
+        "group_id": f"mirror-replay-{settings.cassandra.keyspace}"})}), until_caught_up=True)
+    assert replayed.messages > 0 and remirrored.messages > 0  # the topics, consumed again from the start
     rows = _store_rows(settings)
     assert {t: [r for r in rs if VICTIM in repr(r)] for t, rs in rows.items()} == {t: [] for t in STORE}
     assert erased.pseudonym not in _lake_file_meters(settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from meterlake import clients
 from meterlake.cli.output import json_command, parse_date, progress, stop_event
 from meterlake.errors import UsageError
 
@@ -31,7 +32,7 @@ def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):
     settings = ctx.settings
     stop = stop_event(on_signals=not until_caught_up)
     if not until_caught_up:
-        progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
+        progress(f"mirroring {', '.join(clients.topics(settings, clients.MIRRORED))} into "
                  f"{settings.lake_url}; Ctrl-C to stop")
     stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s).to_json()
     summary = (f"{stats['reads']:,} reads from {stats['messages']:,} messages in {stats['seconds']:.1f}s: "

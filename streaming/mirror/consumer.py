@@ -169,7 +169,7 @@ class Mirror:
         self.options = settings.mirror
         self.lake = lake or open_lake(settings)
         self._pseudonyms = pseudonym.for_settings(settings)  # no key, no mirror: the lake holds no identifiers
-        self.topics = [settings.kafka.reads_topic, settings.kafka.devices_topic]
+        self.topics = clients.topics(settings, clients.MIRRORED)
         self.stats = MirrorStats()
         self.clock = clock
         self._consumer: KafkaConsumer | None = None

@@ -74,8 +74,7 @@ def _incompatible(record, reason: str) -> pa.Table:
 
 
 def topics(settings: Settings) -> list[str]:
-    k = settings.kafka
-    return [k.reads_topic, k.devices_topic, k.quarantine_topic]
+    return clients.topics(settings, clients.STORED)
 
 
 def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP, max_seconds: float | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from meterlake import clients
-from meterlake.cli.output import json_command, parse_date, progress, stop_event
+from meterlake.cli.output import catch_up_options, json_command, parse_date, progress, stop_event
 from meterlake.errors import UsageError
 
 
@@ -19,10 +19,7 @@ def mirror() -> None:
 
 
 @mirror.command("run")
-@click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
-@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
-                   "many seconds.")
+@catch_up_options
 @json_command
 @click.pass_obj
 def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):

@@ -1,0 +1,240 @@
+"""The fault sweep (issue 17): the pipeline under faults, one line per scenario, nothing lost or duplicated.
+
+- ``fuzzed files``: malformed files made from a valid one (cut short, binary, a huge line, Latin-1 bytes, mixed
+  line endings, a repeated header, lines shuffled or duplicated, bytes flipped) through ingest's checking: each is
+  rejected or has its bad lines quarantined, with a reason; none crashes it; memory stays bounded.
+- ``mirror killed -9``: a portfolio's reads on Kafka, ``meterlake mirror run --until-caught-up`` killed (SIGKILL)
+  at random instants, then run to the end: the lake's live reads against the reads published, lost and
+  duplicated (rows of live files sharing a read's key and version).
+
+Starts its own single-broker Kafka for the second (state dir METERLAKE_BENCH_STATE_DIR, default build/bench-stack;
+port offset METERLAKE_BENCH_PORT_OFFSET, default 2000) and stops it at the end. Scale: small 100 files and 3 kills
+of a 50k-read portfolio, full 1,000 files and 20 kills of 240k reads (the issue's sizes).
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.harness import Report
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+HEADER = "meter_point,meter_serial,register_id,read_kind,interval_start_utc,value,unit,quality,created_utc"
+
+
+def _valid_lines(rows: int) -> list[str]:
+    from meterlake import ids
+
+    out = []
+    for i in range(rows):
+        day, period = divmod(i, 48)
+        out.append(f"{ids.make_mpan_core(10, i % 7)},E1,S,interval,2024-01-{1 + day % 28:02d}T"
+                   f"{period // 2:02d}:{30 * (period % 2):02d}:00Z,0.{i % 1000:03d},kWh,actual,2024-02-01T00:00:00Z")
+    return out
+
+
+def fuzzed(rng: random.Random, lines: list[str]) -> bytes:
+    """One malformed file made from a valid header and ``lines``, by one or two random mutations."""
+    body = [HEADER, *lines]
+    cut = False
+    for _ in range(rng.choice((1, 2))):
+        kind = rng.randrange(9) if len(body) > 1 else rng.choice((1, 6))
+        if kind == 0:  # cut short, mid-line
+            text = "\n".join(body)
+            body, cut = [text[: rng.randrange(1, len(text))]], True
+        elif kind == 1:  # binary garbage in place of a line
+            body[rng.randrange(len(body))] = bytes(rng.randrange(256) for _ in range(80)).decode("latin-1")
+        elif kind == 2:  # a huge line
+            body.insert(rng.randrange(1, len(body) + 1), "9" * rng.choice((10_000, 1_000_000)))
+        elif kind == 3:  # a repeated header
+            body.insert(rng.randrange(1, len(body) + 1), HEADER)
+        elif kind == 4:  # a field dropped or added
+            at = rng.randrange(1, len(body))
+            body[at] = body[at].rsplit(",", 1)[0] if rng.random() < 0.5 else body[at] + ",extra"
+        elif kind == 5:  # lines duplicated with another value
+            at = rng.randrange(1, len(body))
+            body.insert(at, body[at].replace(",0.", ",9."))
+        elif kind == 6:  # a flipped character
+            at = rng.randrange(len(body))
+            if body[at]:
+                c = rng.randrange(len(body[at]))
+                body[at] = body[at][:c] + rng.choice("x,;\"\t-:Z") + body[at][c + 1:]
+        elif kind == 7:  # shuffled
+            rng.shuffle(body)
+        else:  # no header
+            body = body[1:]
+    ending = rng.choice(("\n", "\r\n", "mixed"))
+    if ending == "mixed":
+        text = "".join(line + rng.choice(("\n", "\r\n")) for line in body)
+    else:
+        text = ending.join(body) + ending
+    if cut:  # no line end after the cut
+        text = text.rstrip("\r\n")
+    data = text.encode("latin-1" if rng.random() < 0.1 else "utf-8", errors="replace")
+    return data.replace(b"\xef\xbf\xbd", b"\xe9")  # a Latin-1 byte where a character was unencodable
+
+
+def fuzz(count: int, seed: int = 17) -> dict:
+    """Check ``count`` fuzzed files with ingest's own checking; the outcome of each."""
+    from streaming.ingest import ingest_file
+
+    rng = random.Random(seed)
+    lines = _valid_lines(96)
+    outcomes: Counter = Counter()
+    reasons: Counter = Counter()
+    crashes = []
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with tempfile.TemporaryDirectory(prefix="bench-fuzz-") as tmp:
+        for n in range(count):
+            path = Path(tmp) / f"fuzz_{n:04d}.csv"
+            path.write_bytes(fuzzed(rng, lines))
+            try:
+                result = ingest_file(path, "hh-csv", now=NOW)
+            except Exception as exc:  # noqa: BLE001 (what the sweep counts: any crash)
+                crashes.append(f"{path.name}: {type(exc).__name__}: {exc}")
+                continue
+            outcomes[result.status if not (result.status == "accepted" and result.quarantined)
+                     else "accepted, lines quarantined"] += 1
+            reasons.update(result.reasons)
+            path.unlink()
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return {"files": count, "outcomes": dict(outcomes), "reasons": dict(reasons), "crashes": crashes,
+            "peak_rss_growth_mb": round(grown_mb, 1)}
+
+
+# ------------------------------------------------------------------------------------------ mirror kills
+
+
+def _settings(lake: Path):
+    import uuid
+
+    from meterlake import config
+
+    base = config.load(None)
+    state = Path(os.environ.get("METERLAKE_BENCH_STATE_DIR", ROOT / "build" / "bench-stack"))
+    offset = int(os.environ.get("METERLAKE_BENCH_PORT_OFFSET", "2000"))
+    tag = uuid.uuid4().hex[:8]
+    return base.model_copy(update={
+        "paths": base.paths.model_copy(update={"state_dir": state, "lake": str(lake)}),
+        "stack": base.stack.model_copy(update={"port_offset": offset, "services": ["kafka"], "kafka_brokers": 1}),
+        "kafka": base.kafka.model_copy(update={f"{kind}_topic": f"faults-{kind}-{tag}"
+                                               for kind in ("reads", "files", "devices", "quarantine")}
+                                       | {"partitions": 3}),
+        "mirror": base.mirror.model_copy(update={"group_id": f"faults-mirror-{tag}", "max_file_rows": 20_000,
+                                                 "idle_flush_s": 1.0}),
+        "lake": base.lake.model_copy(update={"pseudonym_key": "a key of the fault sweep's lake, for it only"}),
+    })
+
+
+def _env(settings) -> dict[str, str]:
+    k = settings.kafka
+    return {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
+            "METERLAKE_PATHS__LAKE": settings.lake_url,
+            "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
+            "METERLAKE_KAFKA__READS_TOPIC": k.reads_topic, "METERLAKE_KAFKA__FILES_TOPIC": k.files_topic,
+            "METERLAKE_KAFKA__DEVICES_TOPIC": k.devices_topic, "METERLAKE_KAFKA__QUARANTINE_TOPIC": k.quarantine_topic,
+            "METERLAKE_KAFKA__PARTITIONS": str(k.partitions), "METERLAKE_MIRROR__GROUP_ID": settings.mirror.group_id,
+            "METERLAKE_MIRROR__MAX_FILE_ROWS": str(settings.mirror.max_file_rows),
+            "METERLAKE_MIRROR__IDLE_FLUSH_S": str(settings.mirror.idle_flush_s),
+            "METERLAKE_LAKE__PSEUDONYM_KEY": settings.lake.pseudonym_key}
+
+
+def _mirror(settings) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).with_name("meterlake")), "mirror", "run", "--until-caught-up",
+                             "--deadline", "600", "--json"], env=_env(settings), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def lake_counts(settings) -> tuple[int, int]:
+    """(reads in the lake's live files, rows of them repeating a read's key and version): lost and duplicated are
+    measured against what was published."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from meterlake.lake.files import open_lake
+
+    lake = open_lake(settings)
+    key = ["meter_point", "settlement_date", "settlement_period", "source_version"]
+    tables = [pq.read_table(f.path, filesystem=lake.fs, columns=key)
+              for day in lake.dates() for f in lake.live_files(day)]
+    if not tables:
+        return 0, 0
+    rows = pa.concat_tables(tables)
+    return rows.num_rows, rows.num_rows - rows.group_by(key).aggregate([]).num_rows
+
+
+def mirror_kills(settings, reads: int, kills: int, seed: int = 5) -> dict:
+    from kafka import KafkaProducer
+
+    from benchmarks.bench_mirror import _sets
+    from meterlake import clients
+    from streaming import kafka_io
+
+    rng = random.Random(seed)
+    clients.ensure_topics(settings)
+    sets = _sets(reads, meters_per_day=500, seed=seed)
+    producer = KafkaProducer(**clients.kafka_options(settings), acks="all", enable_idempotence=True,
+                             max_request_size=16 << 20)
+    published = kafka_io.publish_reads(producer, settings.kafka.reads_topic, sets, settings.kafka.partitions,
+                                       target_bytes=64 << 10)
+    producer.close()
+    expected = int(sum(sets.column("periods").to_pylist()))
+    killed = 0
+    for _ in range(kills):
+        proc = _mirror(settings)
+        try:
+            proc.wait(timeout=rng.uniform(1.0, 8.0))  # finished before its kill: the next one starts caught up
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed += 1
+    started = time.monotonic()
+    proc = _mirror(settings)
+    _, err = proc.communicate(timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the mirror's last run failed: {err[-2000:]}")
+    recovered_s = time.monotonic() - started
+    stored, duplicated = lake_counts(settings)
+    return {"reads": expected, "messages": published.messages, "kills": killed, "in_lake": stored,
+            "lost": expected - (stored - duplicated), "duplicated": duplicated, "recover_s": round(recovered_s, 1)}
+
+
+def run(report: Report, scale: str) -> None:
+    from infra.local import stack
+    from infra.local.discover import discover
+
+    files = 1000 if scale == "full" else 100
+    started = time.monotonic()
+    fuzzing = fuzz(files)
+    report.figure("fuzzed files: crashes", len(fuzzing["crashes"]), "files", files=files,
+                  outcomes=fuzzing["outcomes"], seconds=round(time.monotonic() - started, 1))
+    for line in fuzzing["crashes"][:10]:
+        print(f"    crash: {line}")
+    report.figure("fuzzed files: peak memory growth", fuzzing["peak_rss_growth_mb"], "MB",
+                  reasons=len(fuzzing["reasons"]))
+
+    reads, kills = (240_000, 20) if scale == "full" else (50_000, 3)
+    work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
+    settings = _settings(work / "lake")
+    try:
+        stack.up(settings)
+        settings = discover(stack.remembered(settings))
+        out = mirror_kills(settings, reads, kills)
+        report.figure("mirror killed -9: reads lost", out["lost"], "reads", kills=out["kills"],
+                      expected=out["reads"], in_lake=out["in_lake"], messages=out["messages"])
+        report.figure("mirror killed -9: reads duplicated", out["duplicated"], "reads")
+        report.figure("mirror killed -9: time to recover", out["recover_s"], "s")
+    finally:
+        stack.down(settings)
+        shutil.rmtree(work, ignore_errors=True)

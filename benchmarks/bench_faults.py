@@ -7,8 +7,8 @@
   at random instants, then run to the end: the lake's live reads against the reads published, lost and
   duplicated (rows of live files sharing a read's key and version).
 
-Starts its own single-broker Kafka for the second (state dir METERLAKE_BENCH_STATE_DIR, default build/bench-stack;
-port offset METERLAKE_BENCH_PORT_OFFSET, default 2000) and stops it at the end. Scale: small 100 files and 3 kills
+Starts its own single-broker Kafka for the second, as bench_mirror does (METERLAKE_BENCH_STATE_DIR,
+METERLAKE_BENCH_PORT_OFFSET), and stops it at the end. Scale: small 100 files and 3 kills
 of a 50k-read portfolio, full 1,000 files and 20 kills of 240k reads (the issue's sizes).
 """
 from __future__ import annotations
@@ -117,24 +117,12 @@ def fuzz(count: int, seed: int = 17) -> dict:
 
 
 def _settings(lake: Path):
-    import uuid
+    """bench_mirror's settings (its own stack, topics of their own), files rotated every 20k reads: a kill meets
+    files half written and offsets not yet committed."""
+    from benchmarks.bench_mirror import _settings as mirror_settings
 
-    from meterlake import config
-
-    base = config.load(None)
-    state = Path(os.environ.get("METERLAKE_BENCH_STATE_DIR", ROOT / "build" / "bench-stack"))
-    offset = int(os.environ.get("METERLAKE_BENCH_PORT_OFFSET", "2000"))
-    tag = uuid.uuid4().hex[:8]
-    return base.model_copy(update={
-        "paths": base.paths.model_copy(update={"state_dir": state, "lake": str(lake)}),
-        "stack": base.stack.model_copy(update={"port_offset": offset, "services": ["kafka"], "kafka_brokers": 1}),
-        "kafka": base.kafka.model_copy(update={f"{kind}_topic": f"faults-{kind}-{tag}"
-                                               for kind in ("reads", "files", "devices", "quarantine")}
-                                       | {"partitions": 3}),
-        "mirror": base.mirror.model_copy(update={"group_id": f"faults-mirror-{tag}", "max_file_rows": 20_000,
-                                                 "idle_flush_s": 1.0}),
-        "lake": base.lake.model_copy(update={"pseudonym_key": "a key of the fault sweep's lake, for it only"}),
-    })
+    settings = mirror_settings(lake)
+    return settings.model_copy(update={"mirror": settings.mirror.model_copy(update={"max_file_rows": 20_000})})
 
 
 def _env(settings) -> dict[str, str]:
@@ -146,8 +134,7 @@ def _env(settings) -> dict[str, str]:
             "METERLAKE_KAFKA__DEVICES_TOPIC": k.devices_topic, "METERLAKE_KAFKA__QUARANTINE_TOPIC": k.quarantine_topic,
             "METERLAKE_KAFKA__PARTITIONS": str(k.partitions), "METERLAKE_MIRROR__GROUP_ID": settings.mirror.group_id,
             "METERLAKE_MIRROR__MAX_FILE_ROWS": str(settings.mirror.max_file_rows),
-            "METERLAKE_MIRROR__IDLE_FLUSH_S": str(settings.mirror.idle_flush_s),
-            "METERLAKE_LAKE__PSEUDONYM_KEY": settings.lake.pseudonym_key}
+            "METERLAKE_MIRROR__IDLE_FLUSH_S": str(settings.mirror.idle_flush_s)}
 
 
 def _mirror(settings) -> subprocess.Popen:

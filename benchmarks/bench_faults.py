@@ -6,10 +6,12 @@
 - ``mirror killed -9``: a portfolio's reads on Kafka, ``meterlake mirror run --until-caught-up`` killed (SIGKILL)
   at random instants, then run to the end: the lake's live reads against the reads published, lost and
   duplicated (rows of live files sharing a read's key and version).
+- ``broker killed -9 mid-mirror``: the same, with the broker killed under the mirror and started again.
 
 Starts its own single-broker Kafka for the second, as bench_mirror does (METERLAKE_BENCH_STATE_DIR,
 METERLAKE_BENCH_PORT_OFFSET), and stops it at the end. Scale: small 100 files and 3 kills
-of a 50k-read portfolio, full 1,000 files and 20 kills of 240k reads (the issue's sizes).
+and 1 broker restart over 50k reads, full 1,000 files, 20 kills and 3 broker restarts over 240k reads (the
+issue's sizes).
 """
 from __future__ import annotations
 
@@ -137,10 +139,11 @@ def _env(settings) -> dict[str, str]:
             "METERLAKE_MIRROR__IDLE_FLUSH_S": str(settings.mirror.idle_flush_s)}
 
 
-def _mirror(settings) -> subprocess.Popen:
-    return subprocess.Popen([str(Path(sys.executable).with_name("meterlake")), "mirror", "run", "--until-caught-up",
-                             "--deadline", "600", "--json"], env=_env(settings), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+def _mirror(settings, log: Path) -> subprocess.Popen:
+    with open(log, "a") as err:  # a file, not a pipe: a mirror waiting out a dead broker logs a lot
+        return subprocess.Popen([str(Path(sys.executable).with_name("meterlake")), "mirror", "run",
+                                 "--until-caught-up", "--deadline", "600", "--json"], env=_env(settings),
+                                stdout=subprocess.DEVNULL, stderr=err)
 
 
 def lake_counts(settings) -> tuple[int, int]:
@@ -161,7 +164,36 @@ def lake_counts(settings) -> tuple[int, int]:
     return rows.num_rows, rows.num_rows - rows.group_by(key).aggregate([]).num_rows
 
 
-def mirror_kills(settings, reads: int, kills: int, seed: int = 5) -> dict:
+def kill_the_mirror(settings, proc: subprocess.Popen, rng: random.Random) -> bool:
+    """SIGKILL the mirror at a random instant (False: it finished first)."""
+    try:
+        proc.wait(timeout=rng.uniform(1.0, 8.0))
+        return False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return True
+
+
+def restart_the_broker(settings, proc: subprocess.Popen, rng: random.Random) -> bool:
+    """SIGKILL the broker under the mirror at a random instant and start it again (False: the mirror finished
+    first); the mirror rides it out or stops with its error, and the next run goes on."""
+    from infra.local import stack
+
+    try:
+        proc.wait(timeout=rng.uniform(1.0, 6.0))
+        return False
+    except subprocess.TimeoutExpired:
+        stack.kill(settings, "kafka-1")
+        time.sleep(2)
+        stack.start(settings, "kafka-1")
+        proc.wait(timeout=900)
+        return True
+
+
+def mirror_faults(settings, reads: int, faults: int, inject, seed: int = 5) -> dict:
+    """Publish ``reads``, run the mirror ``faults`` times with ``inject`` (one of the two above), then to the
+    end; what the lake's live files hold against what was published."""
     from kafka import KafkaProducer
 
     from benchmarks.bench_mirror import _sets
@@ -177,23 +209,15 @@ def mirror_kills(settings, reads: int, kills: int, seed: int = 5) -> dict:
                                        target_bytes=64 << 10)
     producer.close()
     expected = int(sum(sets.column("periods").to_pylist()))
-    killed = 0
-    for _ in range(kills):
-        proc = _mirror(settings)
-        try:
-            proc.wait(timeout=rng.uniform(1.0, 8.0))  # finished before its kill: the next one starts caught up
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            killed += 1
+    log = Path(settings.lake_url).with_suffix(".mirror.log")
+    injected = sum(inject(settings, _mirror(settings, log), rng) for _ in range(faults))
     started = time.monotonic()
-    proc = _mirror(settings)
-    _, err = proc.communicate(timeout=900)
-    if proc.returncode != 0:
-        raise RuntimeError(f"the mirror's last run failed: {err[-2000:]}")
+    proc = _mirror(settings, log)
+    if proc.wait(timeout=900) != 0:
+        raise RuntimeError(f"the mirror's last run failed: {log.read_text()[-2000:]}")
     recovered_s = time.monotonic() - started
     stored, duplicated = lake_counts(settings)
-    return {"reads": expected, "messages": published.messages, "kills": killed, "in_lake": stored,
+    return {"reads": expected, "messages": published.messages, "faults": injected, "in_lake": stored,
             "lost": expected - (stored - duplicated), "duplicated": duplicated, "recover_s": round(recovered_s, 1)}
 
 
@@ -211,17 +235,20 @@ def run(report: Report, scale: str) -> None:
     report.figure("fuzzed files: peak memory growth", fuzzing["peak_rss_growth_mb"], "MB",
                   reasons=len(fuzzing["reasons"]))
 
-    reads, kills = (240_000, 20) if scale == "full" else (50_000, 3)
+    reads, scenarios = (240_000, [("mirror killed -9", kill_the_mirror, 20),
+                                  ("broker killed -9 mid-mirror", restart_the_broker, 3)]) if scale == "full" else (
+        50_000, [("mirror killed -9", kill_the_mirror, 3), ("broker killed -9 mid-mirror", restart_the_broker, 1)])
     work = Path(tempfile.mkdtemp(prefix="bench-faults-"))
-    settings = _settings(work / "lake")
+    settings = _settings(work / "lake-0")
     try:
         stack.up(settings)
-        settings = discover(stack.remembered(settings))
-        out = mirror_kills(settings, reads, kills)
-        report.figure("mirror killed -9: reads lost", out["lost"], "reads", kills=out["kills"],
-                      expected=out["reads"], in_lake=out["in_lake"], messages=out["messages"])
-        report.figure("mirror killed -9: reads duplicated", out["duplicated"], "reads")
-        report.figure("mirror killed -9: time to recover", out["recover_s"], "s")
+        for n, (name, inject, faults) in enumerate(scenarios):
+            fresh = discover(stack.remembered(_settings(work / f"lake-{n}")))  # topics and a lake of its own
+            out = mirror_faults(fresh, reads, faults, inject)
+            report.figure(f"{name}: reads lost", out["lost"], "reads", faults=out["faults"],
+                          expected=out["reads"], in_lake=out["in_lake"], messages=out["messages"])
+            report.figure(f"{name}: reads duplicated", out["duplicated"], "reads")
+            report.figure(f"{name}: time to recover", out["recover_s"], "s")
     finally:
         stack.down(settings)
         shutil.rmtree(work, ignore_errors=True)

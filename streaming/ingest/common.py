@@ -374,7 +374,8 @@ class Collector:
         problem, so the record counts against that meter-day (its settlement date from ``start_us``)."""
         if reason not in schema.QUARANTINE_REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
-        if self.erased is not None and self.erased.named_in(raw, detail):  # its line would keep it in clear
+        if self.erased is not None and (self.erased(meter_point) or self.erased.named_in(raw, detail)):
+            # its line would keep it in clear
             self.reasons[ERASED_REASON] += 1
             return
         self.quarantined += 1

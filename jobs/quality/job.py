@@ -149,8 +149,9 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     ingest_state = _ingest_output(jl, records) if records is not None else {
         "lines": None, "meter_day_lines": None, "files": None, "path": quarantine.OUTPUT, "unavailable": unavailable}
     named = quarantine.per_meter_day(records if records is not None else quarantine.empty())
-    by_day = {d: sorted(r.values() for r in named.filter(pc.equal(named.column("settlement_date"), d)).to_pylist())
-              for d in targets}
+    # rows as tuples (dict views do not order), ordered by their text (a None beside a value does not order either)
+    by_day = {d: sorted((tuple(r.values()) for r in named.filter(pc.equal(named.column("settlement_date"), d))
+                         .to_pylist()), key=repr) for d in targets}
     fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
                                               "clean": clean_state(jl, d), "ingest": by_day[d]})
            for d in targets}

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from meterlake import calendar as cal
+from meterlake import jobruns
 from meterlake.instants import iso_utc
 from meterlake.lake import layout  # noqa: F401 (the jobs that rebuild a date's files: backfill)
 from meterlake.lake.files import PARQUET_OPTIONS, Lake, open_lake
@@ -143,7 +144,9 @@ def read_files(spark: SparkSession, urls: list[str], schema, base: str | None = 
     reader = spark.read.schema(schema)
     if base is not None:
         reader = reader.option("basePath", base)
-    return reader.parquet(*urls).select(*schema.fieldNames())
+    df = reader.parquet(*urls)
+    jobruns.note_spark_files(df.inputFiles())
+    return df.select(*schema.fieldNames())
 
 
 def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, frozenset[str] | None]) -> DataFrame:
@@ -222,6 +225,7 @@ def write_deterministic(lake: Lake, relative: str, table: pa.Table, grace_s: flo
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **PARQUET_OPTIONS)
     data = sink.getvalue().to_pybytes()
+    jobruns.note_written(table.num_rows, len(data))
     slot, _, name = relative.rpartition("/")
     version = new_version(slot)
     lake.write_bytes(f"{version}/{name}", data, exclusive=True)
@@ -353,7 +357,10 @@ def current(lake: Lake, relative: str) -> str:
 
 def read_output(lake: Lake, relative: str) -> pa.Table:
     """The output ``relative`` (a file in a slot) as its current version holds it (:func:`current`)."""
-    return lake.read_parquet(current(lake, relative))
+    path = current(lake, relative)
+    table = lake.read_parquet(path)
+    jobruns.note_read(lake.path(path), lake.fs.get_file_info(lake.path(path)).size or 0, table.num_rows)
+    return table
 
 
 def output_exists(lake: Lake, relative: str) -> bool:
@@ -462,7 +469,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         for k, v in JOB_CONF.items():
             spark.conf.set(k, v)
         try:
-            yield spark
+            with jobruns.spark_metrics(spark):
+                yield spark
         finally:
             for k, v in before.items():
                 spark.conf.unset(k) if v is None else spark.conf.set(k, v)
@@ -473,7 +481,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
     built = build_spark(app, lean, master=master, conf=JOB_CONF)
     built.sparkContext.setLogLevel("WARN")
     try:
-        yield built
+        with jobruns.spark_metrics(built):
+            yield built
     finally:
         built.stop()
 

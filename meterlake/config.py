@@ -270,6 +270,15 @@ class Schedule(_Section):
     report_formats: list[str] = Field(["html", "pdf", "csv"], description="formats of each run's report")
 
 
+class Costs(_Section):
+    """The price of a job run (``meterlake runs``; :mod:`meterlake.jobruns`): CPU time and bytes read. The defaults
+    make the cost the core-hours used (1 per core-hour, nothing per GB): no currency is assumed until set."""
+
+    core_hour_price: float = Field(1.0, ge=0, description="price of one CPU core for an hour, in `unit`")
+    gb_read_price: float = Field(0.0, ge=0, description="price of reading 10^9 bytes, in `unit`")
+    unit: str = Field("core-hours", description="what the prices are in, e.g. GBP (a label; nothing converts)")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -289,6 +298,7 @@ class Settings(BaseSettings):
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
+    costs: Costs = Costs()
 
     # Set by load(); not a setting.
     _source: Path | None = None

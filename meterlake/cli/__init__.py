@@ -92,6 +92,7 @@ def _register() -> None:
         mirror_cmd,
         models_cmd,
         report_cmd,
+        runs_cmd,
         schedule_cmd,
         stack_cmd,
         store_cmd,
@@ -115,6 +116,7 @@ def _register() -> None:
     cli.add_command(dashboards_cmd.dashboards)
     cli.add_command(report_cmd.report)
     cli.add_command(schedule_cmd.schedule)
+    cli.add_command(runs_cmd.runs)
 
 
 _register()

@@ -279,6 +279,19 @@ class Costs(_Section):
     unit: str = Field("core-hours", description="what the prices are in, e.g. GBP (a label; nothing converts)")
 
 
+class Metrics(_Section):
+    """Prometheus metrics of the long-running services (streaming/metrics.py, docs/deploy.md): each process serves
+    ``/metrics`` on its own port; 0 (the default) serves none, so one-shot commands and several shards on one
+    host open no port unless asked."""
+
+    address: str = Field("127.0.0.1", description="the address the metrics endpoints listen on (0.0.0.0: all)")
+    ingest_port: int = Field(0, ge=0, le=65535, description="`ingest watch`'s endpoint; 0: none")
+    store_port: int = Field(0, ge=0, le=65535, description="`store run`'s endpoint; 0: none")
+    mirror_port: int = Field(0, ge=0, le=65535, description="`mirror run`'s endpoint; 0: none")
+    lag_interval_s: float = Field(15.0, gt=0, description="how often a consumer asks the brokers for the end "
+                                                          "offsets behind its lag gauges")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -299,6 +312,7 @@ class Settings(BaseSettings):
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
     costs: Costs = Costs()
+    metrics: Metrics = Metrics()
 
     # Set by load(); not a setting.
     _source: Path | None = None

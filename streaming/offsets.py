@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from meterlake import clients
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
+from streaming import metrics
 
 log = logging.getLogger(__name__)
 
@@ -231,5 +232,6 @@ class Watchdog:
                           f"{self.rejoins} times over with a fresh consumer", lag)
         self.failed += 1
         self.last = self.clock()
+        metrics.REJOINS.labels(self.what.removeprefix("the ")).inc()
         log.warning("%s made no progress for %gs with lag %s: a fresh consumer (%d of %d)", self.what,
                     self.stall_timeout_s, describe(lag), self.failed, self.rejoins)

@@ -49,6 +49,8 @@ class Stack(_Section):
     services: list[str] = Field(["kafka", "cassandra", "hdfs", "spark"], description="what `stack up` starts")
     port_offset: int = Field(0, ge=0, le=20000, description="added to every port, to run two stacks side by side")
     start_timeout_s: int = Field(180, ge=10)
+    metrics: bool = Field(False, description="Kafka and Cassandra serve JMX metrics to Prometheus (the JMX "
+                          "exporter's java agent; ports in infra/local/versions.toml [jmx_exporter])")
 
 
 class Kafka(_Section):
@@ -288,6 +290,8 @@ class Metrics(_Section):
     ingest_port: int = Field(0, ge=0, le=65535, description="`ingest watch`'s endpoint; 0: none")
     store_port: int = Field(0, ge=0, le=65535, description="`store run`'s endpoint; 0: none")
     mirror_port: int = Field(0, ge=0, le=65535, description="`mirror run`'s endpoint; 0: none")
+    schedule_port: int = Field(0, ge=0, le=65535, description="`schedule run`'s endpoint (settlement runs due "
+                               "and not done); 0: none")
     lag_interval_s: float = Field(15.0, gt=0, description="how often a consumer asks the brokers for the end "
                                                           "offsets behind its lag gauges")
 

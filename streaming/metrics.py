@@ -13,7 +13,8 @@ Each process serves ``/metrics`` (prometheus_client's exposition) on ``[metrics]
 - ``meterlake_batch_seconds``: a batch from poll to commit (store, mirror), a file from claim to done (ingest);
 - ``meterlake_cassandra_write_retries_total``, ``meterlake_cassandra_write_timeouts_total``: the store's writes;
 - ``meterlake_watchdog_rejoins_total``: fresh consumers made by the stall watchdog (:mod:`streaming.offsets`);
-- ``meterlake_last_success_timestamp_seconds``: the last commit of a batch (store, mirror) or file (ingest).
+- ``meterlake_last_success_timestamp_seconds``: the last commit of a batch (store, mirror) or file (ingest);
+- ``meterlake_settlement_due_runs{run}``: ``schedule run``'s settlement runs past their cut-off and not done.
 """
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ BATCH = Histogram("meterlake_batch_seconds", "A batch from poll to commit (inges
 WRITE_RETRIES = Counter("meterlake_cassandra_write_retries", "Cassandra writes retried after a failure", ["service"])
 WRITE_TIMEOUTS = Counter("meterlake_cassandra_write_timeouts", "Cassandra writes that timed out", ["service"])
 REJOINS = Counter("meterlake_watchdog_rejoins", "Fresh consumers made by the stall watchdog", ["service"])
+DUE_RUNS = Gauge("meterlake_settlement_due_runs", "Settlement runs past their cut-off and not done (schedule run)",
+                 ["service", "run"])
 LAST_SUCCESS = Gauge("meterlake_last_success_timestamp_seconds", "Unix time of the last committed batch or file",
                      ["service"])
 

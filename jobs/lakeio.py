@@ -493,8 +493,9 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
 def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict],
              options: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """A job's ``main`` (``spark-submit jobs/NAME/job.py …``): the options ``options`` adds, then ``--master``,
-    ``--force`` and ``--config``; calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
-    CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
+    ``--force``, ``--config`` and ``--dry-run`` (print the parsed options, run nothing); calls
+    ``run(settings, args, master=…, force=…)`` and prints its answer as the CLI's ``--json`` does (one object, times
+    in UTC with a ``Z``)."""
     from meterlake import config
     from meterlake.jsontext import dumps
 
@@ -504,8 +505,16 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
     parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
     parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
+    parser.add_argument("--dry-run", action="store_true", help="check the options and the configuration, print "
+                                                               "what would run as JSON, run nothing")
     args = parser.parse_args(argv)
-    print(dumps(run(config.discovered(config.load(args.config)), args, master=args.master, force=args.force)))
+    settings = config.load(args.config)
+    if args.dry_run:  # no discovery of a local stack, no Spark: a deployment's command line checked where it runs
+        options = {k: v for k, v in vars(args).items() if k not in ("dry_run", "config")}
+        print(dumps({"job": prog, "options": options, "master": args.master or settings.spark.master,
+                     "lake": settings.lake_url, "dry_run": True}))
+        return 0
+    print(dumps(run(config.discovered(settings), args, master=args.master, force=args.force)))
     return 0
 
 

@@ -114,7 +114,7 @@ def dbt_environment(settings, target: str) -> dict[str, str]:
 
 # the lake sources that are jobs' outputs (docs/lake.md: a job's output is versioned; only the current version's
 # files are its rows, so the sources read exactly those files rather than a glob of the directory)
-OUTPUT_SOURCES = ("clean_reads", "settlement", "settlement_diff", "quality", "registry")
+OUTPUT_SOURCES = ("clean_reads", "settlement", "settlement_diff", "quality", "registry", "bills")
 
 
 def current_output_files(settings) -> dict[str, list[str]]:

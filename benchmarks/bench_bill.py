@@ -3,8 +3,8 @@
 A ``clean_reads`` output of ``days`` settlement dates for ``meters`` meters (every half-hour, written as the clean
 job writes it: the read columns and its own), a registry, and accounts: a third of the meters on a flat tariff,
 a third on Economy 7 (SSC 0151, the tiny MDD fixture's windows), a third on a dynamic tariff with a price for
-every half-hour. Both engines get the same small reference tables the job builds on its driver (bills, the
-(SSC, half-hour) bands, the (tariff, half-hour, band) unit prices) and compute per (bill, band) the Wh, estimated
+every half-hour. Both engines get the same small reference tables the job builds on its driver (bills; the
+band and unit price of each (tariff, SSC, half-hour)) and compute per (bill, band) the Wh, estimated
 Wh and exact Wh × micro-p/kWh; their rows must be equal. Figures: DuckDB, the Spark aggregate (the job's transform and
 collect), and the whole bill job (reference data, Spark, pricing, writing). Ratios against DuckDB (issue goal:
 <= 2x, as settlement).
@@ -129,19 +129,17 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
     from meterlake.lake import outputs
     from meterlake.lake.files import open_lake
 
-    bill_rows, band_rows, price_rows = refs
+    bill_rows, rate_rows = refs
     lake = open_lake(settings)
     files = ", ".join(f"'{f}'" for f in outputs.view_files(lake, ["clean_reads"])["clean_reads"])
     con = duckdb.connect()
     try:
         con.register("bills", pa.table(list(zip(*bill_rows, strict=True)),
                                        names=["bill", "meter_point", "bill_from", "bill_to", "tariff", "kind", "ssc"]))
-        con.register("bands", pa.table(list(zip(*band_rows, strict=True)) or [[], [], []],
-                                       names=["ssc", "slot", "band"]))
-        con.register("prices", pa.Table.from_arrays(
-            [pa.array([r[0] for r in price_rows]), pa.array([r[1] for r in price_rows], pa.int64()),
-             pa.array([r[2] for r in price_rows]), pa.array([r[3] for r in price_rows], pa.int64())],
-            names=["tariff", "slot", "band", "unit_up"]))
+        con.register("rates", pa.Table.from_arrays(
+            [pa.array([r[k] for r in rate_rows], t) for k, t in enumerate(
+                [pa.string(), pa.string(), pa.int64(), pa.string(), pa.int64()])],
+            names=["tariff", "ssc", "slot", "band", "unit_up"]))
         sql = f"""
             WITH hh AS (
               SELECT meter_point, settlement_date, epoch(interval_start_utc)::BIGINT // 1800 AS slot,
@@ -151,15 +149,11 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
               WHERE read_kind = 'interval' AND unit IN ('kWh', 'Wh') AND NOT is_quarantined
                 AND quality <> 'withdrawn' AND settlement_date >= DATE '{start}' AND settlement_date < DATE '{end}'),
             billed AS (
-              SELECT hh.*, b.bill, b.tariff, b.kind, b.ssc FROM hh JOIN bills b ON hh.meter_point = b.meter_point
-                AND hh.settlement_date >= b.bill_from AND hh.settlement_date < b.bill_to),
-            banded AS (
-              SELECT billed.*, CASE kind WHEN 'flat' THEN 'all' WHEN 'dynamic' THEN 'dynamic' ELSE bands.band END
-                       AS band
-              FROM billed LEFT JOIN bands ON bands.ssc = billed.ssc AND bands.slot = billed.slot)
-            SELECT bill, band, sum(wh) AS wh, sum(CASE WHEN est THEN wh ELSE 0 END) AS estimated_wh,
-                   sum(wh * p.unit_up) AS p_wh
-            FROM banded JOIN prices p USING (tariff, slot, band)
+              SELECT hh.*, b.bill, b.tariff, b.ssc FROM hh JOIN bills b ON hh.meter_point = b.meter_point
+                AND hh.settlement_date >= b.bill_from AND hh.settlement_date < b.bill_to)
+            SELECT bill, r.band, sum(wh) AS wh, sum(CASE WHEN est THEN wh ELSE 0 END) AS estimated_wh,
+                   sum(wh * r.unit_up) AS p_wh
+            FROM billed JOIN rates r USING (tariff, ssc, slot) WHERE r.unit_up IS NOT NULL
             GROUP BY ALL ORDER BY ALL"""
         return _in_order(con.execute(sql).fetchall())
     finally:
@@ -171,13 +165,11 @@ def spark_aggregate(spark, settings: config.Settings, start: date, end: date, re
     from jobs import lakeio
     from jobs.bill import job as bill
 
-    bill_rows, band_rows, price_rows = refs
+    bill_rows, rate_rows = refs
     jl = lakeio.open_job_lake(settings)
     result = bill.transform(
         bill.extract(spark, jl, start, end), lakeio.small_frame(spark, bill_rows, bill.BILLS_DDL),
-        lakeio.small_frame(spark, band_rows, "ssc string, slot long, band string"),
-        lakeio.small_frame(spark, price_rows, bill.PRICES_DDL),
-        start=start, end=end)
+        lakeio.small_frame(spark, rate_rows, bill.RATES_DDL), start=start, end=end)
     energy, _ = bill.split([r.asDict() for r in result.collect()])
     return _in_order((r["bill"], r["band"], r["wh"], r["estimated_wh"], r["p_wh"]) for r in energy)
 

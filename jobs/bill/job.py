@@ -50,7 +50,7 @@ JOB_VERSION = 1
 BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
-PRICES_DDL = "tariff string, slot long, band string, unit_up long"
+RATES_DDL = "tariff string, ssc string, slot long, band string, unit_up long"
 #: prices reach Spark in micro-pence/kWh (tariff prices have at most 6 decimals): a bill's sum of Wh x price is
 #: then a long, exact up to 9.2e18 (9.2e9 p x kWh in one bill and band, e.g. 30 GWh at 30 p)
 MICRO = 1_000_000
@@ -128,32 +128,39 @@ def registrations(registry: pa.Table, meter_points: set[str]) -> dict[str, list[
 
 
 def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of,
-                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """The small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
-    bill_from, bill_to, tariff, kind, ssc)``, bands ``(ssc, slot, band)`` of the tou SSCs, and unit prices
-    ``(tariff, slot, band, unit_p)`` of every half-hour of [start, end) under each tariff billed."""
-    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind, b.ssc)
-                 for n, b in enumerate(bills)]
+                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple]]:
+    """The two small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
+    bill_from, bill_to, tariff, kind, ssc)`` (``ssc``: a tou bill's meter's SSC, ``''`` for the other kinds),
+    and rates ``(tariff, ssc, slot, band, unit_up)``: per tariff billed (and, for a tou tariff, per SSC of its
+    bills) each half-hour of [start, end) with its band (the SSC's register then; a half-hour in none has no
+    row) and unit price in micro-p/kWh (null: no price). One join then gives a half-hour both."""
+    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind,
+                  (b.ssc or "") if tariffs_[b.tariff].kind == "tou" else "") for n, b in enumerate(bills)]
     halfhours = tariffs.halfhours(start, end)
     slot = {t: int(t.timestamp()) // 1800 for t in halfhours}
-    used = sorted({b.tariff for b in bills})
-    band_rows = []
-    sscs = sorted({b.ssc for b in bills if b.ssc})
-    if sscs and register_of is not None:
-        band_rows = [(ssc, slot[t], band) for ssc in sscs for t in halfhours
-                     if (band := register_of(ssc, t)) is not None]
-    price_rows = []
-    for name in used:
+    sscs: dict[str, set[str]] = defaultdict(set)
+    for b in bills:
+        sscs[b.tariff].add((b.ssc or "") if tariffs_[b.tariff].kind == "tou" else "")
+    rate_rows = []
+    for name in sorted(sscs):
         t = tariffs_[name]
-        for at in halfhours:
-            rate = t.rate_on(cal.locate(at)[0])
-            bands = [tariffs.FLAT_BAND] if t.kind == "flat" else [tariffs.DYNAMIC_BAND] if t.kind == "dynamic" \
-                else sorted(rate.unit_p) if rate else []
-            for band in bands:
-                p = tariffs.unit_price(t, band, at, prices.get(name))
-                if p is not None:
-                    price_rows.append((name, slot[at], band, int(p * MICRO)))
-    return bill_rows, band_rows, price_rows
+
+        def unit_up(band, at, t=t, name=name):
+            p = tariffs.unit_price(t, band, at, prices.get(name))
+            return None if p is None else int(p * MICRO)
+
+        if t.kind != "tou":
+            band = tariffs.FLAT_BAND if t.kind == "flat" else tariffs.DYNAMIC_BAND
+            rate_rows += [(name, "", slot[at], band, unit_up(band, at)) for at in halfhours]
+            continue
+        rate_of: dict[tuple, int | None] = {}
+        for ssc in sorted(s for s in sscs[name] if s and register_of is not None):
+            for at in halfhours:
+                if (band := register_of(ssc, at)) is not None:
+                    if (band, at) not in rate_of:
+                        rate_of[band, at] = unit_up(band, at)
+                    rate_rows.append((name, ssc, slot[at], band, rate_of[band, at]))
+    return bill_rows, rate_rows
 
 
 # ----------------------------------------------------------------------------------------------- transform
@@ -166,14 +173,12 @@ def slot_of(ts):
     return F.floor(F.unix_seconds(ts) / 1800).cast("long")
 
 
-def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *, start: date,
-              end: date) -> DataFrame:
+def transform(clean: DataFrame, bills: DataFrame, rates: DataFrame, *, start: date, end: date) -> DataFrame:
     """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
     (``estimated_wh``), the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
     a long; :data:`MICRO`), and the half-hours with energy but no price
     (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
-    then). One pass over the reads. ``bills``, ``bands``, ``prices``: :func:`reference_rows`'s tables (a tou
-    bill carries its meter's SSC)."""
+    then). One pass over the reads, two broadcast joins. ``bills``, ``rates``: :func:`reference_rows`'s tables."""
     from pyspark.sql import functions as F
 
     in_range = (F.col("settlement_date") >= F.lit(start)) & (F.col("settlement_date") < F.lit(end))
@@ -185,10 +190,7 @@ def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: Data
     b = F.broadcast(bills)
     billed = (hh.join(b, (hh.meter_point == b.bill_meter_point) & (hh.settlement_date >= b.bill_from)
                       & (hh.settlement_date < b.bill_to)).drop("bill_meter_point"))
-    billed = billed.join(F.broadcast(bands.withColumnRenamed("band", "tou_band")), ["ssc", "slot"], "left")
-    band = (F.when(F.col("kind") == "flat", F.lit(tariffs.FLAT_BAND))
-            .when(F.col("kind") == "dynamic", F.lit(tariffs.DYNAMIC_BAND)).otherwise(F.col("tou_band")))
-    priced = billed.withColumn("band", band).join(F.broadcast(prices), ["tariff", "slot", "band"], "left")
+    priced = billed.join(F.broadcast(rates), ["tariff", "ssc", "slot"], "left")
     ok, wh = F.col("unit_up").isNotNull(), F.col("value_wh")
     return (priced.groupBy("bill", "band")
             .agg(F.sum(F.when(ok, wh)).alias("wh"),
@@ -353,14 +355,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
     dynamic = {t for t in used if tariffs_[t].kind == "dynamic"}
     prices = inputs.read_prices(jl.lake, dynamic, *utc_span(start, end))
-    bill_rows, band_rows, price_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None,
-                                                      prices, start, end)
+    bill_rows, rate_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None, prices, start, end)
     with lakeio.session(settings, f"meterlake-bill-{start}-{end}", spark, master) as s:
         clean = extract(s, jl, start, end)
         bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
-        bands_df = lakeio.small_frame(s, band_rows, "ssc string, slot long, band string")
-        prices_df = lakeio.small_frame(s, price_rows, PRICES_DDL)
-        result = transform(clean, bills_df, bands_df, prices_df, start=start, end=end)
+        rates_df = lakeio.small_frame(s, rate_rows, RATES_DDL)
+        result = transform(clean, bills_df, rates_df, start=start, end=end)
         energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
     heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
     digest = load(heads, lines, jl, start, end, account)

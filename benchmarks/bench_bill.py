@@ -4,7 +4,7 @@ A ``clean_reads`` output of ``days`` settlement dates for ``meters`` meters (eve
 job writes it: the read columns and its own), a registry, and accounts: a third of the meters on a flat tariff,
 a third on Economy 7 (SSC 0151, the tiny MDD fixture's windows), a third on a dynamic tariff with a price for
 every half-hour. Both engines get the same small reference tables the job builds on its driver (bills; the
-band and unit price of each (tariff, SSC, half-hour)) and compute per (bill, band) the Wh, estimated
+band and unit price of each rate set and half-hour) and compute per (bill, band) the Wh, estimated
 Wh and exact Wh × micro-p/kWh; their rows must be equal. Figures: DuckDB, the Spark aggregate (the job's transform and
 collect), and the whole bill job (reference data, Spark, pricing, writing). Ratios against DuckDB (issue goal:
 <= 2x, as settlement).
@@ -135,11 +135,10 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
     con = duckdb.connect()
     try:
         con.register("bills", pa.table(list(zip(*bill_rows, strict=True)),
-                                       names=["bill", "meter_point", "bill_from", "bill_to", "tariff", "kind", "ssc"]))
+                                       names=["bill", "meter_point", "bill_from", "bill_to", "rate_base"]))
         con.register("rates", pa.Table.from_arrays(
-            [pa.array([r[k] for r in rate_rows], t) for k, t in enumerate(
-                [pa.string(), pa.string(), pa.int64(), pa.string(), pa.int64()])],
-            names=["tariff", "ssc", "slot", "band", "unit_up"]))
+            [pa.array([r[k] for r in rate_rows], t) for k, t in enumerate([pa.int64(), pa.string(), pa.int64()])],
+            names=["rate_key", "band", "unit_up"]))
         sql = f"""
             WITH hh AS (
               SELECT meter_point, settlement_date, epoch(interval_start_utc)::BIGINT // 1800 AS slot,
@@ -149,11 +148,12 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
               WHERE read_kind = 'interval' AND unit IN ('kWh', 'Wh') AND NOT is_quarantined
                 AND quality <> 'withdrawn' AND settlement_date >= DATE '{start}' AND settlement_date < DATE '{end}'),
             billed AS (
-              SELECT hh.*, b.bill, b.tariff, b.ssc FROM hh JOIN bills b ON hh.meter_point = b.meter_point
-                AND hh.settlement_date >= b.bill_from AND hh.settlement_date < b.bill_to)
+              SELECT hh.*, b.bill, b.rate_base + hh.slot AS rate_key FROM hh JOIN bills b
+                ON hh.meter_point = b.meter_point AND hh.settlement_date >= b.bill_from
+                AND hh.settlement_date < b.bill_to)
             SELECT bill, r.band, sum(wh) AS wh, sum(CASE WHEN est THEN wh ELSE 0 END) AS estimated_wh,
                    sum(wh * r.unit_up) AS p_wh
-            FROM billed JOIN rates r USING (tariff, ssc, slot) WHERE r.unit_up IS NOT NULL
+            FROM billed JOIN rates r USING (rate_key) WHERE r.unit_up IS NOT NULL
             GROUP BY ALL ORDER BY ALL"""
         return _in_order(con.execute(sql).fetchall())
     finally:

@@ -109,7 +109,7 @@ def bill_summaries(bills: DataFrame, meters: DataFrame) -> DataFrame:
     points as the store knows them (``meters``: ``pseudonym, identifier``; a meter without one is dropped)."""
     from pyspark.sql import functions as F
 
-    order = ["bill_to", "bill_from", "run_to", "run_from"]
+    order = [F.col(c).alias(f"order_{c}") for c in ("bill_to", "bill_from", "run_to", "run_from")]
     latest = (bills.groupBy("account", "meter_point")
               .agg(F.max(F.struct(*order, *SUMMARY_COLUMNS)).alias("b"))
               .select("account", "meter_point", *(F.col(f"b.{c}").alias(c) for c in SUMMARY_COLUMNS)))

@@ -460,11 +460,13 @@ def _delete_tree(lake: Lake, relative: str) -> None:
 #: - no runtime bloom filters: the jobs' intermediate results are local checkpoints, which the optimizer sizes as
 #:   unbounded, so it takes them for the large side of a join and builds a bloom filter over the lake's files to
 #:   prune them: the reverse of its purpose, a scan and a job more per branch of the read union, and it keeps
-#:   the branches' identical broadcasts from being reused.
+#:   the branches' identical broadcasts from being reused;
+#: - small frames of Python rows reach the JVM as Arrow (:func:`small_frame`), not as a Python RDD.
 JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
             "spark.sql.optimizer.windowGroupLimitThreshold": "-1", "spark.sql.files.openCostInBytes": "1MB",
             "spark.sql.execution.replaceHashWithSortAgg": "true",
-            "spark.sql.optimizer.runtime.bloomFilter.enabled": "false"}
+            "spark.sql.optimizer.runtime.bloomFilter.enabled": "false",
+            "spark.sql.execution.arrow.pyspark.enabled": "true"}
 
 
 @contextmanager
@@ -537,5 +539,16 @@ def dates_job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..
 
 
 def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
-    """A DataFrame of a few Python rows (reference data: calendars, factors, day lists)."""
-    return spark.createDataFrame(rows, ddl)
+    """A DataFrame of a few Python rows (reference data: calendars, factors, day lists, a bill run's prices).
+
+    The rows reach the JVM as Arrow (``spark.sql.execution.arrow.pyspark.enabled``, :data:`JOB_CONF`): a frame
+    made of Python rows is a Python RDD, and every job that reads it (each broadcast of it) starts Python workers
+    to unpickle them, seconds per frame on a busy machine (the bill job's three reference tables cost more than
+    its scan of the reads)."""
+    if not rows:
+        return spark.createDataFrame(rows, ddl)
+    import pandas as pd
+    from pyspark.sql.types import _parse_datatype_string
+
+    schema = _parse_datatype_string(ddl)
+    return spark.createDataFrame(pd.DataFrame.from_records(rows, columns=schema.names), schema)

@@ -42,7 +42,8 @@ def connector_conf(settings: Settings) -> dict[str, str]:
     conf.update({
         "spark.cassandra.input.split.sizeInMB": str(c.connector_split_size_mb),
         "spark.cassandra.output.batch.size.rows": str(c.connector_batch_rows),
-        "spark.cassandra.output.batch.grouping.key": "partition",
+        "spark.cassandra.input.fetch.sizeInRows": str(c.connector_fetch_rows),
+        "spark.cassandra.output.batch.grouping.key": c.connector_batch_grouping_key,
         "spark.cassandra.output.concurrent.writes": str(c.connector_concurrent_writes),
         "spark.cassandra.output.throughputMBPerSec": str(c.connector_throughput_mb_s),
     })

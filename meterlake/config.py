@@ -83,6 +83,9 @@ class Cassandra(_Section):
     connector_concurrent_writes: int = Field(5, ge=1, description="connector writes: batches in flight per task")
     connector_throughput_mb_s: float = Field(1024.0, gt=0, description="connector writes: at most this many MB/s "
                                                                       "per core (to spare a busy ring)")
+    connector_batch_grouping_key: Literal["partition", "replica_set", "none"] = Field(
+        "partition", description="connector writes: which rows share a batch (partition: the same partition key)")
+    connector_fetch_rows: int = Field(1000, ge=1, description="connector reads: rows per page fetched")
 
 
 class Spark(_Section):

@@ -33,6 +33,9 @@ time, with a TTL (they are high-volume and only the recent ones are served; the 
 per settlement date, register and unit, partition ``(meter_point, month)`` clustered by date, newest first: a
 customer's month or bill period is one or two partitions (docs/jobs.md).
 
+``bill_summaries`` (a serving table, written by ``meterlake job serve`` off the lake's bills): an account's latest
+bill per meter point, partition ``account``: "my latest bill" is one partition (docs/jobs.md).
+
 ``quarantine``: record-level problems by source file and line, for the data-quality views and support.
 
 ``file_claims``: one row per landed file content (its SHA-256), claimed with a lightweight transaction (``INSERT …
@@ -102,6 +105,12 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
             expected_periods smallint, source_version bigint,
             PRIMARY KEY ((meter_point, month), settlement_date, register_id, unit)
         ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, unit ASC)""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.bill_summaries (
+            account text, meter_point text, tariff text, kind text, bill_from date, bill_to date, days smallint,
+            status text, energy_kwh double, estimated_kwh double, energy_p decimal, standing_p decimal,
+            net_p decimal, vat_rate decimal, vat_p decimal, total_p decimal, unpriced_periods int,
+            PRIMARY KEY ((account), meter_point)
+        )""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.quarantine (
             source_file text, source_line bigint, field text, reason text, detail text, raw text,
             PRIMARY KEY ((source_file), source_line, field)

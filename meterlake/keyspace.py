@@ -169,7 +169,8 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
 
     The partitions are found by key (one query per month or year since :data:`FIRST_YEAR`, concurrently), not by
     scanning the table; the device reads, keyed by device, are found by a filtered scan of ``device_reads``
-    (kept 90 days by its TTL), and the quarantine records naming the meter by a scan of ``quarantine``."""
+    (kept 90 days by its TTL), its served bill summaries (keyed by account) by a filtered scan of ``bill_summaries``,
+    and the quarantine records naming the meter by a scan of ``quarantine``."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     periods = meter_partitions(FIRST_YEAR, last_year)
@@ -199,8 +200,21 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
         for key, versions in partitions.items():
             session.execute(delete, (max(now_us, max(versions) + 1), *key))
         removed[table] = sum(len(v) for v in partitions.values())
+    removed["bill_summaries"] = _erase_bill_summaries(session, keyspace, meter_point)
     removed["quarantine"] = _erase_quarantine(session, keyspace, meter_point)
     return removed
+
+
+def _erase_bill_summaries(session, keyspace: str, meter_point: str) -> int:
+    """Delete the served bill summaries of ``meter_point``: the table is keyed by account, the meter point its
+    clustering column, so its rows are found by a filtered scan (one row per account and meter)."""
+    found = session.execute(f"SELECT account FROM {keyspace}.bill_summaries WHERE meter_point = %s ALLOW FILTERING",
+                            (meter_point,), timeout=300)
+    delete = session.prepare(f"DELETE FROM {keyspace}.bill_summaries WHERE account = ? AND meter_point = ?")
+    accounts = [row.account for row in found]
+    for account in accounts:
+        session.execute(delete, (account, meter_point))
+    return len(accounts)
 
 
 def _erase_quarantine(session, keyspace: str, meter_point: str) -> int:

@@ -123,16 +123,21 @@ class Lake(_Section):
                                                         "stack's discovery fills it)")
 
 
-class _Consuming(_Section):
+class _Watched(_Section):
+    """A stage consuming a topic under a stall watchdog (:class:`streaming.offsets.Watchdog`)."""
+
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class _Consuming(_Watched):
     """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
 
     shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
                                              "where p % shards == shard (no consumer group membership)")
     shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
-    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
-                                                            "consumer")
-    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
-                                                    "with an error naming the partitions and their lag")
 
 
 class Mirror(_Consuming):
@@ -178,7 +183,7 @@ class IngestLayout(_Section):
     meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
 
 
-class Ingest(_Section):
+class Ingest(_Watched):
     """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
     (:mod:`streaming.ingest.watch`)."""
 

@@ -59,12 +59,25 @@ DEVICE_TTL_S = 90 * 86400
 ADDED_COLUMNS = (("register_reads", "batch_id", "timeuuid"),)
 
 
+def create_keyspace(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> str:
+    """The statement creating ``keyspace`` if absent, replicated ``replication_factor`` times in ``datacenter``:
+    the first of every set of tables (the store's, :func:`ddl`; the meter commands'). Pure."""
+    return (f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+            f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}")
+
+
+def apply(session, statements: list[str]) -> None:
+    """Run schema statements (each within 60 s) and wait until the nodes agree on the schema."""
+    for statement in statements:
+        session.execute(statement, timeout=60)
+    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+
+
 def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> list[str]:
     """The statements that create the keyspace and its tables (idempotent). Pure."""
     ks = keyspace
     return [
-        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-        f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}",
+        create_keyspace(ks, replication_factor, datacenter),
         f"""CREATE TABLE IF NOT EXISTS {ks}.hh_sets (
             meter_point text, month text, settlement_date date, register_id text, meter_serial text, unit text,
             fuel text, periods tinyint, values map<tinyint, double>, qualities map<tinyint, text>,
@@ -109,13 +122,11 @@ def ensure(session, keyspace: str, replication_factor: int) -> None:
     """
     from meterlake.errors import MeterlakeError
 
-    for statement in ddl(keyspace, replication_factor):
-        session.execute(statement, timeout=60)
-    for table, column, kind in ADDED_COLUMNS:  # columns added after a table's first layout
-        if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s "
-                           "AND column_name = %s", (keyspace, table, column)).one() is None:
-            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}", timeout=60)
-    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    apply(session, ddl(keyspace, replication_factor))
+    missing = [(table, column, kind) for table, column, kind in ADDED_COLUMNS  # added after a table's first layout
+               if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND "
+                                  "table_name = %s AND column_name = %s", (keyspace, table, column)).one() is None]
+    apply(session, [f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}" for table, column, kind in missing])
     row = session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = "
                           "'hh_sets' AND column_name = 'values'", (keyspace,)).one()
     if row is not None and not row.type.startswith("map<"):

@@ -232,13 +232,14 @@ def register(text: str, field: str = "register_id") -> str:
     return text
 
 
-def bad_line(out: Collector, line_no: int, problem: RecordProblem, text: str, terminated: bool) -> None:
+def bad_line(out: Collector, line_no: int, problem: RecordProblem, text: str, terminated: bool,
+             meter_point: str | None = None, start_us: int | None = None) -> None:
     """A line with ``problem``: quarantined, unless it is the file's unterminated last line, which was cut short
     (a cut last line parses badly; a complete one that is bad is only quarantined): then the file is rejected."""
     if not terminated:
         raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
                                              f"incomplete: {problem.detail}") from None
-    out.problem(line_no, problem, text)
+    out.problem(line_no, problem, text, meter_point, start_us)
 
 
 def check_grid(start_us: int, field: str) -> None:
@@ -338,7 +339,7 @@ class Collector:
             where = f"line {earlier[2]}" if earlier[2] is not None else "an earlier record"
             self.quarantine(line, "value", "conflicting_duplicate",
                             f"{where} has the same read with value {earlier[0]} ({earlier[1]}), "
-                            f"this one {value} ({quality})", raw)
+                            f"this one {value} ({quality})", raw, meter_point, start_us)
             return False
         self.reads += 1
         if self.reads_sink is None:
@@ -361,20 +362,25 @@ class Collector:
         return True
 
     def quarantine(self, line: int | None, field: str | None, reason: str, detail: str,
-                   raw: str | None) -> None:
+                   raw: str | None, meter_point: str | None = None, start_us: int | None = None) -> None:
+        """Quarantine a record; ``meter_point`` and ``start_us`` where the line gave them (valid) before its
+        problem, so the record counts against that meter-day (its settlement date from ``start_us``)."""
         if reason not in schema.QUARANTINE_REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
         self.quarantined += 1
         self.reasons[reason] += 1
         if self.quarantine_sink is None:
             return
+        day = None if start_us is None else cal.locate(datetime.fromtimestamp(start_us / 1e6, UTC))[0]
         self._quarantine.append({"source_file": self.source_name, "source_line": line, "field": field,
-                                 "reason": reason, "detail": detail, "raw": raw})
+                                 "reason": reason, "detail": detail, "raw": raw, "meter_point": meter_point,
+                                 "settlement_date": day})
         if len(self._quarantine) >= self.batch_rows:
             self._flush_quarantine()
 
-    def problem(self, line: int | None, problem: RecordProblem, raw: str | None) -> None:
-        self.quarantine(line, problem.field, problem.reason, problem.detail, raw)
+    def problem(self, line: int | None, problem: RecordProblem, raw: str | None, meter_point: str | None = None,
+                start_us: int | None = None) -> None:
+        self.quarantine(line, problem.field, problem.reason, problem.detail, raw, meter_point, start_us)
 
     def finish(self) -> None:
         if self.reads_sink is not None:

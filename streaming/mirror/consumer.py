@@ -169,7 +169,7 @@ class Mirror:
         self.options = settings.mirror
         self.lake = lake or open_lake(settings)
         self._pseudonyms = pseudonym.for_settings(settings)  # no key, no mirror: the lake holds no identifiers
-        self.topics = [settings.kafka.reads_topic, settings.kafka.devices_topic]
+        self.topics = clients.topics(settings, clients.MIRRORED)
         self.stats = MirrorStats()
         self.clock = clock
         self._consumer: KafkaConsumer | None = None
@@ -265,10 +265,7 @@ class Mirror:
             return self._connect()
         except KafkaError as exc:
             log.warning("connecting to Kafka failed (%s)", exc)
-            catch_up.check_deadline()
-            while not watchdog.due():
-                time.sleep(min(1.0, self.options.stall_timeout_s))
-            watchdog.rejoin(catch_up.last_lag)
+            watchdog.failed_to_connect(catch_up)
             return None
 
     def _session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog) -> str:
@@ -294,21 +291,10 @@ class Mirror:
                 # the last batches, with the same retry as any other: done only once they are written
                 if self._drain():
                     return "clean"
-            if watchdog.due():
-                lag = self._lag(catch_up)
-                if lag is None or lag or self._forced or self._paused or self._uncommitted:
-                    watchdog.rejoin(lag)
-                    return "stalled"
-                watchdog.progress()  # idle: nothing left to read
-
-    def _lag(self, catch_up: offsets.CatchUp) -> dict | None:
-        """The owned partitions' lag from the broker's end offsets, or None if the broker did not answer."""
-        try:
-            return catch_up.lag(self._consumer, offsets.positions(self._consumer, self._owned,
-                                                                  offsets.wait_ms(self.settings)))
-        except KafkaError as exc:
-            log.warning("could not get the lag (%s)", exc)
-            return None
+            if watchdog.stalled(lambda: offsets.lag_or_none(catch_up, consumer, self._owned,
+                                                            offsets.wait_ms(self.settings)),
+                                busy=bool(self._forced or self._paused or self._uncommitted)):
+                return "stalled"
 
     def _reset(self, watchdog: offsets.Watchdog, catch_up: offsets.CatchUp) -> None:
         """Drop this consumer and everything it held, as a crash would (its batches are re-read from the

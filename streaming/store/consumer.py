@@ -74,8 +74,7 @@ def _incompatible(record, reason: str) -> pa.Table:
 
 
 def topics(settings: Settings) -> list[str]:
-    k = settings.kafka
-    return [k.reads_topic, k.devices_topic, k.quarantine_topic]
+    return clients.topics(settings, clients.STORED)
 
 
 def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP, max_seconds: float | None = None,
@@ -135,10 +134,7 @@ class _Loop:
                 offsets.seek_committed(consumer, committer, self.owned)
             except KafkaError as exc:
                 log.warning("connecting to Kafka failed (%s)", exc)
-                while not watchdog.due():
-                    catch_up.check_deadline()
-                    time.sleep(0.5)
-                watchdog.rejoin(catch_up.last_lag)
+                watchdog.failed_to_connect(catch_up)
                 return "stalled"
             pending: dict = {}  # offsets of batches written whose commit failed
             while stop is None or not stop.is_set():
@@ -167,15 +163,9 @@ class _Loop:
                         catch_up.check_deadline()
                 if max_seconds is not None and time.monotonic() - start > max_seconds:
                     return "done"
-                if watchdog.due():
-                    try:
-                        lag = catch_up.lag(consumer, offsets.positions(consumer, self.owned, wait_ms))
-                    except KafkaError:
-                        lag = None
-                    if lag is None or lag or pending:
-                        watchdog.rejoin(lag)
-                        return "stalled"
-                    watchdog.progress()  # idle: nothing left to read
+                if watchdog.stalled(lambda: offsets.lag_or_none(catch_up, consumer, self.owned, wait_ms),
+                                    busy=bool(pending)):
+                    return "stalled"
             return "done"
         finally:
             if consumer is not None:

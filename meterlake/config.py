@@ -121,6 +121,9 @@ class Lake(_Section):
                                                     "empty: the local stack's generated key")
     pseudonym_key: str | None = Field(None, description="the key itself, when it is not in a file (the local "
                                                         "stack's discovery fills it)")
+    retention_days: int | None = Field(None, ge=1, description="`privacy retention` removes the reads and job "
+                                                           "outputs of settlement dates older than this many "
+                                                           "days; empty: kept for ever")
 
 
 class _Watched(_Section):
@@ -210,6 +213,14 @@ class Ingest(_Watched):
                                                              "`ingest FILE --format layout:<name>`")
 
 
+class Archive(_Section):
+    """The archive of files as they landed (``ingest.archive_dir``): how long it keeps them (docs/privacy.md)."""
+
+    retention_days: int | None = Field(None, ge=1, description="`privacy retention` deletes archived files "
+                                                               "processed (or quarantined) longer ago than this "
+                                                               "many days; empty: kept for ever")
+
+
 class Jobs(_Section):
     """The Spark jobs off the lake (clean, settle, settle-diff, quality; docs/jobs.md)."""
 
@@ -294,6 +305,7 @@ class Settings(BaseSettings):
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
+    archive: Archive = Archive()
 
     # Set by load(); not a setting.
     _source: Path | None = None

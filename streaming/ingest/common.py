@@ -33,6 +33,7 @@ from meterlake import calendar as cal
 from meterlake import schema
 from meterlake.errors import MeterlakeError
 from meterlake.instants import iso_utc
+from meterlake.privacy import ERASED_REASON, ErasureList
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_DUPLICATE_WINDOW = 100_000
@@ -319,6 +320,9 @@ class Collector:
     quarantined: int = 0
     duplicates: int = 0
     reasons: Counter = field(default_factory=Counter)
+    #: the erasure list (meterlake.privacy.ErasureList): a read of a meter on it is dropped and counted under
+    #: ``erased_meter``, not quarantined (a quarantine record keeps the line in clear)
+    erased: ErasureList | None = None
 
     def __post_init__(self):
         self._cols: dict[str, list] = {name: [] for name in _BUFFER_COLUMNS}
@@ -328,7 +332,10 @@ class Collector:
              fuel: str, register_id: str | None, read_kind: str, start_us: int, value: float, unit: str,
              quality: str, device_id: str | None = None, version: int | None = None) -> bool:
         """Take one good read; returns False when it was an exact duplicate (dropped) or a conflicting one
-        (quarantined)."""
+        (quarantined), or of an erased meter (dropped)."""
+        if self.erased is not None and self.erased(meter_point):
+            self.reasons[ERASED_REASON] += 1
+            return False
         key = (f"{meter_point}\x1f{meter_serial}\x1f{register_id}\x1f{read_kind}\x1f{start_us}\x1f"
                f"{device_id}\x1f{unit}")
         earlier = self.window.check(key, value, quality, line)
@@ -367,6 +374,10 @@ class Collector:
         problem, so the record counts against that meter-day (its settlement date from ``start_us``)."""
         if reason not in schema.QUARANTINE_REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
+        if self.erased is not None and (self.erased(meter_point) or self.erased.named_in(raw, detail)):
+            # its line would keep it in clear
+            self.reasons[ERASED_REASON] += 1
+            return
         self.quarantined += 1
         self.reasons[reason] += 1
         if self.quarantine_sink is None:

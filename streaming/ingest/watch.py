@@ -43,7 +43,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from meterlake import clients, keyspace
+from meterlake import clients, keyspace, privacy
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
 from streaming import offsets
@@ -456,7 +456,8 @@ class Worker:
         settings = self.settings
         try:
             with validated_file(local, fmt, now=now, batch_rows=settings.ingest.batch_rows,
-                                spool_dir=self.spool_dir, source_name=file.name) as validated:
+                                spool_dir=self.spool_dir, source_name=file.name,
+                                erased=privacy.erasure_list(settings) or None) as validated:
                 if validated.digest.hex() != key:
                     raise _Changed()
                 where = self.storage.archive(file, key, local)

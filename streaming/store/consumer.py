@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from meterlake import clients, keyspace, schema
+from meterlake import clients, keyspace, privacy, schema
 from meterlake.config import Settings
 from streaming import kafka_io, offsets
 from streaming.store.writer import Writer
@@ -115,6 +115,7 @@ class _Loop:
         self.settings, self.group, self.owned = settings, group, owned
         self.writer, self.result, self.poll_records = writer, result, poll_records
         self.first: float | None = None
+        self.erased = privacy.Refreshing(settings)
 
     def session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog,
                 start: float, max_seconds: float | None) -> str:
@@ -194,10 +195,17 @@ class _Loop:
                 result.messages += 1
                 pending += tables[-1].num_rows
                 if pending >= WRITE_ROWS:
-                    result.rows.update(writer.write_many(tables))
+                    result.rows.update(writer.write_many(self._kept(tables)))
                     tables, pending = [], 0
         if tables:
-            result.rows.update(writer.write_many(tables))
+            result.rows.update(writer.write_many(self._kept(tables)))
+
+    def _kept(self, tables: list[pa.Table]) -> list[pa.Table]:
+        """``tables`` without the rows of erased meters (:mod:`meterlake.privacy`): reads still in the topics, or
+        replayed from them, do not come back (the erasure's tombstones would shadow older reads; not a quarantine
+        record, written at the time of its arrival)."""
+        erased = self.erased()
+        return [privacy.without_erased(erased, t) for t in tables] if erased else tables
 
 
 def stats(settings: Settings) -> dict:

@@ -28,7 +28,6 @@ DAY = date(2024, 10, 27)  # 50 periods
 A, B = "1200000000014", "1200000000025"
 
 
-
 @pytest.fixture(scope="module")
 def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
     settings = hdfs_lake_settings(hdfs_stack, "settle-tests")
@@ -40,7 +39,7 @@ def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
     return settings
 
 
-def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster):
+def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster, spark):
     settings = hdfs_lake
     env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
            "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
@@ -52,6 +51,10 @@ def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_la
 
     assert result["master"] == spark_cluster and result["executors"] >= 1
     check_two_meters_jobs(result)
+    # the same settlement on local[*] (this process's local session), forced, is the same file byte for byte
+    local = settle.run(settings, DAY, "SF", spark=spark, force=True)
+    assert (local["status"], local["digest"]) == ("settled", result["settle"]["digest"])
+    assert spark.sparkContext.master.startswith("local")
 
     # the outputs are on HDFS, readable by pyarrow over WebHDFS
     lake = open_lake(settings)

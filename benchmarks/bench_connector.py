@@ -10,7 +10,8 @@
 Starts its own single-node Cassandra (state dir METERLAKE_BENCH_STATE_DIR, default build/bench-stack; port offset
 METERLAKE_BENCH_PORT_OFFSET, default 2000) and stops it at the end. The store is filled by the store's own writer,
 the lake with the mirror's rows (identifiers left in clear here, so both sides' rows compare). Scale: small 96k
-reads (2,000 meter-days), full 2.4M (50,000).
+reads (2,000 meter-days), full 2.4M (50,000); ``METERLAKE_BENCH_CONNECTOR_METER_DAYS`` overrides the meter-days. The
+connector's settings are the configuration's (``[cassandra] connector_*``, or METERLAKE_CASSANDRA__CONNECTOR_…).
 """
 from __future__ import annotations
 
@@ -125,7 +126,7 @@ def run(report: Report, scale: str) -> None:
     from jobs.serve import job as serve
     from meterlake.spark import build_spark
 
-    meter_days = 50_000 if scale == "full" else 2_000
+    meter_days = int(os.environ.get("METERLAKE_BENCH_CONNECTOR_METER_DAYS", 50_000 if scale == "full" else 2_000))
     work = Path(tempfile.mkdtemp(prefix="bench-connector-"))
     settings = _settings(work / "lake")
     spark = None

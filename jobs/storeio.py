@@ -17,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs import lakeio
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -41,7 +42,8 @@ def connector_conf(settings: Settings) -> dict[str, str]:
     conf.update({
         "spark.cassandra.input.split.sizeInMB": str(c.connector_split_size_mb),
         "spark.cassandra.output.batch.size.rows": str(c.connector_batch_rows),
-        "spark.cassandra.output.batch.grouping.key": "partition",
+        "spark.cassandra.input.fetch.sizeInRows": str(c.connector_fetch_rows),
+        "spark.cassandra.output.batch.grouping.key": c.connector_batch_grouping_key,
         "spark.cassandra.output.concurrent.writes": str(c.connector_concurrent_writes),
         "spark.cassandra.output.throughputMBPerSec": str(c.connector_throughput_mb_s),
     })
@@ -62,7 +64,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         built = build_spark(app, with_connector, master=master, conf={**lakeio.JOB_CONF, **conf})
         built.sparkContext.setLogLevel("WARN")
         try:
-            yield built
+            with jobruns.spark_metrics(built):
+                yield built
         finally:
             built.stop()
         return

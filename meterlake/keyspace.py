@@ -33,6 +33,9 @@ time, with a TTL (they are high-volume and only the recent ones are served; the 
 per settlement date, register and unit, partition ``(meter_point, month)`` clustered by date, newest first: a
 customer's month or bill period is one or two partitions (docs/jobs.md).
 
+``bill_summaries`` (a serving table, written by ``meterlake job serve`` off the lake's bills): an account's latest
+bill per meter point, partition ``account``: "my latest bill" is one partition (docs/jobs.md).
+
 ``quarantine``: record-level problems by source file and line, for the data-quality views and support.
 
 ``file_claims``: one row per landed file content (its SHA-256), claimed with a lightweight transaction (``INSERT …
@@ -102,6 +105,12 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
             expected_periods smallint, source_version bigint,
             PRIMARY KEY ((meter_point, month), settlement_date, register_id, unit)
         ) WITH CLUSTERING ORDER BY (settlement_date DESC, register_id ASC, unit ASC)""",
+        f"""CREATE TABLE IF NOT EXISTS {ks}.bill_summaries (
+            account text, meter_point text, tariff text, kind text, bill_from date, bill_to date, days smallint,
+            status text, energy_kwh double, estimated_kwh double, energy_p decimal, standing_p decimal,
+            net_p decimal, vat_rate decimal, vat_p decimal, total_p decimal, unpriced_periods int,
+            PRIMARY KEY ((account), meter_point)
+        )""",
         f"""CREATE TABLE IF NOT EXISTS {ks}.quarantine (
             source_file text, source_line bigint, field text, reason text, detail text, raw text,
             PRIMARY KEY ((source_file), source_line, field)
@@ -160,7 +169,8 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
 
     The partitions are found by key (one query per month or year since :data:`FIRST_YEAR`, concurrently), not by
     scanning the table; the device reads, keyed by device, are found by a filtered scan of ``device_reads``
-    (kept 90 days by its TTL), and the quarantine records naming the meter by a scan of ``quarantine``."""
+    (kept 90 days by its TTL), its served bill summaries (keyed by account) by a filtered scan of ``bill_summaries``,
+    and the quarantine records naming the meter by a scan of ``quarantine``."""
     from cassandra.concurrent import execute_concurrent_with_args
 
     periods = meter_partitions(FIRST_YEAR, last_year)
@@ -190,8 +200,21 @@ def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_y
         for key, versions in partitions.items():
             session.execute(delete, (max(now_us, max(versions) + 1), *key))
         removed[table] = sum(len(v) for v in partitions.values())
+    removed["bill_summaries"] = _erase_bill_summaries(session, keyspace, meter_point)
     removed["quarantine"] = _erase_quarantine(session, keyspace, meter_point)
     return removed
+
+
+def _erase_bill_summaries(session, keyspace: str, meter_point: str) -> int:
+    """Delete the served bill summaries of ``meter_point``: the table is keyed by account, the meter point its
+    clustering column, so its rows are found by a filtered scan (one row per account and meter)."""
+    found = session.execute(f"SELECT account FROM {keyspace}.bill_summaries WHERE meter_point = %s ALLOW FILTERING",
+                            (meter_point,), timeout=300)
+    delete = session.prepare(f"DELETE FROM {keyspace}.bill_summaries WHERE account = ? AND meter_point = ?")
+    accounts = [row.account for row in found]
+    for account in accounts:
+        session.execute(delete, (account, meter_point))
+    return len(accounts)
 
 
 def _erase_quarantine(session, keyspace: str, meter_point: str) -> int:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from meterlake import calendar as cal
-from meterlake import settlement_runs
+from meterlake import jobruns, settlement_runs
 from meterlake.errors import UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -194,6 +194,7 @@ def run_dbt(args: list[str], settings, target: str = "duckdb") -> dict:
     return {"success": bool(result.success), "nodes": nodes, "error": error}
 
 
+@jobruns.recorded("dbt-build")
 def build(settings, target: str = "duckdb", select: list[str] | None = None, *, full_refresh: bool = False,
           publish_warehouse: bool = True, exclude: list[str] | None = None) -> dict:
     """``dbt build`` of the project (``select``: dbt selectors) on ``target``; for DuckDB, then publish the

@@ -1,12 +1,14 @@
 """An S3-API server for the local stack: s3proxy (Maven Central, ``org.gaul:s3proxy``) over a directory.
 
-One process, ``s3``, on 127.0.0.1, storing objects under its home's ``data/`` (jclouds' filesystem provider), so a
+One process, ``s3``, on 127.0.0.1, storing objects under its home's ``data/`` (its ``filesystem-nio2`` store), so a
 lake on ``s3://meterlake/...`` survives ``stack down``/``up`` like HDFS's. Not started by default (add ``s3`` to
 ``stack.services`` or ``stack up --services s3``); the tests start it from a session fixture.
 
 Security: AWS signatures (v2 or v4) with an access key and secret generated on first use (``s3_access_key``,
 ``s3_secret_key`` in ``<state_dir>/secrets.json``, 0600); anonymous requests are refused (the data directory and
-the bucket are 0700: s3proxy's filesystem provider would take a world-readable one for public-read).
+the bucket are 0700: s3proxy's filesystem stores would take a world-readable one for public-read).
+Spark's directory writes (S3A deletes directory-marker keys whose "directories" still hold objects) need the
+``filesystem-nio2`` store of s3proxy 4: the older ``filesystem`` one stalled each such delete for 10 s.
 Clients: Python through :mod:`meterlake.lakefs` (``lake.s3_endpoint`` = :func:`endpoint`; the keys come from the
 secrets when unset).
 The bucket :data:`BUCKET` is created when the stack comes up.
@@ -39,7 +41,7 @@ def render_properties(*, port: int, access_key: str, secret_key: str, data_dir: 
         "s3proxy.authorization=aws-v2-or-v4",
         f"s3proxy.identity={access_key}",
         f"s3proxy.credential={secret_key}",
-        "jclouds.provider=filesystem",
+        "jclouds.provider=filesystem-nio2",
         f"jclouds.filesystem.basedir={data_dir}",
         "",
     ])
@@ -94,7 +96,7 @@ def processes(ctx: StackContext) -> list[JvmProcess]:
 
 
 def after_up(ctx: StackContext) -> None:
-    """Create the lake's bucket (s3proxy's filesystem provider: a directory under ``data/``), private: the provider
+    """Create the lake's bucket (s3proxy's filesystem store: a directory under ``data/``), private: the provider
     takes a directory "others" may read for a public-read bucket and would answer anonymous requests."""
     bucket = ctx.home(NAME) / "data" / BUCKET
     bucket.mkdir(parents=True, exist_ok=True)

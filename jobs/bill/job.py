@@ -38,7 +38,7 @@ from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
 from jobs.registry import job as registry_job
-from meterlake import billing, tariffs
+from meterlake import billing, jobruns, tariffs
 from meterlake import calendar as cal
 from meterlake.errors import UsageError
 
@@ -50,12 +50,11 @@ JOB_VERSION = 1
 BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
-PRICES_DDL = "tariff string, slot long, band string, unit_up long"
+RATES_DDL = "rate_key long, band string, unit_up long"
 #: prices reach Spark in micro-pence/kWh (tariff prices have at most 6 decimals): a bill's sum of Wh x price is
 #: then a long, exact up to 9.2e18 (9.2e9 p x kWh in one bill and band, e.g. 30 GWh at 30 p)
 MICRO = 1_000_000
-BILLS_DDL = ("bill int, bill_meter_point string, bill_from date, bill_to date, tariff string, kind string, "
-             "ssc string")
+BILLS_DDL = "bill int, bill_meter_point string, bill_from date, bill_to date, rate_base long"
 _SAFE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 BILLS_SCHEMA = pa.schema([
@@ -128,32 +127,42 @@ def registrations(registry: pa.Table, meter_points: set[str]) -> dict[str, list[
 
 
 def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of,
-                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """The small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
-    bill_from, bill_to, tariff, kind, ssc)``, bands ``(ssc, slot, band)`` of the tou SSCs, and unit prices
-    ``(tariff, slot, band, unit_p)`` of every half-hour of [start, end) under each tariff billed."""
-    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, b.tariff, tariffs_[b.tariff].kind, b.ssc)
-                 for n, b in enumerate(bills)]
+                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple]]:
+    """The two small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
+    bill_from, bill_to, rate_base)`` and rates ``(rate_key, band, unit_up)``: per tariff billed (and, for a tou
+    tariff, per SSC of its bills: the *rate set* of a bill) each half-hour of [start, end) with its band (the
+    SSC's register then; a half-hour in none has no row) and unit price in micro-p/kWh (null: no price).
+
+    A half-hour's rate is found by one number, ``rate_key = rate_base + slot``: the rate sets are numbered and
+    each takes the next ``len(half-hours)`` keys, so a bill's ``rate_base`` is its set's first key minus the
+    first half-hour's slot (half-hours since the epoch). A join on one long key whose values are dense is an
+    array lookup in Spark, where (tariff, SSC, slot) would hash two strings per read."""
     halfhours = tariffs.halfhours(start, end)
-    slot = {t: int(t.timestamp()) // 1800 for t in halfhours}
-    used = sorted({b.tariff for b in bills})
-    band_rows = []
-    sscs = sorted({b.ssc for b in bills if b.ssc})
-    if sscs and register_of is not None:
-        band_rows = [(ssc, slot[t], band) for ssc in sscs for t in halfhours
-                     if (band := register_of(ssc, t)) is not None]
-    price_rows = []
-    for name in used:
-        t = tariffs_[name]
-        for at in halfhours:
-            rate = t.rate_on(cal.locate(at)[0])
-            bands = [tariffs.FLAT_BAND] if t.kind == "flat" else [tariffs.DYNAMIC_BAND] if t.kind == "dynamic" \
-                else sorted(rate.unit_p) if rate else []
-            for band in bands:
-                p = tariffs.unit_price(t, band, at, prices.get(name))
-                if p is not None:
-                    price_rows.append((name, slot[at], band, int(p * MICRO)))
-    return bill_rows, band_rows, price_rows
+    first = int(halfhours[0].timestamp()) // 1800
+
+    def rate_set(b: billing.BillPeriod) -> tuple[str, str]:
+        return b.tariff, (b.ssc or "") if tariffs_[b.tariff].kind == "tou" else ""
+
+    sets = {key: n for n, key in enumerate(sorted({rate_set(b) for b in bills}))}
+    bill_rows = [(n, b.meter_point, b.bill_from, b.bill_to, sets[rate_set(b)] * len(halfhours) - first)
+                 for n, b in enumerate(bills)]
+    rate_rows: list[tuple] = []
+    rate_of: dict[tuple, int | None] = {}
+
+    def unit_up(name: str, band: str, at: datetime) -> int | None:
+        if (name, band, at) not in rate_of:
+            p = tariffs.unit_price(tariffs_[name], band, at, prices.get(name))
+            rate_of[name, band, at] = None if p is None else int(p * MICRO)
+        return rate_of[name, band, at]
+
+    for (name, ssc), n in sets.items():
+        kind = tariffs_[name].kind
+        for k, at in enumerate(halfhours):
+            band = (tariffs.FLAT_BAND if kind == "flat" else tariffs.DYNAMIC_BAND if kind == "dynamic"
+                    else register_of(ssc, at) if ssc and register_of is not None else None)
+            if band is not None:
+                rate_rows.append((n * len(halfhours) + k, band, unit_up(name, band, at)))
+    return bill_rows, rate_rows
 
 
 # ----------------------------------------------------------------------------------------------- transform
@@ -166,14 +175,12 @@ def slot_of(ts):
     return F.floor(F.unix_seconds(ts) / 1800).cast("long")
 
 
-def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: DataFrame, *, start: date,
-              end: date) -> DataFrame:
+def transform(clean: DataFrame, bills: DataFrame, rates: DataFrame, *, start: date, end: date) -> DataFrame:
     """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
     (``estimated_wh``), the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
     a long; :data:`MICRO`), and the half-hours with energy but no price
     (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
-    then). One pass over the reads. ``bills``, ``bands``, ``prices``: :func:`reference_rows`'s tables (a tou
-    bill carries its meter's SSC)."""
+    then). One pass over the reads, two broadcast joins. ``bills``, ``rates``: :func:`reference_rows`'s tables."""
     from pyspark.sql import functions as F
 
     in_range = (F.col("settlement_date") >= F.lit(start)) & (F.col("settlement_date") < F.lit(end))
@@ -184,17 +191,21 @@ def transform(clean: DataFrame, bills: DataFrame, bands: DataFrame, prices: Data
                   (F.col("quality") == "estimated").alias("is_estimated")))
     b = F.broadcast(bills)
     billed = (hh.join(b, (hh.meter_point == b.bill_meter_point) & (hh.settlement_date >= b.bill_from)
-                      & (hh.settlement_date < b.bill_to)).drop("bill_meter_point"))
-    billed = billed.join(F.broadcast(bands.withColumnRenamed("band", "tou_band")), ["ssc", "slot"], "left")
-    band = (F.when(F.col("kind") == "flat", F.lit(tariffs.FLAT_BAND))
-            .when(F.col("kind") == "dynamic", F.lit(tariffs.DYNAMIC_BAND)).otherwise(F.col("tou_band")))
-    priced = billed.withColumn("band", band).join(F.broadcast(prices), ["tariff", "slot", "band"], "left")
+                      & (hh.settlement_date < b.bill_to))
+              .select("bill", "slot", "value_wh", "is_estimated",
+                      (F.col("rate_base") + F.col("slot")).alias("rate_key")))
+    priced = billed.join(F.broadcast(rates), "rate_key", "left")
     ok, wh = F.col("unit_up").isNotNull(), F.col("value_wh")
-    return (priced.groupBy("bill", "band")
+    # the sums first, with the unpriced half-hour as a key (null for a priced one): a plain hash aggregate; the
+    # few rows left are then folded per (bill, band) with the half-hours' list (collecting a set over every read
+    # would make Spark sort them all once a task holds more than a few groups)
+    sums = (priced.groupBy("bill", "band", F.when(~ok & (wh != 0), F.col("slot")).alias("unpriced_slot"))
             .agg(F.sum(F.when(ok, wh)).alias("wh"),
                  F.sum(F.when(ok & F.col("is_estimated"), wh).otherwise(0)).alias("estimated_wh"),
-                 F.sum(F.when(ok, wh * F.col("unit_up"))).alias("p_wh"),
-                 F.sort_array(F.collect_set(F.when(~ok & (wh != 0), F.col("slot")))).alias("unpriced_slots")))
+                 F.sum(F.when(ok, wh * F.col("unit_up"))).alias("p_wh")))
+    return (sums.groupBy("bill", "band")
+            .agg(F.sum("wh").alias("wh"), F.sum("estimated_wh").alias("estimated_wh"), F.sum("p_wh").alias("p_wh"),
+                 F.sort_array(F.collect_list("unpriced_slot")).alias("unpriced_slots")))
 
 
 def split(rows: list[dict]) -> tuple[list[dict], dict[int, list[int]]]:
@@ -310,6 +321,7 @@ def _fingerprint(jl: lakeio.JobLake, start: date, end: date, account: str | None
     })
 
 
+@jobruns.recorded("bill")
 def run(settings, start: date, end: date, *, account: str | None = None, spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     """Bill the accounts (or ``account``) for local dates [start, end) unless the inputs are unchanged."""
@@ -353,14 +365,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
     dynamic = {t for t in used if tariffs_[t].kind == "dynamic"}
     prices = inputs.read_prices(jl.lake, dynamic, *utc_span(start, end))
-    bill_rows, band_rows, price_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None,
-                                                      prices, start, end)
+    bill_rows, rate_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None, prices, start, end)
     with lakeio.session(settings, f"meterlake-bill-{start}-{end}", spark, master) as s:
         clean = extract(s, jl, start, end)
         bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
-        bands_df = lakeio.small_frame(s, band_rows, "ssc string, slot long, band string")
-        prices_df = lakeio.small_frame(s, price_rows, PRICES_DDL)
-        result = transform(clean, bills_df, bands_df, prices_df, start=start, end=end)
+        rates_df = lakeio.small_frame(s, rate_rows, RATES_DDL)
+        result = transform(clean, bills_df, rates_df, start=start, end=end)
         energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
     heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
     digest = load(heads, lines, jl, start, end, account)

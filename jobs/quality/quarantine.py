@@ -55,6 +55,8 @@ def read(settings) -> pa.Table:
                                  request_timeout_ms=wait_ms)
         try:
             tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            if not tps:  # the topic was never created: nothing was quarantined
+                return empty()
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             ends = consumer.end_offsets(tps, timeout_ms=wait_ms)

@@ -18,7 +18,15 @@ Writes are upserts at ``cassandra.write_consistency``, each cell written ``USING
 source version: a re-run with the same reads writes the same cells with the same timestamps (nothing changes), and
 an older computation never overwrites a newer one. Batching and throughput: ``[cassandra] connector_*``.
 
-Grain of ``daily_consumption``: one row per (meter_point, settlement_date, register_id, unit).
+``bill_summaries``: per account and meter point, the latest of the lake's bills (the current version of every
+``meterlake job bill`` run's ``billing/bills``; latest: the greatest ``bill_to``, then ``bill_from``, then the
+run's ``--to`` and ``--from``), whatever ``--from``/``--to``: its tariff, period, status and money. Partition
+``account``: "an account's latest bill" is one partition. Written without an explicit write time: the rows are
+chosen from every bill in the lake, so any run writes the same rows, and a re-billed (corrected) period replaces
+the old values.
+
+Grain of ``daily_consumption``: one row per (meter_point, settlement_date, register_id, unit); of
+``bill_summaries``: one row per (account, meter_point).
 """
 from __future__ import annotations
 
@@ -30,12 +38,15 @@ from typing import TYPE_CHECKING
 from jobs import lakeio, storeio
 from jobs.backfill.job import dates
 from jobs.clean import vee
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 JOB = "serve"
-TABLES = ("daily_consumption",)
+TABLES = ("daily_consumption", "bill_summaries")
+SUMMARY_COLUMNS = ("tariff", "kind", "bill_from", "bill_to", "days", "status", "energy_kwh", "estimated_kwh",
+                   "energy_p", "standing_p", "net_p", "vat_rate", "vat_p", "total_p", "unpriced_periods")
 
 
 # ------------------------------------------------------------------------------------------------- extract
@@ -45,6 +56,15 @@ def extract(spark: SparkSession, jl: lakeio.JobLake, days: list[date]) -> DataFr
     """The live interval reads of the lake on ``days``."""
     reads = lakeio.read_lake_days(spark, jl, {d: frozenset({"interval"}) for d in days})
     return vee.live_reads(reads).drop("versions", "duplicate_conflict")
+
+
+def bills(spark: SparkSession, jl: lakeio.JobLake) -> DataFrame:
+    """Every bill of the lake: the current version of each bill run's ``billing/bills`` file."""
+    from jobs.bill import job as bill
+    from meterlake.lake import outputs
+
+    urls = [jl.spark_url_of(p) for p in outputs.view_files(jl.lake, ["bills"])["bills"]]
+    return lakeio.read_files(spark, urls, lakeio.spark_schema(bill.BILLS_SCHEMA))
 
 
 def meter_points(spark: SparkSession, keyspace: str, first: date, last: date, pseudonyms) -> DataFrame:
@@ -85,13 +105,36 @@ def daily_consumption(reads: DataFrame, calendar: DataFrame, meters: DataFrame) 
                     "expected_periods", "source_version"))
 
 
+def bill_summaries(bills: DataFrame, meters: DataFrame) -> DataFrame:
+    """The ``bill_summaries`` rows: per account and meter point its latest bill (the module docstring), meter
+    points as the store knows them (``meters``: ``pseudonym, identifier``; a meter without one is dropped)."""
+    from pyspark.sql import functions as F
+
+    order = [F.col(c).alias(f"order_{c}") for c in ("bill_to", "bill_from", "run_to", "run_from")]
+    latest = (bills.groupBy("account", "meter_point")
+              .agg(F.max(F.struct(*order, *SUMMARY_COLUMNS)).alias("b"))
+              .select("account", "meter_point", *(F.col(f"b.{c}").alias(c) for c in SUMMARY_COLUMNS)))
+    return (latest.join(F.broadcast(meters).withColumnRenamed("pseudonym", "meter_point"), "meter_point")
+            .select("account", F.col("identifier").alias("meter_point"), *SUMMARY_COLUMNS))
+
+
 # ---------------------------------------------------------------------------------------------------- load
 
 
-def load(rows: DataFrame, keyspace: str, table: str) -> None:
-    """Upsert ``rows`` through the connector, each row's cells written at its ``source_version``."""
-    (rows.write.format(storeio.FORMAT).options(keyspace=keyspace, table=table)
-     .option("writetime", "source_version").mode("append").save())
+PARTITION_KEYS = {"daily_consumption": ("meter_point", "month"), "bill_summaries": ("account",)}
+
+
+def load(rows: DataFrame, keyspace: str, table: str, writetime: str | None = "source_version") -> None:
+    """Upsert ``rows`` through the connector, each row's cells written at its ``writetime`` column (None: the
+    connector's time of writing). The rows of one Cassandra partition are brought together, one after another,
+    first: the connector batches rows of the same partition (``[cassandra] connector_batch_grouping_key``) only
+    among those it holds at once, so rows in the aggregate's order go one a batch."""
+    keys = PARTITION_KEYS[table]
+    rows = rows.repartition(*keys).sortWithinPartitions(*keys)
+    writer = rows.write.format(storeio.FORMAT).options(keyspace=keyspace, table=table)
+    if writetime is not None:
+        writer = writer.option("writetime", writetime)
+    writer.mode("append").save()
 
 
 def missing_tables(settings) -> list[str]:
@@ -110,6 +153,7 @@ def missing_tables(settings) -> list[str]:
 # ----------------------------------------------------------------------------------------------------- run
 
 
+@jobruns.recorded("serve")
 def run(settings, first: date, last: date, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     """Write the serving tables for the dates ``first`` to ``last``; the answer (``force`` is accepted for the
@@ -131,7 +175,11 @@ def run(settings, first: date, last: date, *, spark: SparkSession | None = None,
         rows = vee.materialize(daily_consumption(extract(s, jl, days), lakeio.calendar_frame(s, days), meters))
         written = rows.count()
         load(rows, keyspace, "daily_consumption")
-    return {"status": "served", "tables": {"daily_consumption": written}, "from": first, "to": last,
+        summaries = vee.materialize(bill_summaries(bills(s, jl), meters))
+        summarised = summaries.count()
+        load(summaries, keyspace, "bill_summaries", writetime=None)
+    return {"status": "served", "tables": {"daily_consumption": written, "bill_summaries": summarised},
+            "from": first, "to": last,
             "seconds": round(time.monotonic() - started, 1)}
 
 

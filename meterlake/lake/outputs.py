@@ -33,6 +33,7 @@ VIEWS: dict[str, dict[str, str]] = {
                                                                     "register and pair of register reads"},
     "reconciliation": {"path": "reconciliation", "grain": "one row per (settlement_date, meter_point) with a read "
                                                           "in the Cassandra store or the lake"},
+    "job_runs": {"path": "job_runs", "grain": "one row per batch job run (meterlake.jobruns, `meterlake runs`)"},
 }
 
 

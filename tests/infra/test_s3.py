@@ -71,65 +71,100 @@ def test_a_mirror_run_writes_the_lake_on_s3(kafka_stack, s3_settings, tmp_path):
     assert lake_counts(open_lake(settings))[:2] == [4 * (48 + 50), 4 * (48 + 50)]
 
 
-SETTLE = """
-import json, sys
-from datetime import date
-from meterlake import config
-from jobs.settle import job as settle
-
-settings = config.discovered(config.load(None))
-lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
-day = date.fromisoformat(sys.argv[1])
-print(json.dumps({"first": settle.run(lean, day, "SF", master="local[2]"),
-                  "again": settle.run(lean, day, "SF", master="local[2]")}, default=str))
-"""
+JOBS_DAY = date(2024, 10, 27)  # 50 periods
+A, B = "1200000000014", "1200000000025"
 
 
-@pytest.mark.slow
-def test_a_settle_job_reads_and_writes_an_s3_lake_through_s3a(s3_settings):
-    """Spark (its own process: the S3A jars join the classpath at start) settles a day of a lake on S3."""
+@pytest.fixture(scope="module")
+def s3_jobs(s3_stack, tmp_path_factory):
+    """One S3 lake for the Spark jobs: two meters' reads of :data:`JOBS_DAY` (A: 0.5 kWh a half-hour, period 20
+    corrected to 0.75 after SF's cut-off; B: 0.25 kWh without periods 10 and 11) and their registry, then clean,
+    settle SF (twice), the SF->R1 diff and quality, in one Spark application of its own process (the S3A jars
+    join the classpath when its JVM starts). Yields the lake's settings and the jobs' answers."""
     import json
     import os
     import subprocess
     import sys
 
-    import pyarrow.parquet as pq
-
-    from jobs import lakeio
-    from jobs.settle import job as settle
+    from jobs.registry import job as registry
     from meterlake import pseudonym
-    from tests.jobs.helpers import after, day_of, write_lake_reads
+    from tests.jobs.helpers import JOBS_APP, write_two_meters_with_a_correction
 
-    day = date(2024, 10, 27)  # 50 periods
-    lake = open_lake(s3_settings)
-    meter = pseudonym.for_settings(s3_settings).one("1200000000014")
-    write_lake_reads(lake, day_of(meter, day, 0.5, version=after(day, 2)), offset=0)
-    env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(s3_settings.state_dir),
-           "METERLAKE_STACK__PORT_OFFSET": str(s3_settings.stack.port_offset),
-           "METERLAKE_PATHS__LAKE": s3_settings.paths.lake, "METERLAKE_LAKE__S3_ENDPOINT": s3_settings.lake.s3_endpoint,
+    settings = s3_stack.model_copy(update={"paths": s3_stack.paths.model_copy(
+        update={"lake": f"s3://{s3.BUCKET}/jobs-{uuid.uuid4().hex[:8]}"})})
+    write_two_meters_with_a_correction(open_lake(settings), pseudonym.for_settings(settings), JOBS_DAY, A, B)
+    csv = tmp_path_factory.mktemp("registry") / "registry.csv"
+    csv.write_text("meter_point,gsp_group,supplier,profile_class,ssc,llfc,effective_from\n"
+                   f"{A},_C,SUPA,1,0393,1,2024-01-01\n{B},_J,SUPB,1,0393,1,2024-01-01\n")
+    registry.run(settings, csv)
+    env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
+           "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
+           "METERLAKE_PATHS__LAKE": settings.paths.lake, "METERLAKE_LAKE__S3_ENDPOINT": settings.lake.s3_endpoint,
            "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2"}
-    out = subprocess.run([sys.executable, "-c", SETTLE, day.isoformat()], capture_output=True, text=True, env=env,
-                         timeout=900)
+    out = subprocess.run([sys.executable, "-c", JOBS_APP, "local[2]", JOBS_DAY.isoformat()], capture_output=True,
+                         text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert (result["first"]["status"], result["first"]["totals"]["periods"]) == ("settled", 50)
-    assert result["first"]["totals"]["consumption_kwh"] == pytest.approx(50 * 0.5)
-    assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", result["first"]["digest"])
-    table = pq.read_table(lake.path(lakeio.current(lake, settle.output_path(day, "SF"))), filesystem=lake.fs)
-    assert round(sum(table.column("consumption_kwh").to_pylist()), 3) == 25.0
+    return settings, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3_settings):
-    from meterlake.errors import MeterlakeError
-    from streaming.mirror.compact import compact
-    from tests.streaming.mirror.test_lake_hdfs_safety import HORIZON, part
+@pytest.mark.slow
+def test_the_spark_jobs_read_and_write_an_s3_lake_through_s3a(s3_jobs):
+    from tests.jobs.helpers import check_two_meters_jobs
+
+    _, answers = s3_jobs
+    check_two_meters_jobs(answers)
+    # the diff is read back from the directory Spark wrote: A's correction of period 20 after SF
+    diff = answers["diff"]
+    assert diff["delta_kwh"] == 0.25
+    assert [(r["settlement_period"], r["from_kwh"], r["to_kwh"]) for r in diff["rows"]] == [(20, 0.5, 0.75)]
+    assert [(d["meters"], d["missing_periods"]) for d in answers["quality"]["dates"]] == [(2, 0)]
+
+
+@pytest.mark.slow
+def test_the_spark_jobs_outputs_on_s3_are_whole_versions_pyarrow_reads(s3_jobs):
+    from jobs import lakeio
+    from jobs.clean import job as clean
+    from jobs.quality import job as quality
+    from jobs.settle import job as settle
+    from jobs.settle_diff import job as settle_diff
+
+    settings, _ = s3_jobs
+    lake = open_lake(settings)
+    cleaned = lakeio.read_output(lake, clean.output_dir(JOBS_DAY)).to_pylist()
+    estimated = sorted((r["settlement_period"], r["value"]) for r in cleaned if r["is_estimated"])
+    assert estimated == [(10, 0.25), (11, 0.25)]
+    assert len({(r["meter_point"], r["settlement_period"]) for r in cleaned}) == 2 * 50
+    measured = {r["received_periods"] + r["estimated_periods"] for r in lakeio.read_output(
+        lake, quality.output_dir(JOBS_DAY)).to_pylist()}
+    assert measured == {50}
+    diff = lakeio.read_output(lake, settle_diff.output_dir(JOBS_DAY, "SF", "R1"))
+    assert diff.column("reason").to_pylist() == ["correction"]
+    settled = lakeio.read_output(lake, settle.output_path(JOBS_DAY, "SF"))
+    assert round(sum(settled.column("consumption_kwh").to_pylist()), 3) == 37.5
+    # each Spark output is one committed version: no Hadoop _temporary left in it
+    version = lakeio.current(lake, clean.output_dir(JOBS_DAY))
+    assert [i.base_name for i in lake.list_dir(version) if i.base_name.startswith("_temporary")] == []
+
+
+def _lease_lake(s3_settings, name: str, **ingest):
+    """Settings with a keyspace of their own (the lease's row) and the S3 lake, holding one mirror file of DAY."""
+    from tests.streaming.mirror.test_lake_hdfs_safety import part
     from tests.streaming.stackhelp import isolated
 
-    settings = isolated(stack_mod.remembered(s3_settings), "lease").model_copy(update={
+    settings = isolated(stack_mod.remembered(s3_settings), name, **ingest).model_copy(update={
         "paths": s3_settings.paths, "lake": s3_settings.lake})
     lake = open_lake(settings)
     lake.write_parquet(*part(range(0, 2), 0))
+    return settings, lake
+
+
+def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3_settings):
     from meterlake.cli.mirror_cmd import _compaction_lease
+    from meterlake.errors import MeterlakeError
+    from streaming.mirror.compact import compact
+    from tests.streaming.mirror.test_lake_hdfs_safety import HORIZON
+
+    settings, lake = _lease_lake(s3_settings, "lease")
 
     # GIVEN a compaction holding the lake's lease (the one `meterlake lake compact` takes on S3)
     with _compaction_lease(settings, lake) as lease:
@@ -142,3 +177,90 @@ def test_on_s3_compactions_take_turns_by_the_cassandra_lease(cassandra_stack, s3
     # AND once it is released the next one runs
     assert [r.compacted for r in compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
                                          lease=_compaction_lease(settings, lake))] == [True]
+
+
+def test_two_compactions_started_together_on_s3_swap_the_date_once(cassandra_stack, s3_settings):
+    import threading
+
+    from meterlake.cli.mirror_cmd import _compaction_lease
+    from meterlake.errors import MeterlakeError
+    from streaming.mirror.compact import compact
+    from streaming.mirror.query import sql
+    from tests.streaming.mirror.test_lake_hdfs_safety import DAY, HORIZON, part
+
+    settings, lake = _lease_lake(s3_settings, "race")
+    lake.write_parquet(*part(range(0, 2), 2))  # a replay: compaction collapses it
+    start, outcomes = threading.Barrier(2), []
+
+    def one() -> None:
+        start.wait()
+        try:
+            outcomes.append([r.compacted for r in compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
+                                                           lease=_compaction_lease(settings, lake))])
+        except MeterlakeError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    # one compacted the date; the other was refused, or (if the first had finished) found nothing left to do
+    refused = "another compaction is running on this lake"
+    assert sorted(map(str, outcomes)) in (["[False]", "[True]"], ["[True]", refused])
+    assert lake.manifest(DAY).version == 1  # one swap, never two writers' manifests
+    assert sql(lake, "SELECT count(*), count(DISTINCT meter_point) FROM reads_all")["rows"] == [[2 * 48, 2]]
+
+
+HOLDER = """
+import sys, time
+from meterlake import config
+from meterlake.cli.mirror_cmd import _compaction_lease
+from meterlake.lake.files import open_lake
+
+settings = config.discovered(config.load(None))
+with _compaction_lease(settings, open_lake(settings)):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_s3_compaction_lease_of_a_killed_holder_expires(cassandra_stack, s3_settings):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from meterlake.cli.mirror_cmd import _compaction_lease
+    from meterlake.errors import MeterlakeError
+    from streaming.mirror.compact import compact
+    from tests.streaming.mirror.test_lake_hdfs_safety import DAY, HORIZON
+    from tests.streaming.stackhelp import env
+
+    lease_s = 15  # renewed every 5 s: a killed holder leaves 10 s or more of it
+    settings, lake = _lease_lake(s3_settings, "dead", lease_s=lease_s)
+    # GIVEN a process holding the lake's compaction lease, killed (no release, no more renewals)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, env={
+        **os.environ, **env(settings), "METERLAKE_LAKE__S3_ENDPOINT": settings.lake.s3_endpoint})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    killed = time.monotonic()
+
+    def attempt():
+        return compact(lake, target_bytes=1 << 20, grace_s=600, horizon=HORIZON,
+                       lease=_compaction_lease(settings, lake))
+
+    # THEN a compaction is refused while the lease lasts, and runs once it has expired (its Cassandra TTL)
+    with pytest.raises(MeterlakeError, match="another compaction is running"):
+        attempt()
+    while True:
+        try:
+            results = attempt()
+            break
+        except MeterlakeError:
+            assert time.monotonic() - killed < lease_s + 30, "the dead holder's lease never expired"
+            time.sleep(0.5)
+    assert [r.compacted for r in results] == [True] and lake.manifest(DAY).version == 1

@@ -116,6 +116,49 @@ def write_two_meters_with_a_correction(lake, pseudonyms, day: date, a: str, b: s
     write_lake_reads(lake, day_of(pb, day, 0.25, skip=(10, 11), version=after(day, 2)), offset=1)
     write_lake_reads(lake, day_of(pa_, day, 0.75, version=after(day, 24 * 10)).slice(19, 1), offset=2)
     return pa_, pb
+#: clean, settle SF (twice), the SF->R1 diff and quality of one day in one Spark application of its own process
+#: (``python -c JOBS_APP <master> <day>``, the settings from the environment); prints their answers as JSON
+JOBS_APP = """
+import json, sys
+from datetime import date
+from meterlake import config
+from meterlake.spark import build_spark
+from jobs.clean import job as clean
+from jobs.quality import job as quality
+from jobs.settle import job as settle
+from jobs.settle_diff import job as settle_diff
+
+settings = config.discovered(config.load(None))
+lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
+spark = build_spark("meterlake-jobs-on-cluster", lean, master=sys.argv[1], conf={"spark.cores.max": "2"})
+day = date.fromisoformat(sys.argv[2])
+out = {"master": spark.sparkContext.master,
+       "clean": clean.run(settings, [day], spark=spark),
+       "settle": settle.run(settings, day, "SF", spark=spark),
+       "again": settle.run(settings, day, "SF", spark=spark),
+       "diff": settle_diff.run(settings, day, "SF", "R1", spark=spark),
+       "quality": quality.run(settings, [day], spark=spark)}
+executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
+out["executors"] = executors
+spark.stop()
+print(json.dumps(out, default=str))
+"""
+
+
+def check_two_meters_jobs(answers: dict) -> None:
+    """:data:`JOBS_APP`'s answers for a day of :func:`write_two_meters_with_a_correction` (a 50-period day)."""
+    import pytest
+
+    assert answers["clean"]["status"] == "cleaned"
+    sf = answers["settle"]
+    assert (sf["status"], sf["totals"]["periods"]) == ("settled", 50)
+    assert sf["totals"]["consumption_kwh"] == pytest.approx(50 * 0.5 + 50 * 0.25)
+    assert sf["totals"]["estimated_kwh"] == pytest.approx(2 * 0.25)  # B's periods 10 and 11 interpolated
+    assert (answers["again"]["status"], answers["again"]["digest"]) == ("unchanged", sf["digest"])
+    assert answers["diff"]["reasons"]["correction"] == 1 and answers["diff"]["changes"] == 1
+    assert answers["quality"]["status"] == "measured"
+
+
 def arrive_late(lake, day: date, new_meter: str, version: int) -> dict:
     """Late data for ``day``, both sources created at ``version``: a correction (+1 kWh) of one read of period 20,
     and ``new_meter``'s (a lake pseudonym) whole day at 0.1 kWh a half-hour. Returns the corrected read's row."""

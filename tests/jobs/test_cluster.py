@@ -20,38 +20,12 @@ from jobs.registry import job as registry
 from jobs.settle import job as settle
 from meterlake import pseudonym
 from meterlake.lake.files import open_lake
-from tests.jobs.helpers import hdfs_lake_settings, write_two_meters_with_a_correction
+from tests.jobs.helpers import JOBS_APP, check_two_meters_jobs, hdfs_lake_settings, write_two_meters_with_a_correction
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 DAY = date(2024, 10, 27)  # 50 periods
 A, B = "1200000000014", "1200000000025"
-
-APP = """
-import json, sys
-from datetime import date
-from meterlake import config
-from meterlake.spark import build_spark
-from jobs.clean import job as clean
-from jobs.quality import job as quality
-from jobs.settle import job as settle
-from jobs.settle_diff import job as settle_diff
-
-settings = config.discovered(config.load(None))
-lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
-spark = build_spark("meterlake-jobs-on-cluster", lean, master=sys.argv[1], conf={"spark.cores.max": "2"})
-day = date.fromisoformat(sys.argv[2])
-out = {"master": spark.sparkContext.master,
-       "clean": clean.run(settings, [day], spark=spark),
-       "settle": settle.run(settings, day, "SF", spark=spark),
-       "again": settle.run(settings, day, "SF", spark=spark),
-       "diff": settle_diff.run(settings, day, "SF", "R1", spark=spark),
-       "quality": quality.run(settings, [day], spark=spark)}
-executors = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() - 1
-out["executors"] = executors
-spark.stop()
-print(json.dumps(out, default=str))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -65,25 +39,22 @@ def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
     return settings
 
 
-def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster):
+def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster, spark):
     settings = hdfs_lake
     env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
            "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
            "METERLAKE_PATHS__LAKE": settings.paths.lake, "METERLAKE_SPARK__SHUFFLE_PARTITIONS": "2"}
-    out = subprocess.run([sys.executable, "-c", APP, spark_cluster, DAY.isoformat()], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", JOBS_APP, spark_cluster, DAY.isoformat()], capture_output=True,
                          text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
 
     assert result["master"] == spark_cluster and result["executors"] >= 1
-    assert result["clean"]["status"] == "cleaned"
-    sf = result["settle"]
-    assert (sf["status"], sf["totals"]["periods"]) == ("settled", 50)
-    assert sf["totals"]["consumption_kwh"] == pytest.approx(50 * 0.5 + 50 * 0.25)
-    assert sf["totals"]["estimated_kwh"] == pytest.approx(2 * 0.25)  # B's periods 10 and 11 interpolated
-    assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", sf["digest"])
-    assert result["diff"]["reasons"]["correction"] == 1 and result["diff"]["changes"] == 1
-    assert result["quality"]["status"] == "measured"
+    check_two_meters_jobs(result)
+    # the same settlement on local[*] (this process's local session), forced, is the same file byte for byte
+    local = settle.run(settings, DAY, "SF", spark=spark, force=True)
+    assert (local["status"], local["digest"]) == ("settled", result["settle"]["digest"])
+    assert spark.sparkContext.master.startswith("local")
 
     # the outputs are on HDFS, readable by pyarrow over WebHDFS
     lake = open_lake(settings)

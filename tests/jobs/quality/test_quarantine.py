@@ -66,3 +66,11 @@ def test_the_topic_is_read_whole_with_meter_points_pseudonymised(kafka_stack, tm
         {"source_file": "hh.csv", "reason": "bad_mpan_check_digit", "meter_point": None, "settlement_date": None},
         {"source_file": "hh.csv", "reason": "non_numeric_value",
          "meter_point": pseudonym.for_settings(settings).one("1200023305967"), "settlement_date": DAY}]
+
+
+@pytest.mark.stack
+def test_a_quarantine_topic_never_created_holds_no_records(kafka_stack):
+    from tests.streaming.stackhelp import isolated
+
+    # Kafka is up but nothing was ever quarantined on this platform's topic (a lake quality runs on, a test's)
+    assert quarantine.read(isolated(kafka_stack, "noquarantine")).num_rows == 0

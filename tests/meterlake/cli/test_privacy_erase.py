@@ -28,7 +28,7 @@ VICTIM = "1908870119989"  # half-hourly reads, a consumer device, quarantined li
 OTHER = "2308870119993"
 DAYS = (date(2024, 10, 26), date(2024, 10, 27), date(2024, 10, 28))
 MARTS = ("+fct_daily_consumption", "+dim_meters")
-STORE = ("hh_sets", "register_reads", "device_reads", "daily_consumption", "quarantine")
+STORE = ("hh_sets", "register_reads", "device_reads", "daily_consumption", "bill_summaries", "quarantine")
 
 
 @dataclass
@@ -81,13 +81,17 @@ def _state(settings, names: tuple[str, ...]) -> dict:
 
 
 def _seed_serving(settings) -> None:
-    """daily_consumption rows of two meters, as `job serve` writes them (its own test covers the job)."""
+    """daily_consumption and bill_summaries rows of two meters, as `job serve` writes them (its own test covers
+    the job)."""
     session = clients.cassandra_session(settings)
     try:
         for meter in (VICTIM, OTHER):
             session.execute(f"INSERT INTO {settings.cassandra.keyspace}.daily_consumption (meter_point, month, "
                             "settlement_date, register_id, unit, consumption, periods) VALUES (%s, '2024-10', "
                             "'2024-10-26', '', 'kWh', 12.5, 48)", (meter,))
+            session.execute(f"INSERT INTO {settings.cassandra.keyspace}.bill_summaries (account, meter_point, "
+                            "tariff, kind, bill_from, bill_to, days) VALUES (%s, %s, 'FLAT-1', 'flat', '2024-10-01', "
+                            "'2024-10-31', 31)", (f"ACC-{meter[-4:]}", meter))
     finally:
         session.cluster.shutdown()
 
@@ -122,6 +126,7 @@ def test_the_answer_says_what_went_where(erased):
     assert set(a) == {"meter_point", "reason", "erased_at", "record", "store", "lake", "outputs", "archive"}
     assert a["meter_point"] == erased.pseudonym and a["reason"] == "test SAR-1"
     assert a["store"]["hh_sets"] > 0 and a["store"]["device_reads"] > 0 and a["store"]["daily_consumption"] == 1
+    assert a["store"]["bill_summaries"] == 1
     assert a["store"]["quarantine"] > 0  # its quarantined lines hold its meter point in clear
     assert {d["settlement_date"] for d in a["lake"]["dates"]} >= {d.isoformat() for d in DAYS}
     assert {o["output"] for o in a["outputs"]} == {"registry"}
@@ -131,7 +136,7 @@ def test_the_answer_says_what_went_where(erased):
 def test_it_is_gone_from_cassandra(erased):
     rows = _store_rows(erased.settings)
     assert {t: [r for r in rs if VICTIM in repr(r)] for t, rs in rows.items()} == {t: [] for t in STORE}
-    assert rows["hh_sets"] and rows["daily_consumption"]  # the others' rows are still there
+    assert rows["hh_sets"] and rows["daily_consumption"] and rows["bill_summaries"]  # the others' are still there
 
 
 def _lake_file_meters(settings) -> set[str]:

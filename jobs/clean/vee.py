@@ -344,8 +344,8 @@ def register_reads(flagged: DataFrame) -> DataFrame:
 
 def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
     """(meter_point, settlement_date) expected on each target day: the meters with half-hourly reads that day
-    (``periods``: :func:`meter_periods`) and the ``registered`` ones (meter_point, settlement_date). A meter with
-    neither is not expected: the registry says which meters should exist."""
+    (``periods``: :func:`meter_periods`, or its :func:`held_periods`) and the ``registered`` ones (meter_point,
+    settlement_date). A meter with neither is not expected: the registry says which meters should exist."""
     F = _F()
     targets = sorted(set(days))
     read = periods.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
@@ -353,14 +353,24 @@ def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[da
     return read.unionByName(listed).distinct()
 
 
-def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame) -> DataFrame:
+def held_periods(periods: DataFrame) -> DataFrame:
+    """Per meter-day of ``periods`` (:func:`meter_periods`, a row a slot), the periods it holds: meter_point,
+    settlement_date, _held. A meter-day's row, not a period's: what :func:`expected_meters` and
+    :func:`find_gaps` need of the periods, computed once (materialised by the caller) instead of twice."""
+    F = _F()
+    return periods.groupBy("meter_point", "settlement_date").agg(F.count(F.lit(1)).alias("_held"))
+
+
+def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame, *,
+              held: DataFrame | None = None) -> DataFrame:
     """The missing periods of the expected meter-days, one row each, with their gap: meter_point,
-    settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len."""
+    settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len.
+    ``held``: :func:`held_periods` of ``periods`` when the caller has it."""
     F, W = _F(), _W()
     # the calendar is a few rows per day: broadcast, never shuffled on its one or few dates
     days = F.broadcast(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"))
     # only the meter-days without a read in every period are laid on the grid (most meter-days are complete)
-    held = periods.groupBy("meter_point", "settlement_date").agg(F.count(F.lit(1)).alias("_held"))  # a row a slot
+    held = held_periods(periods) if held is None else held
     counts = days.groupBy("settlement_date").agg(F.count(F.lit(1)).alias("_periods"))
     short = (expected.join(F.broadcast(counts), "settlement_date")
              .join(held, ["meter_point", "settlement_date"], "left")

@@ -130,8 +130,9 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registration: DataFrame, 
     half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
     periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
     registered = vee.registered_electricity(registration)
-    expected = vee.expected_meters(periods, registered, [day])
-    missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
+    held = vee.materialize(vee.held_periods(periods))  # a row a meter: both the expected meters and gaps read it
+    expected = vee.expected_meters(held, registered, [day])
+    missing = vee.materialize(vee.find_gaps(expected, periods, calendar, held=held))
     gap_meters = F.broadcast(missing.select("meter_point").distinct())
     # what estimation reads of the gap meters (the other days' half-hours, every register read), in one pass
     around = (~on_day & half_hourly) | (F.col("read_kind") == "register")

@@ -72,21 +72,26 @@ class Stage:
 
 
 class _Tree:
-    """A child process and its descendants, sampled every 0.2 s: peak RSS (sum over the tree) and CPU seconds
-    (per process, the last sample)."""
+    """A child process and its descendants, sampled every 0.2 s: peak RSS (sum over the tree), CPU seconds
+    (per process, the last sample) and when the child exited (``ended``: two run side by side, and the first
+    one collected must not lend its time to the other)."""
 
     def __init__(self, child: subprocess.Popen):
-        self.child, self.peak, self.cpu = child, 0, {}
+        self.child, self.peak, self.cpu, self.ended = child, 0, {}, None
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
     def _sample(self):
-        root = psutil.Process(self.child.pid)
+        try:
+            self._sample_until_exit(psutil.Process(self.child.pid))
+        except psutil.NoSuchProcess:
+            pass
+        self.child.wait()
+        self.ended = time.perf_counter()
+
+    def _sample_until_exit(self, root: psutil.Process):
         while self.child.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
+            procs = [root, *root.children(recursive=True)]
             rss = 0
             for p in procs:
                 try:
@@ -103,27 +108,28 @@ class _Tree:
         return self.peak / 1e6, sum(self.cpu.values())
 
 
-def _start(args: list[str], env: dict) -> tuple[subprocess.Popen, _Tree, float]:
+def _start(args: list[str], env: dict, logs: Path) -> tuple[subprocess.Popen, _Tree, float]:
+    """The command started, its output to files under ``logs`` (a pipe nobody reads yet could stall it)."""
     cli = str(Path(sys.executable).with_name("meterlake"))
-    child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+    logs.mkdir(exist_ok=True)
+    name = "-".join(args[:2])
+    with open(logs / f"{name}.json", "w") as out, open(logs / f"{name}.log", "w") as err:
+        child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=out, stderr=err)
+    child.out, child.err = logs / f"{name}.json", logs / f"{name}.log"
     return child, _Tree(child), time.perf_counter()
 
 
 def _finish(name: str, child: subprocess.Popen, tree: _Tree, started: float, reads) -> Stage:
-    out, err = child.communicate()
-    seconds = time.perf_counter() - started
+    child.wait()
     rss, cpu = tree.join()
+    seconds = tree.ended - started
     if child.returncode != 0:
-        raise RuntimeError(f"stage {name} failed (exit {child.returncode}): {err.strip()[-2000:]}")
-    answer = json.loads(out)
+        raise RuntimeError(f"stage {name} failed (exit {child.returncode}): "
+                           f"{child.err.read_text().strip()[-2000:]}")
+    answer = json.loads(child.out.read_text())
     n = reads(answer) if callable(reads) else reads
     print(f"  {name:<9} {seconds:8.1f} s  {n:>12,} reads  peak {rss:8.0f} MB", flush=True)
     return Stage(name, seconds, n, rss, cpu, started=started, answer=answer)
-
-
-def _run(name: str, args: list[str], env: dict, reads) -> Stage:
-    return _finish(name, *_start(args, env), reads)
 
 
 def _settings_file(work: Path, state: Path, offset: int) -> Path:
@@ -154,26 +160,31 @@ with_cassandra_connector = false
 def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
     """Run the day; its stages in order (store and mirror concurrently)."""
     landing = work / "landing"
+    logs = work / "logs"  # each command's --json answer and its log
+
+    def _run(name: str, args: list[str], reads) -> Stage:
+        return _finish(name, *_start(args, env, logs), reads)
+
     stages = [_run("generate", ["generate", "--meters", str(meters), "--days", "1", "--start", DAY.isoformat(),
                                 "--out", str(landing), "--no-defects", "--lcl-meters", "0", "--device-meters", "0",
-                                "--meters-per-file", str(min(meters, METERS_PER_FILE))], env, 0)]
+                                "--meters-per-file", str(min(meters, METERS_PER_FILE))], 0)]
     files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
-    stages.append(_run("ingest", ["ingest", *files], env, lambda a: sum(f["reads"] for f in a["files"])))
+    stages.append(_run("ingest", ["ingest", *files], lambda a: sum(f["reads"] for f in a["files"])))
     stages[0].reads = stages[1].reads
-    store, mirror = _start(["store", "run", "--until-caught-up"], env), _start(["mirror", "run", "--until-caught-up"],
-                                                                                env)
+    store = _start(["store", "run", "--until-caught-up"], logs)
+    mirror = _start(["mirror", "run", "--until-caught-up"], logs)
     stages.append(_finish("store", *store, stages[1].reads))
     stages.append(_finish("mirror", *mirror, stages[1].reads))
     for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
                  ["tariffs", "load", str(landing / "tariffs.toml")],
                  ["accounts", "load", str(landing / "accounts.csv")]):
-        _run("reference", args, env, 0)  # the day's reference data: not a stage
+        _run("reference", args, 0)  # the day's reference data: not a stage
     n = stages[1].reads
-    stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], env, n))
-    stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], env, n))
+    stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
+    stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
     end = (DAY + timedelta(days=1)).isoformat()
-    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end], env, n))
-    stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], env, n))
+    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end], n))
+    stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], n))
     return stages
 
 

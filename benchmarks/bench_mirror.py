@@ -137,8 +137,8 @@ def run(report: Report, scale: str) -> None:
         (work / "plain").mkdir()
         write = pyarrow_write(sets, work / "plain")
         report.figure("pyarrow writing the same rows (zstd, fsync)", n / write, "reads/s", reads=n)
-        report.ratio("mirror / bare consumer", n / stats.seconds, n / bare, goal=">= 0.9")
-        report.ratio("mirror / pyarrow write", n / stats.seconds, n / write)
+        report.ratio("mirror / bare consumer", n / stats.seconds, n / bare)
+        report.ratio("mirror / pyarrow write", n / stats.seconds, n / write, goal=">= 0.9")  # issue 17's floor
     finally:
         stack.down(settings)
         shutil.rmtree(work, ignore_errors=True)

@@ -52,6 +52,14 @@ class JobLake:
     url: str  # the lake root as Spark addresses it: file:///abs/path or hdfs://host:port/path
     grace_s: float = 600.0  # how long a superseded output version stays for readers that listed it
     _live: dict = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, key: str, read: Callable[[], object]):
+        """``read()`` the first time ``key`` is asked for, its answer after: a job's fingerprint of an input and
+        its read of it see the same version, read once (the registry: :func:`jobs.registry.job.stored`)."""
+        if key not in self._memo:
+            self._memo[key] = read()
+        return self._memo[key]
 
     def live_files(self, day: date) -> list:
         """The date's live files (:meth:`Lake.live_files`), listed once: a job's fingerprint of its inputs and

@@ -32,10 +32,16 @@ def kafka_options(settings: Settings) -> dict:
     return options
 
 
-def topics(settings: Settings) -> list[str]:
-    """The platform's topics: reads, files (claim checks), device reads, quarantine."""
-    k = settings.kafka
-    return [k.reads_topic, k.files_topic, k.devices_topic, k.quarantine_topic]
+#: The platform's topics, by the ``[kafka] <kind>_topic`` setting naming each: reads, files (claim checks), device
+#: reads, quarantine. The stages consume subsets of them: the mirror :data:`MIRRORED`, the store :data:`STORED`.
+TOPICS = ("reads", "files", "devices", "quarantine")
+MIRRORED = ("reads", "devices")
+STORED = ("reads", "devices", "quarantine")
+
+
+def topics(settings: Settings, kinds: Sequence[str] = TOPICS) -> list[str]:
+    """The names of the topics of ``kinds`` (default: all of :data:`TOPICS`), in that order."""
+    return [getattr(settings.kafka, f"{kind}_topic") for kind in kinds]
 
 
 def ensure_topics(settings: Settings, names: Sequence[str] | None = None, partitions: int | None = None) -> list[str]:

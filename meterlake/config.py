@@ -121,18 +121,26 @@ class Lake(_Section):
                                                     "empty: the local stack's generated key")
     pseudonym_key: str | None = Field(None, description="the key itself, when it is not in a file (the local "
                                                         "stack's discovery fills it)")
+    retention_days: int | None = Field(None, ge=1, description="`privacy retention` removes the reads and job "
+                                                           "outputs of settlement dates older than this many "
+                                                           "days; empty: kept for ever")
 
 
-class _Consuming(_Section):
+class _Watched(_Section):
+    """A stage consuming a topic under a stall watchdog (:class:`streaming.offsets.Watchdog`)."""
+
+    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
+                                                            "consumer")
+    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
+                                                    "with an error naming the partitions and their lag")
+
+
+class _Consuming(_Watched):
     """A stage consuming its own share of the topics' partitions (:mod:`streaming.offsets`)."""
 
     shards: int = Field(1, ge=1, description="instances sharing the topics: each owns partition p of every topic "
                                              "where p % shards == shard (no consumer group membership)")
     shard: int = Field(0, ge=0, description="this instance's share, 0..shards-1")
-    stall_timeout_s: float = Field(120.0, gt=0, description="no progress for this long while lag remains: a fresh "
-                                                            "consumer")
-    stall_rejoins: int = Field(3, ge=0, description="fresh consumers without progress before the stage exits "
-                                                    "with an error naming the partitions and their lag")
 
 
 class Mirror(_Consuming):
@@ -178,7 +186,7 @@ class IngestLayout(_Section):
     meter_column: str | None = Field(None, description="the column holding the MPAN; absent: --meter-point")
 
 
-class Ingest(_Section):
+class Ingest(_Watched):
     """Ingest workers: the landing directory they watch, claims, claim-checks and the file archive
     (:mod:`streaming.ingest.watch`)."""
 
@@ -203,6 +211,14 @@ class Ingest(_Section):
                                                    "the archive, a bug) is quarantined as processing_failed")
     layouts: dict[str, IngestLayout] = Field({}, description="named supplier CSV layouts: "
                                                              "`ingest FILE --format layout:<name>`")
+
+
+class Archive(_Section):
+    """The archive of files as they landed (``ingest.archive_dir``): how long it keeps them (docs/privacy.md)."""
+
+    retention_days: int | None = Field(None, ge=1, description="`privacy retention` deletes archived files "
+                                                               "processed (or quarantined) longer ago than this "
+                                                               "many days; empty: kept for ever")
 
 
 class Jobs(_Section):
@@ -289,6 +305,7 @@ class Settings(BaseSettings):
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
+    archive: Archive = Archive()
 
     # Set by load(); not a setting.
     _source: Path | None = None

@@ -59,12 +59,25 @@ DEVICE_TTL_S = 90 * 86400
 ADDED_COLUMNS = (("register_reads", "batch_id", "timeuuid"),)
 
 
+def create_keyspace(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> str:
+    """The statement creating ``keyspace`` if absent, replicated ``replication_factor`` times in ``datacenter``:
+    the first of every set of tables (the store's, :func:`ddl`; the meter commands'). Pure."""
+    return (f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+            f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}")
+
+
+def apply(session, statements: list[str]) -> None:
+    """Run schema statements (each within 60 s) and wait until the nodes agree on the schema."""
+    for statement in statements:
+        session.execute(statement, timeout=60)
+    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+
+
 def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1") -> list[str]:
     """The statements that create the keyspace and its tables (idempotent). Pure."""
     ks = keyspace
     return [
-        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-        f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}",
+        create_keyspace(ks, replication_factor, datacenter),
         f"""CREATE TABLE IF NOT EXISTS {ks}.hh_sets (
             meter_point text, month text, settlement_date date, register_id text, meter_serial text, unit text,
             fuel text, periods tinyint, values map<tinyint, double>, qualities map<tinyint, text>,
@@ -109,13 +122,11 @@ def ensure(session, keyspace: str, replication_factor: int) -> None:
     """
     from meterlake.errors import MeterlakeError
 
-    for statement in ddl(keyspace, replication_factor):
-        session.execute(statement, timeout=60)
-    for table, column, kind in ADDED_COLUMNS:  # columns added after a table's first layout
-        if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s "
-                           "AND column_name = %s", (keyspace, table, column)).one() is None:
-            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}", timeout=60)
-    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    apply(session, ddl(keyspace, replication_factor))
+    missing = [(table, column, kind) for table, column, kind in ADDED_COLUMNS  # added after a table's first layout
+               if session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND "
+                                  "table_name = %s AND column_name = %s", (keyspace, table, column)).one() is None]
+    apply(session, [f"ALTER TABLE {keyspace}.{table} ADD {column} {kind}" for table, column, kind in missing])
     row = session.execute("SELECT type FROM system_schema.columns WHERE keyspace_name = %s AND table_name = "
                           "'hh_sets' AND column_name = 'values'", (keyspace,)).one()
     if row is not None and not row.type.startswith("map<"):
@@ -124,3 +135,77 @@ def ensure(session, keyspace: str, replication_factor: int) -> None:
             f"(map<tinyint, double>). Drop the table (a local stack: `DROP TABLE {keyspace}.hh_sets`) and replay "
             "meter-reads from the beginning (`meterlake store run` with a new consumer group, or reset its offsets)",
             keyspace=keyspace, column_type=row.type)
+
+
+#: The tables holding a meter's reads, partitioned by (meter_point, a period): the event store's and the serving
+#: tables (``device_reads`` is by device: :func:`erase_meter` finds the meter's devices).
+METER_TABLES = (("hh_sets", "month"), ("register_reads", "year"), ("daily_consumption", "month"))
+#: The periods :func:`erase_meter` looks in: from the start of the UK's competitive domestic market (no meter
+#: history is older) to a year after today.
+FIRST_YEAR = 1998
+
+
+def meter_partitions(first_year: int, last_year: int) -> dict[str, list]:
+    """Per partition period kind, every value from ``first_year`` to ``last_year``: ``month`` ('YYYY-MM') and
+    ``year``. Pure."""
+    years = list(range(first_year, last_year + 1))
+    return {"year": years, "month": [f"{y:04d}-{m:02d}" for y in years for m in range(1, 13)]}
+
+
+def erase_meter(session, keyspace: str, meter_point: str, *, now_us: int, last_year: int) -> dict[str, int]:
+    """Delete every read of ``meter_point`` (in clear, as the store keys it) from the event store and the serving
+    tables: each of its partitions that holds a row is deleted whole, with a write timestamp above every row's
+    (the reads are written ``USING TIMESTAMP source_version``, which a file may date after today), so no older
+    write can reappear. Returns the rows deleted per table.
+
+    The partitions are found by key (one query per month or year since :data:`FIRST_YEAR`, concurrently), not by
+    scanning the table; the device reads, keyed by device, are found by a filtered scan of ``device_reads``
+    (kept 90 days by its TTL), and the quarantine records naming the meter by a scan of ``quarantine``."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    periods = meter_partitions(FIRST_YEAR, last_year)
+    removed: dict[str, int] = {}
+    for table, kind in METER_TABLES + (("device_reads", None),):
+        if kind is None:
+            found = session.execute(f"SELECT device_id, day, source_version FROM {keyspace}.device_reads "
+                                    "WHERE meter_point = %s ALLOW FILTERING", (meter_point,), timeout=300)
+            partitions: dict[tuple, list[int]] = {}
+            for row in found:
+                partitions.setdefault((row.device_id, row.day), []).append(row.source_version or 0)
+            where = "device_id = ? AND day = ?"
+        else:
+            select = session.prepare(f"SELECT source_version FROM {keyspace}.{table} WHERE meter_point = ? "
+                                     f"AND {kind} = ?")
+            args = [(meter_point, p) for p in periods[kind]]
+            results = execute_concurrent_with_args(session, select, args, concurrency=32)
+            partitions = {}
+            for (_, period), (ok, rows) in zip(args, results, strict=True):
+                if not ok:
+                    raise rows
+                versions = [r.source_version or 0 for r in rows]
+                if versions:
+                    partitions[(meter_point, period)] = versions
+            where = f"meter_point = ? AND {kind} = ?"
+        delete = session.prepare(f"DELETE FROM {keyspace}.{table} USING TIMESTAMP ? WHERE {where}")
+        for key, versions in partitions.items():
+            session.execute(delete, (max(now_us, max(versions) + 1), *key))
+        removed[table] = sum(len(v) for v in partitions.values())
+    removed["quarantine"] = _erase_quarantine(session, keyspace, meter_point)
+    return removed
+
+
+def _erase_quarantine(session, keyspace: str, meter_point: str) -> int:
+    """Delete the quarantine records whose line or detail names ``meter_point`` (a whole token): a scan of the
+    table, which holds only the lines that failed their checks."""
+    import re
+
+    token = re.compile(r"(?<![0-9A-Za-z])" + re.escape(meter_point) + r"(?![0-9A-Za-z])")
+    delete = session.prepare(f"DELETE FROM {keyspace}.quarantine WHERE source_file = ? AND source_line = ? "
+                             "AND field = ?")
+    found = 0
+    for row in session.execute(f"SELECT source_file, source_line, field, raw, detail FROM {keyspace}.quarantine",
+                               timeout=300):
+        if token.search(row.raw or "") or token.search(row.detail or ""):
+            session.execute(delete, (row.source_file, row.source_line, row.field))
+            found += 1
+    return found

@@ -18,6 +18,8 @@
 """
 from __future__ import annotations
 
+import posixpath
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -39,6 +41,28 @@ def resolve(settings: Settings, url: str | None = None) -> tuple[pafs.FileSystem
     if parts.scheme == "s3":
         return _s3(settings), f"{parts.netloc}{parts.path}".rstrip("/")
     raise UsageError(f"unsupported lake URL {url!r}: use a local path, hdfs://host:port/path or s3://bucket/path")
+
+
+@dataclass(frozen=True)
+class Place:
+    """A directory named by a URL or a local path (:func:`place`): the URL (a local path made absolute), its
+    filesystem and the path within it; :meth:`url_of` turns a path on that filesystem back into a URL."""
+
+    url: str
+    fs: pafs.FileSystem
+    root: str
+
+    def url_of(self, fs_path: str) -> str:
+        """The URL of ``fs_path``, a path under :attr:`root` (a local path is its own URL)."""
+        if "://" not in self.url:
+            return fs_path
+        return self.url.rstrip("/") + "/" + posixpath.relpath(fs_path, self.root)
+
+
+def place(settings: Settings, value: str) -> Place:
+    """The directory ``value`` (a URL, or a local path relative to the config file)."""
+    url = settings.resolve_url(value)
+    return Place(url, *resolve(settings, url))
 
 
 def filesystem(settings: Settings, url: str | None = None) -> pafs.FileSystem:

@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 
 from meterlake import calendar as cal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the quarantine schema's meter_point and settlement_date
 _VERSION_KEY = b"meterlake.schema_version"
 _NAME_KEY = b"meterlake.schema"
 
@@ -132,6 +132,9 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("reason", pa.string(), nullable=False),
         pa.field("detail", pa.string()),
         pa.field("raw", pa.string()),
+        # where the record says (null where it does not): the data-quality job counts a meter-day's rejected lines
+        pa.field("meter_point", pa.string()),
+        pa.field("settlement_date", pa.date32()),
     ],
     metadata=_meta("quarantine"),
 )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from meterlake import clients
 from meterlake.config import Settings
@@ -204,6 +204,17 @@ def positions(consumer, tps: Iterable, timeout_ms: int) -> dict:
     return {tp: consumer.position(tp, timeout_ms=timeout_ms) for tp in tps}
 
 
+def lag_or_none(catch_up: CatchUp, consumer, tps: Iterable, timeout_ms: int) -> dict | None:
+    """``tps``' lag from the broker's end offsets (:meth:`CatchUp.lag`), or None if the broker did not answer."""
+    from kafka.errors import KafkaError
+
+    try:
+        return catch_up.lag(consumer, positions(consumer, tps, timeout_ms))
+    except KafkaError as exc:
+        log.warning("could not get the lag (%s)", exc)
+        return None
+
+
 class Watchdog:
     """No progress for ``stall_timeout_s`` while lag remains: :meth:`stalled` says a fresh consumer is due; after
     ``rejoins`` of them without progress in between, :meth:`rejoin` raises :class:`Stalled`."""
@@ -223,6 +234,28 @@ class Watchdog:
     def due(self) -> bool:
         """Has there been no progress for ``stall_timeout_s``?"""
         return self.clock() - self.last >= self.stall_timeout_s
+
+    def stalled(self, lag: Callable[[], Mapping | None], busy: bool = False) -> bool:
+        """Asked on each turn of a stage's loop: after ``stall_timeout_s`` without progress, ``lag()`` (None: the
+        broker did not answer) decides. Lag left, an unknown lag or a stage ``busy`` with work it cannot finish
+        (batches unwritten or uncommitted) count a fresh consumer (:meth:`rejoin`) and answer True; nothing left to
+        read is an idle stage, not a stalled one."""
+        if not self.due():
+            return False
+        found = lag()
+        if found is None or found or busy:
+            self.rejoin(found)
+            return True
+        self.progress()
+        return False
+
+    def failed_to_connect(self, catch_up: CatchUp) -> None:
+        """A fresh consumer could not reach Kafka: wait out the stall timeout (the run's deadline still holds),
+        then count it as a fresh consumer without progress (:meth:`rejoin`)."""
+        while not self.due():
+            catch_up.check_deadline()
+            time.sleep(min(0.5, self.stall_timeout_s))
+        self.rejoin(catch_up.last_lag)
 
     def rejoin(self, lag: Mapping | None) -> None:
         """Count a fresh consumer about to be made; raise :class:`Stalled` if the last ``rejoins`` made none."""

@@ -266,6 +266,22 @@ def _ready(ctx: StackContext, node: int) -> bool:
         s.cluster.shutdown()
 
 
+def member(ctx: StackContext, node: int) -> str:
+    """How ``node`` is named in :func:`view`: its address."""
+    return address(node)
+
+
+def view(ctx: StackContext, node: int) -> tuple[str, frozenset]:
+    """(cluster name, the addresses of the ring's nodes: itself and its peers) as ``node`` sees its ring."""
+    s = _login(ctx, node)
+    try:
+        local = s.execute("SELECT cluster_name, broadcast_address FROM system.local").one()
+        peers = {str(row.peer) for row in s.execute("SELECT peer FROM system.peers_v2")}
+        return local.cluster_name, frozenset({str(local.broadcast_address), *peers})
+    finally:
+        s.cluster.shutdown()
+
+
 def can_login(ctx: StackContext, node: int, user: str, password: str) -> bool:
     """Whether ``node`` accepts these credentials."""
     from cassandra.cluster import NoHostAvailable

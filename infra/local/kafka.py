@@ -113,6 +113,26 @@ def _ready(ctx: StackContext, node: int) -> bool:
         admin.close()
 
 
+def member(ctx: StackContext, node: int) -> int:
+    """How broker ``node`` is named in :func:`view`: its node id."""
+    return node
+
+
+def view(ctx: StackContext, node: int) -> tuple[str, frozenset]:
+    """(cluster id, the ids of its unfenced brokers) as broker ``node`` sees its cluster."""
+    from kafka import KafkaAdminClient
+
+    opts = client_options(ctx)
+    opts["bootstrap_servers"] = f"{ADDRESS}:{ctx.port(SERVICE, 'client_port', node)}"
+    admin = KafkaAdminClient(**opts, request_timeout_ms=5000)
+    try:
+        cluster = admin.describe_cluster()
+        return cluster.get("cluster_id") or "", frozenset(b["broker_id"] for b in cluster["brokers"]
+                                                          if not b.get("is_fenced"))
+    finally:
+        admin.close()
+
+
 def processes(ctx: StackContext) -> list[JvmProcess]:
     brokers = ctx.settings.stack.kafka_brokers
     client_ports = [ctx.port(SERVICE, "client_port", n) for n in range(1, brokers + 1)]

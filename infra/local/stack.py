@@ -198,7 +198,55 @@ def status(settings: Settings, *, check_ready: bool = True) -> list[dict]:
     if data is None:
         return []
     ctx = StackContext(settings=settings, secrets=data)
-    return [process.status(p, check_ready=check_ready) for p in processes(ctx)]
+    rows = [process.status(p, check_ready=check_ready) for p in processes(ctx)]
+    if check_ready:
+        for service in GROUPED:
+            _check_group(ctx, service, [r for r in rows if r["service"] == service])
+    return rows
+
+
+#: services whose nodes must form one group: Kafka's brokers one cluster, Cassandra's nodes one ring
+GROUPED = ("kafka", "cassandra")
+
+
+def apart(views: dict[str, tuple[str, frozenset] | None], ready: frozenset) -> dict[str, str]:
+    """The nodes (by name) whose view of their group (:func:`view` of the service's module: the group's id and
+    the members it sees) is not the one group of all the ``ready`` members, each with why: a node that sees
+    another group id than the first node's, or misses a ready member (a stopped node may be missing). Pure."""
+    ids = [v[0] for _, v in sorted(views.items()) if v is not None]
+    out = {}
+    for name, seen in sorted(views.items()):
+        if seen is None:
+            out[name] = "it did not say which group it is in"
+        elif seen[0] != ids[0]:
+            out[name] = f"it is in another group ({seen[0]}, not {ids[0]})"
+        elif not ready <= seen[1]:
+            missing = ", ".join(str(m) for m in sorted(ready - seen[1]))
+            out[name] = f"it does not see {missing}, which answer{'s' if len(ready - seen[1]) == 1 else ''}"
+    return out
+
+
+def _check_group(ctx: StackContext, service: str, rows: list[dict]) -> None:
+    """Mark the ready nodes of ``service`` that are not in its one group (cluster or ring) ``split``."""
+    mod = module(service)
+    ready = [r for r in rows if r["state"] == "ready"]
+    if len(ready) < 2:
+        return
+    nodes = {r["name"]: int(r["name"].rsplit("-", 1)[1]) for r in ready}
+    views: dict[str, tuple[str, frozenset] | None] = {}
+    for row in ready:
+        try:
+            views[row["name"]] = mod.view(ctx, nodes[row["name"]])
+        except Exception as exc:  # a node that answered its readiness check and then not this: not known a member
+            log.info("%s: %s", row["name"], exc)
+            views[row["name"]] = None
+    found = apart(views, frozenset(mod.member(ctx, n) for n in nodes.values()))
+    for row in ready:
+        why = found.get(row["name"])
+        if why is not None:
+            row["state"] = "split"
+            log.warning("%s is not part of the stack's one %s: %s", row["name"],
+                        "cluster" if service == "kafka" else "ring", why)
 
 
 def kill(settings: Settings, name: str) -> dict:

@@ -138,7 +138,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> dict[date, 
 def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams) -> dict[str, str]:
     needs = {d: input_days([d], params) for d in targets}
     state = lakeio.partition_state(jl, {day for need in needs.values() for day in need})
-    registry = lakeio.file_digest(jl.lake, registry_job.PATH)
+    registry = registry_job.stored(jl).digest
     return {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "params": asdict(params),
                                                "registry": registry,
                                                "inputs": {k.isoformat(): state[k.isoformat()] for k in need}})

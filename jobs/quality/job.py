@@ -15,6 +15,9 @@ meters registered that day. Columns (see docs/jobs.md):
   date: ``first_arrival_h``, ``last_arrival_h`` (hours), ``late_reads`` (created after the date's SF cut-off).
 - ``quarantined_reads`` (off-grid or future reads: kept, not used), ``flagged_reads`` and ``flag_counts`` (per
   validation flag), ``register_reads``.
+- ``ingest_quarantined_lines``: lines of the meter-day that ingest rejected (:mod:`jobs.quality.quarantine`, from
+  ``kafka.quarantine_topic``); every rejected line, with or without a meter-day, is counted per file and reason in
+  ``quality_ingest/ingest_quarantine.parquet``.
 """
 from __future__ import annotations
 
@@ -22,13 +25,17 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING
 
+import pyarrow.compute as pc
+
 from jobs import lakeio
 from jobs.clean import vee
 from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
+from jobs.quality import quarantine
 from jobs.registry import job as registry_job
 from meterlake import settlement_runs as runs
+from meterlake.errors import MeterlakeError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -51,7 +58,9 @@ def sf_cutoffs(spark: SparkSession, days: list[date]) -> DataFrame:
 
 
 def transform(clean: DataFrame, calendar: DataFrame, registry: DataFrame, cutoffs: DataFrame, *,
-              days: list[date]) -> DataFrame:
+              days: list[date], ingest: DataFrame | None = None) -> DataFrame:
+    """The quality rows of ``days``; ``ingest``: ingest's quarantined lines per meter-day
+    (:func:`jobs.quality.quarantine.per_meter_day`; None: none)."""
     from pyspark.sql import functions as F
 
     interval = F.col("read_kind") == "interval"
@@ -83,6 +92,10 @@ def transform(clean: DataFrame, calendar: DataFrame, registry: DataFrame, cutoff
     out = (expected.join(periods, "settlement_date")
            .join(per_meter.drop("_half_hourly"), ["settlement_date", "meter_point"], "left")
            .join(flag_counts, ["settlement_date", "meter_point"], "left"))
+    if ingest is not None:
+        out = out.join(ingest, ["settlement_date", "meter_point"], "left").fillna(0, ["ingest_quarantined_lines"])
+    else:  # not counted (Kafka did not answer): unknown, not zero
+        out = out.withColumn("ingest_quarantined_lines", F.lit(None).cast("int"))
     zero = ("received_periods", "estimated_periods", "source_estimated_periods", "late_reads", "quarantined_reads",
             "flagged_reads", "register_reads")
     out = out.fillna(0, subset=list(zero))
@@ -95,7 +108,7 @@ def transform(clean: DataFrame, calendar: DataFrame, registry: DataFrame, cutoff
         .alias("estimated_share"),
         "source_estimated_periods", "first_arrival_h", "last_arrival_h", "late_reads", "quarantined_reads",
         "flagged_reads", F.coalesce("flag_counts", F.create_map().cast("map<string,int>")).alias("flag_counts"),
-        "register_reads")
+        "register_reads", F.col("ingest_quarantined_lines").cast("int"))
 
 
 def output_dir(day: date) -> str:
@@ -112,6 +125,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> list[dict]:
         F.round(F.avg("estimated_share"), 4).alias("mean_estimated_share"),
         F.sum("missing_periods").alias("missing_periods"), F.sum("late_reads").alias("late_reads"),
         F.sum("quarantined_reads").alias("quarantined_reads"), F.sum("flagged_reads").alias("flagged_reads"),
+        F.sum("ingest_quarantined_lines").alias("ingest_quarantined_lines"),
         F.round(F.max("last_arrival_h"), 2).alias("max_arrival_h")).collect()}
     for day in days:
         part = result.filter(F.col("settlement_date") == F.lit(day)).repartition(1).sortWithinPartitions("meter_point")
@@ -127,24 +141,57 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
     else:
         found = (lakeio.parse_date_dir(i.base_name) for i in jl.lake.list_dir("clean_reads"))
         targets = sorted(d for d in found if d is not None)
-    registry = lakeio.file_digest(jl.lake, registry_job.PATH)
+    registry = registry_job.stored(jl).digest
+    try:
+        records = quarantine.read(settings)
+    except MeterlakeError as exc:  # the lake's measures stand; the ingest counts are unknown, and said so
+        records, unavailable = None, exc.message
+    ingest_state = _ingest_output(jl, records) if records is not None else {
+        "lines": None, "meter_day_lines": None, "files": None, "path": quarantine.OUTPUT, "unavailable": unavailable}
+    named = quarantine.per_meter_day(records if records is not None else quarantine.empty())
+    by_day = {d: sorted(r.values() for r in named.filter(pc.equal(named.column("settlement_date"), d)).to_pylist())
+              for d in targets}
     fps = {d.isoformat(): lakeio.fingerprint({"job": JOB, "version": JOB_VERSION, "registry": registry,
-                                              "clean": clean_state(jl, d)}) for d in targets}
+                                              "clean": clean_state(jl, d), "ingest": by_day[d]})
+           for d in targets}
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     changed, unchanged = lakeio.changed_dates(jl.lake, checkpoint, fps, targets, output_dir, force)
     if not changed:
-        return {"status": "unchanged", "dates": [], "unchanged": unchanged,
+        return {"status": "unchanged", "dates": [], "unchanged": unchanged, "ingest_quarantine": ingest_state,
                 "message": f"{len(unchanged)} settlement date(s) unchanged since the last run; nothing to do"}
     with lakeio.session(settings, "meterlake-quality", spark, master) as s:
         clean, calendar, registry_df = extract(s, jl, changed)
-        summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed), jl, changed)
+        ingest = None if records is None else lakeio.small_frame(
+            s, [tuple(r.values()) for r in named.to_pylist()],
+            "settlement_date date, meter_point string, ingest_quarantined_lines int")
+        summaries = load(transform(clean, calendar, registry_df, sf_cutoffs(s, changed), days=changed,
+                                   ingest=ingest), jl, changed)
     now = lakeio.stamp()
     lakeio.write_checkpoint(jl.lake, JOB, {d.isoformat(): {"fingerprint": fps[d.isoformat()], "at": now}
                                            for d in changed})
     lines = [f"{s['settlement_date']}: {s['meters']} meters, completeness {s.get('mean_completeness')}, estimated "
-             f"{s.get('mean_estimated_share')}, {s.get('quarantined_reads', 0)} quarantined" for s in summaries]
-    return {"status": "measured", "dates": summaries, "unchanged": unchanged,
-            "message": "\n".join(lines + [f"{len(unchanged)} date(s) unchanged"])}
+             f"{s.get('mean_estimated_share')}, {s.get('quarantined_reads', 0)} quarantined, "
+             f"{s.get('ingest_quarantined_lines') or 0} line(s) rejected at ingest" for s in summaries]
+    return {"status": "measured", "dates": summaries, "unchanged": unchanged, "ingest_quarantine": ingest_state,
+            "message": "\n".join(lines + [f"{len(unchanged)} date(s) unchanged", _ingest_line(ingest_state)])}
+
+
+def _ingest_output(jl: lakeio.JobLake, records) -> dict:
+    """Write the ingest quarantine's counts per file and reason when they changed; what they hold."""
+    table = quarantine.per_file(records)
+    if not (lakeio.output_exists(jl.lake, quarantine.OUTPUT)
+            and lakeio.read_output(jl.lake, quarantine.OUTPUT).equals(table)):
+        lakeio.write_deterministic(jl.lake, quarantine.OUTPUT, table)
+    return {"lines": int(pc.sum(table.column("lines")).as_py() or 0),
+            "meter_day_lines": int(pc.sum(table.column("meter_day_lines")).as_py() or 0),
+            "files": len(pc.unique(table.column("source_file"))), "path": quarantine.OUTPUT}
+
+
+def _ingest_line(state: dict) -> str:
+    if state["lines"] is None:
+        return f"lines rejected at ingest not counted: {state['unavailable']}"
+    return (f"{state['lines']} line(s) rejected at ingest in {state['files']} file(s), {state['meter_day_lines']} "
+            f"of them counted per meter-day ({state['path']})")
 
 
 def main(argv: list[str] | None = None) -> int:

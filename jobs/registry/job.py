@@ -34,16 +34,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import logging
 import re
 import sys
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from meterlake import ids, pseudonym
 from meterlake.errors import UsageError
@@ -175,21 +178,44 @@ def extract(lake) -> pa.Table:
     return lake.read_parquet(path)
 
 
+@dataclass(frozen=True)
+class Stored:
+    """The stored registry's current version as a job reads it: its path (None when none was loaded), its
+    SHA-256 (what a job's fingerprint records) and its rows (from the same bytes' Parquet footer)."""
+
+    path: str | None
+    digest: str | None
+    rows: int
+
+
+def stored(jl) -> Stored:
+    """The stored registry of ``jl`` (a :class:`jobs.lakeio.JobLake`), read once per job run: the fingerprint,
+    the broadcast decision and the Spark read all see this version."""
+    from jobs.lakeio import current
+
+    def read() -> Stored:
+        path = current(jl.lake, PATH)
+        data = jl.lake.read_bytes(path)
+        if data is None:
+            return Stored(None, None, 0)
+        return Stored(path, hashlib.sha256(data).hexdigest(), pq.read_metadata(pa.BufferReader(data)).num_rows)
+
+    return jl.once("registry", read)
+
+
 def read_spark(spark, jl):
     """The stored registry as a Spark DataFrame, for the jobs (empty when none was loaded). ``jl``: a
     :class:`jobs.lakeio.JobLake`."""
-    from jobs.lakeio import current, read_files, spark_schema
+    from jobs.lakeio import read_files, spark_schema
 
-    path = current(jl.lake, PATH)
-    return read_files(spark, [jl.spark_url(path)] if jl.lake.exists(path) else [], spark_schema(SCHEMA))
+    path = stored(jl).path
+    return read_files(spark, [jl.spark_url(path)] if path is not None else [], spark_schema(SCHEMA))
 
 
 def fits_broadcast(jl, max_rows: int) -> bool:
-    """Whether the stored registry has at most ``max_rows`` rows (its Parquet footer's count; ``[jobs]
-    registry_broadcast_rows``), so a job may send it whole to every executor."""
-    from jobs.lakeio import current
-
-    return (jl.lake.parquet_rows(current(jl.lake, PATH)) or 0) <= max_rows
+    """Whether the stored registry has at most ``max_rows`` rows (``[jobs] registry_broadcast_rows``), so a job
+    may send it whole to every executor."""
+    return stored(jl).rows <= max_rows
 
 
 def load(table: pa.Table, lake) -> str:

@@ -233,7 +233,7 @@ def input_state(jl: lakeio.JobLake, day: date, params: vee.VeeParams) -> dict:
     """The state of what settling ``day`` reads (:func:`extract`): its lake partitions and the registry; a job
     settling ``day`` fingerprints it."""
     return {"inputs": lakeio.partition_state(jl, input_days(day, params)),
-            "registry": lakeio.file_digest(jl.lake, registry_job.PATH), "params": asdict(params)}
+            "registry": registry_job.stored(jl).digest, "params": asdict(params)}
 
 
 def _fingerprint(jl: lakeio.JobLake, day: date, run: str, params: vee.VeeParams, defaults: Defaults,

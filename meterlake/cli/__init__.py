@@ -91,6 +91,7 @@ def _register() -> None:
         meters_cmd,
         mirror_cmd,
         models_cmd,
+        privacy_cmd,
         report_cmd,
         schedule_cmd,
         stack_cmd,
@@ -115,6 +116,7 @@ def _register() -> None:
     cli.add_command(dashboards_cmd.dashboards)
     cli.add_command(report_cmd.report)
     cli.add_command(schedule_cmd.schedule)
+    cli.add_command(privacy_cmd.privacy)
 
 
 _register()

@@ -163,6 +163,6 @@ def ingest_watch(ctx, directory: str | None, once: bool, worker_id: str | None, 
     stop = output.stop_event(on_signals=not once)
     with Worker(ctx.settings, directory, worker_id, now=now) as worker:
         if not once:
-            output.progress(f"worker {worker.worker_id} watching {worker.storage.landing_url}; Ctrl-C to stop")
+            output.progress(f"worker {worker.worker_id} watching {worker.storage.landing_dir.url}; Ctrl-C to stop")
         data = worker.run(once=once, stop=stop).to_json()
     return data, _watch_summary(data)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import click
 
-from meterlake.cli.output import json_command, parse_date, progress, stop_event
+from meterlake import clients
+from meterlake.cli.output import catch_up_options, json_command, parse_date, progress, stop_event
 from meterlake.errors import UsageError
 
 
@@ -18,10 +19,7 @@ def mirror() -> None:
 
 
 @mirror.command("run")
-@click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
-@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
-                   "many seconds.")
+@catch_up_options
 @json_command
 @click.pass_obj
 def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):
@@ -31,7 +29,7 @@ def mirror_run(ctx, until_caught_up: bool, deadline_s: float | None):
     settings = ctx.settings
     stop = stop_event(on_signals=not until_caught_up)
     if not until_caught_up:
-        progress(f"mirroring {settings.kafka.reads_topic}, {settings.kafka.devices_topic} into "
+        progress(f"mirroring {', '.join(clients.topics(settings, clients.MIRRORED))} into "
                  f"{settings.lake_url}; Ctrl-C to stop")
     stats = Mirror(settings).run(until_caught_up=until_caught_up, stop=stop, deadline_s=deadline_s).to_json()
     summary = (f"{stats['reads']:,} reads from {stats['messages']:,} messages in {stats['seconds']:.1f}s: "

@@ -41,6 +41,17 @@ def stop_event(on_signals: bool) -> threading.Event:
     return stop
 
 
+def catch_up_options(command: Callable) -> Callable:
+    """``--until-caught-up`` and ``--deadline``, as the stages consuming Kafka take them (``mirror run``,
+    ``store run``)."""
+    command = click.option(
+        "--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
+        help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this many "
+             "seconds.")(command)
+    return click.option("--until-caught-up", is_flag=True,
+                        help="Exit once the topics are drained (else run until Ctrl-C).")(command)
+
+
 def progress(message: str) -> None:
     """Progress for people; stderr, so it never mixes with --json output."""
     click.echo(message, err=True)

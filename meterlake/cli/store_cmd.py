@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from meterlake.cli.output import json_command, progress, stop_event
+from meterlake.cli.output import catch_up_options, json_command, progress, stop_event
 
 
 @click.group()
@@ -16,10 +16,7 @@ def store() -> None:
 
 
 @store.command("run")
-@click.option("--until-caught-up", is_flag=True, help="Exit once the topics are drained (else run until Ctrl-C).")
-@click.option("--deadline", "deadline_s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --until-caught-up: fail (naming the partitions and their lag) if not caught up in this "
-                   "many seconds.")
+@catch_up_options
 @json_command
 @click.pass_obj
 def store_run(ctx, until_caught_up: bool, deadline_s: float | None):

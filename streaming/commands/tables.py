@@ -29,6 +29,7 @@ from datetime import UTC
 from cassandra.query import UNSET_VALUE
 
 from meterlake import calendar
+from meterlake import keyspace as keyspace_mod
 from streaming.commands.model import Command, State, Tracked, Transition, fold
 
 _COLUMNS = ("meter_point, submitted_at, command_id, at, state, attempt, kind, params, not_before, operator, reason, "
@@ -39,8 +40,7 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
     """The statements that create the keyspace (if absent) and the tables. Idempotent. Pure."""
     ks = keyspace
     return [
-        f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
-        f"{{'class': 'NetworkTopologyStrategy', '{datacenter}': {replication_factor}}}",
+        keyspace_mod.create_keyspace(ks, replication_factor, datacenter),
         f"""CREATE TABLE IF NOT EXISTS {ks}.meter_commands (
             meter_point text, submitted_at timestamp, command_id uuid, at timestamp, state text, attempt int,
             kind text, params map<text, text>, not_before timestamp, operator text, reason text,
@@ -62,9 +62,7 @@ def ddl(keyspace: str, replication_factor: int, datacenter: str = "datacenter1")
 
 
 def ensure(session, keyspace: str, replication_factor: int) -> None:
-    for statement in ddl(keyspace, replication_factor):
-        session.execute(statement, timeout=60)
-    session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    keyspace_mod.apply(session, ddl(keyspace, replication_factor))
 
 
 def _tracked(rows: Iterable) -> list[Tracked]:

@@ -33,6 +33,7 @@ from meterlake import calendar as cal
 from meterlake import schema
 from meterlake.errors import MeterlakeError
 from meterlake.instants import iso_utc
+from meterlake.privacy import ERASED_REASON, ErasureList
 
 DEFAULT_BATCH_ROWS = 50_000
 DEFAULT_DUPLICATE_WINDOW = 100_000
@@ -232,13 +233,14 @@ def register(text: str, field: str = "register_id") -> str:
     return text
 
 
-def bad_line(out: Collector, line_no: int, problem: RecordProblem, text: str, terminated: bool) -> None:
+def bad_line(out: Collector, line_no: int, problem: RecordProblem, text: str, terminated: bool,
+             meter_point: str | None = None, start_us: int | None = None) -> None:
     """A line with ``problem``: quarantined, unless it is the file's unterminated last line, which was cut short
     (a cut last line parses badly; a complete one that is bad is only quarantined): then the file is rejected."""
     if not terminated:
         raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and "
                                              f"incomplete: {problem.detail}") from None
-    out.problem(line_no, problem, text)
+    out.problem(line_no, problem, text, meter_point, start_us)
 
 
 def check_grid(start_us: int, field: str) -> None:
@@ -318,6 +320,9 @@ class Collector:
     quarantined: int = 0
     duplicates: int = 0
     reasons: Counter = field(default_factory=Counter)
+    #: the erasure list (meterlake.privacy.ErasureList): a read of a meter on it is dropped and counted under
+    #: ``erased_meter``, not quarantined (a quarantine record keeps the line in clear)
+    erased: ErasureList | None = None
 
     def __post_init__(self):
         self._cols: dict[str, list] = {name: [] for name in _BUFFER_COLUMNS}
@@ -327,7 +332,10 @@ class Collector:
              fuel: str, register_id: str | None, read_kind: str, start_us: int, value: float, unit: str,
              quality: str, device_id: str | None = None, version: int | None = None) -> bool:
         """Take one good read; returns False when it was an exact duplicate (dropped) or a conflicting one
-        (quarantined)."""
+        (quarantined), or of an erased meter (dropped)."""
+        if self.erased is not None and self.erased(meter_point):
+            self.reasons[ERASED_REASON] += 1
+            return False
         key = (f"{meter_point}\x1f{meter_serial}\x1f{register_id}\x1f{read_kind}\x1f{start_us}\x1f"
                f"{device_id}\x1f{unit}")
         earlier = self.window.check(key, value, quality, line)
@@ -338,7 +346,7 @@ class Collector:
             where = f"line {earlier[2]}" if earlier[2] is not None else "an earlier record"
             self.quarantine(line, "value", "conflicting_duplicate",
                             f"{where} has the same read with value {earlier[0]} ({earlier[1]}), "
-                            f"this one {value} ({quality})", raw)
+                            f"this one {value} ({quality})", raw, meter_point, start_us)
             return False
         self.reads += 1
         if self.reads_sink is None:
@@ -361,20 +369,29 @@ class Collector:
         return True
 
     def quarantine(self, line: int | None, field: str | None, reason: str, detail: str,
-                   raw: str | None) -> None:
+                   raw: str | None, meter_point: str | None = None, start_us: int | None = None) -> None:
+        """Quarantine a record; ``meter_point`` and ``start_us`` where the line gave them (valid) before its
+        problem, so the record counts against that meter-day (its settlement date from ``start_us``)."""
         if reason not in schema.QUARANTINE_REASONS:
             raise ValueError(f"unknown quarantine reason {reason!r}")
+        if self.erased is not None and (self.erased(meter_point) or self.erased.named_in(raw, detail)):
+            # its line would keep it in clear
+            self.reasons[ERASED_REASON] += 1
+            return
         self.quarantined += 1
         self.reasons[reason] += 1
         if self.quarantine_sink is None:
             return
+        day = None if start_us is None else cal.locate(datetime.fromtimestamp(start_us / 1e6, UTC))[0]
         self._quarantine.append({"source_file": self.source_name, "source_line": line, "field": field,
-                                 "reason": reason, "detail": detail, "raw": raw})
+                                 "reason": reason, "detail": detail, "raw": raw, "meter_point": meter_point,
+                                 "settlement_date": day})
         if len(self._quarantine) >= self.batch_rows:
             self._flush_quarantine()
 
-    def problem(self, line: int | None, problem: RecordProblem, raw: str | None) -> None:
-        self.quarantine(line, problem.field, problem.reason, problem.detail, raw)
+    def problem(self, line: int | None, problem: RecordProblem, raw: str | None, meter_point: str | None = None,
+                start_us: int | None = None) -> None:
+        self.quarantine(line, problem.field, problem.reason, problem.detail, raw, meter_point, start_us)
 
     def finish(self) -> None:
         if self.reads_sink is not None:

@@ -155,6 +155,7 @@ def _trailer(fields: list[str], file_id: str, groups: int, line_no: int) -> None
 def _register_read(out: Collector, line_no: int, text: str, fields: list[str], now_us: int, mpan: str | None,
                    mpan_problem: RecordProblem | None, serial: str | None, reading_type: str,
                    mpan_failed: bool) -> None:
+    taken = None  # as far as the line is valid: its quarantine record counts against the meter-day
     try:
         if mpan is None:
             raise RecordProblem(None, "orphan_group", "030 register read before any 026 MPAN group")
@@ -167,7 +168,7 @@ def _register_read(out: Collector, line_no: int, text: str, fields: list[str], n
         check_not_future(taken, now_us, "reading_date_time")
         value = number(fields[3], "register_reading")
     except RecordProblem as problem:
-        out.problem(line_no, problem, text)
+        out.problem(line_no, problem, text, None if mpan_problem is not None else mpan, taken)
         return
     flag = fields[6].strip() if len(fields) > 6 else ""
     if flag == "F" or mpan_failed:

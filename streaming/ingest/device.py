@@ -60,6 +60,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
     for line_no, text, terminated in lines:
         if not text.strip():
             continue
+        meter = ts = None  # as far as the line is valid: its quarantine record counts against the meter-day
         try:
             try:
                 event = json.loads(text)
@@ -72,6 +73,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             fuel, problem = ids.meter_point_problem(meter_point)
             if problem:
                 raise RecordProblem("meter_point", problem.reason, problem.detail)
+            meter = meter_point
             ts = timestamp(_text(event, "ts"), "ts")
             check_not_future(ts, now_us, "ts", DEVICE_CLOCK_TOLERANCE_US)
             measures = []
@@ -89,7 +91,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             if not terminated and problem.reason == "malformed_line":
                 raise FileRejected("truncated_file", f"the last line ({line_no}) is unterminated and is not "
                                                      f"a whole JSON object") from None
-            out.problem(line_no, problem, text)
+            out.problem(line_no, problem, text, meter, ts)
             continue
         info.saw_instant(ts)
         for value, unit in measures:

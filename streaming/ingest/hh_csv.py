@@ -78,12 +78,14 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
             raise FileRejected("truncated_file", f"line {line_no} has no line end: the file was cut short")
         if not text.strip():
             continue
+        meter = start = None  # as far as the line is valid: its quarantine record counts against the meter-day
         try:
             fields = split_fields(text, width)
             meter_point = fields[at["meter_point"]].strip()
             fuel, problem = ids.meter_point_problem(meter_point)
             if problem:
                 raise RecordProblem("meter_point", problem.reason, problem.detail)
+            meter = meter_point
             register_id = register(fields[at["register_id"]].strip())
             kind = fields[at["read_kind"]].strip()
             if kind not in ("interval", "register"):
@@ -105,7 +107,7 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
                 raise RecordProblem("quality", "unknown_quality", f"quality {quality!r}")
             created = timestamp(fields[at["created_utc"]].strip(), "created_utc")
         except RecordProblem as problem:
-            out.problem(line_no, problem, text)
+            out.problem(line_no, problem, text, meter, start)
             continue
         info.saw_instant(created)
         serial = fields[at["meter_serial"]].strip() or None

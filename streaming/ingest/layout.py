@@ -100,6 +100,7 @@ class LayoutParser:
             if not text.strip():
                 continue
             fields = next(csv.reader([text]))
+            meter = start_us = None  # as far as the line is valid: its quarantine record counts against the day
             try:
                 if len(fields) != len(names):
                     raise RecordProblem(None, "malformed_line", f"{len(fields)} fields, expected {len(names)}")
@@ -110,6 +111,7 @@ class LayoutParser:
                 if fuel != "electricity":
                     raise RecordProblem(layout.meter_column or "--meter-point", "unknown_unit",
                                         f"{meter_point} is not an electricity meter point")
+                meter = meter_point
                 at = self._instant(fields[t_at].strip())
                 start = at - _HALF_HOUR if layout.timestamp_is == "end" else at
                 start_us = epoch_us(start)
@@ -117,7 +119,7 @@ class LayoutParser:
                 check_not_future(start_us + PERIOD_US, now_us, layout.timestamp_column)
                 value = round(number(fields[v_at], layout.value_column) * scale, 6)
             except RecordProblem as problem:
-                bad_line(out, line_no, problem, text, terminated)
+                bad_line(out, line_no, problem, text, terminated, meter, start_us)
                 continue
             info.saw_instant(start_us + PERIOD_US)
             out.read(line_no, text, meter_point=meter_point, meter_serial=None, fuel="electricity", register_id="S",

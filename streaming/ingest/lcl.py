@@ -64,18 +64,21 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
     for line_no, text, terminated in lines:
         if not text.strip():
             continue
+        meter = start = None  # as far as the line is valid: its quarantine record counts against the meter-day
         try:
             fields = split_fields(text, width)
             household = fields[id_at].strip()
             problem = ids.lcl_problem(household)
             if problem:
                 raise RecordProblem("LCLid", problem.reason, problem.detail)
+            meter = household
             end = timestamp(fields[time_at].strip(), names[time_at].strip())
+            start = end - PERIOD_US
             check_grid(end, names[time_at].strip())
             check_not_future(end, now_us, names[time_at].strip())
             value = number(fields[energy_at], names[energy_at].strip())
         except RecordProblem as problem:
-            bad_line(out, line_no, problem, text, terminated)
+            bad_line(out, line_no, problem, text, terminated, meter, start)
             continue
         info.saw_instant(end)
         out.read(line_no, text, meter_point=household, meter_serial=None, fuel="electricity", register_id="S",

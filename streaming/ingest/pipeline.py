@@ -154,18 +154,20 @@ def _accepted(path: Path, fmt: str, collector: Collector, info: FileInfo, digest
 
 def ingest_file(path: str | Path, format: str | None = None, *, now: datetime,
                 batch_rows: int = DEFAULT_BATCH_ROWS, source_name: str | None = None,
-                duplicate_window: int = DEFAULT_DUPLICATE_WINDOW) -> FileResult:
+                duplicate_window: int = DEFAULT_DUPLICATE_WINDOW, erased=None) -> FileResult:
     """Parse and validate ``path`` without publishing (a dry run); a rejected file is a result, not an error.
 
     ``format`` is one of :data:`FORMATS` or None (detect). ``now`` (timezone-aware) is the validation instant
     for the future-timestamp check only. ``duplicate_window`` bounds the read keys remembered for duplicate
-    detection (see :mod:`streaming.ingest.common`).
+    detection (see :mod:`streaming.ingest.common`). ``erased``: the erasure list (a meter point -> bool; see
+    :mod:`meterlake.privacy`); its meters' reads are dropped and counted under ``erased_meter``.
     """
     path = Path(path)
     try:
         fmt, collector, info, digest, lines = _parse(
             path, format, now,
-            lambda name: Collector(name, batch_rows=batch_rows, window=DuplicateWindow(duplicate_window)),
+            lambda name: Collector(name, batch_rows=batch_rows, window=DuplicateWindow(duplicate_window),
+                                   erased=erased),
             source_name)
     except FileRejected as exc:
         return _rejected(path, exc)
@@ -246,11 +248,12 @@ class ValidatedFile:
 def validated_file(path: str | Path, format: str | None = None, *, now: datetime,
                    batch_rows: int = DEFAULT_BATCH_ROWS, spool_dir: str | Path | None = None,
                    source_name: str | None = None,
-                   duplicate_window: int = DEFAULT_DUPLICATE_WINDOW) -> Iterator[ValidatedFile]:
+                   duplicate_window: int = DEFAULT_DUPLICATE_WINDOW, erased=None) -> Iterator[ValidatedFile]:
     """Parse ``path`` into a spool; yield a :class:`ValidatedFile` if it is accepted, else raise
     :class:`FileRejected` (with ``.result``, the :class:`FileResult`) before anything is handed out.
 
-    The spool (two Arrow IPC files) lives in a temporary directory under ``spool_dir`` and is removed on exit.
+    ``erased``: the erasure list, as for :func:`ingest_file`. The spool (two Arrow IPC files) lives in a
+    temporary directory under ``spool_dir`` and is removed on exit.
     """
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="meterlake-spool-", dir=spool_dir) as tmp:
@@ -259,7 +262,7 @@ def validated_file(path: str | Path, format: str | None = None, *, now: datetime
 
         def collector_for(name: str) -> Collector:
             return Collector(name, reads_sink=reads, quarantine_sink=quarantine, batch_rows=batch_rows,
-                             window=DuplicateWindow(duplicate_window))
+                             window=DuplicateWindow(duplicate_window), erased=erased)
 
         try:
             fmt, collector, info, digest, lines = _parse(path, format, now, collector_for, source_name)

@@ -178,14 +178,17 @@ def ingest_paths(paths, settings: Settings, *, now, fmt: str | None = None, dry_
     announced on the quarantine topic); with ``dry_run`` only checked. Returns one ``FileResult`` per path.
 
     ``now`` is the validation instant (future timestamps), never a version or an id. The CLI's
-    ``meterlake ingest PATH…`` and the demo both run this.
+    ``meterlake ingest PATH…`` and the demo both run this. Publishing consults the erasure list
+    (:mod:`meterlake.privacy`): an erased meter's reads are dropped; a dry run does not (it needs no service).
     """
-    from meterlake import clients
+    from meterlake import clients, privacy
     from streaming.ingest import DEFAULT_BATCH_ROWS, FileRejected, ingest_file, validated_file
 
     rows = batch_rows or DEFAULT_BATCH_ROWS
+    erased = None
     if not dry_run:
         clients.ensure_topics(settings)
+        erased = privacy.erasure_list(settings) or None  # None: no check per read at all
     results = []
     for path in paths:
         path = Path(path)
@@ -195,7 +198,7 @@ def ingest_paths(paths, settings: Settings, *, now, fmt: str | None = None, dry_
             results.append(ingest_file(path, fmt, now=now, batch_rows=rows))
             continue
         try:
-            with validated_file(path, fmt, now=now, batch_rows=rows) as validated:
+            with validated_file(path, fmt, now=now, batch_rows=rows, erased=erased) as validated:
                 publish(validated, settings)
                 results.append(validated.result)
         except FileRejected as exc:

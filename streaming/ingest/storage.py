@@ -76,23 +76,13 @@ def files_under(directory: Path) -> list[Path]:
     return sorted(found)
 
 
-def _join_url(root_url: str, fs_root: str, fs_path: str) -> str:
-    """The URL of ``fs_path`` given the URL ``root_url`` whose filesystem path is ``fs_root``."""
-    if "://" not in root_url:
-        return fs_path
-    relative = posixpath.relpath(fs_path, fs_root)
-    return root_url.rstrip("/") + "/" + relative
-
-
 class Storage:
     """The landing directory ``landing_url`` and the archive of ``settings`` (``ingest.archive_dir``)."""
 
     def __init__(self, settings: Settings, landing_url: str | None = None):
         self.settings = settings
-        self.landing_url = settings.resolve_url(landing_url if landing_url is not None else settings.ingest.landing_dir)
-        self.fs, self.root = lakefs.resolve(settings, self.landing_url)
-        self.archive_url = settings.resolve_url(settings.ingest.archive_dir)
-        self.archive_fs, self.archive_root = lakefs.resolve(settings, self.archive_url)
+        self.landing_dir = lakefs.place(settings, settings.ingest.landing_dir if landing_url is None else landing_url)
+        self.archive_dir = lakefs.place(settings, settings.ingest.archive_dir)
         self._checksums: OrderedDict[tuple[str, int, int], str] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------- landing
@@ -100,14 +90,15 @@ class Storage:
     def list(self) -> list[Landed]:
         """The landed files (recursively), oldest first; hidden and partial names left out."""
         try:
-            infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=True, allow_not_found=True))
+            selector = pafs.FileSelector(self.landing_dir.root, recursive=True, allow_not_found=True)
+            infos = self.landing_dir.fs.get_file_info(selector)
         except FileNotFoundError:
             return []
         out = []
         for info in infos:
             if info.type != pafs.FileType.File or not _is_candidate(info.base_name):
                 continue
-            relative = posixpath.relpath(info.path, self.root)
+            relative = posixpath.relpath(info.path, self.landing_dir.root)
             if any(not _is_candidate(part) for part in relative.split("/")[:-1]):
                 continue
             out.append(self._landed(info))
@@ -115,16 +106,15 @@ class Storage:
 
     def _landed(self, info: pafs.FileInfo, url: str | None = None) -> Landed:
         mtime_ns = info.mtime_ns if info.mtime_ns is not None else 0
-        return Landed(url or _join_url(self.landing_url, self.root, info.path), info.path, info.base_name,
-                      info.size, mtime_ns)
+        return Landed(url or self.landing_dir.url_of(info.path), info.path, info.base_name, info.size, mtime_ns)
 
     def at(self, url: str) -> tuple[pafs.FileSystem, Landed | None]:
         """The filesystem of ``url`` and the file there (None when it is gone)."""
-        fs, path = lakefs.resolve(self.settings, url)
-        info = fs.get_file_info(path)
+        where = lakefs.place(self.settings, url)
+        info = where.fs.get_file_info(where.root)
         if info.type != pafs.FileType.File:
-            return fs, None
-        return fs, self._landed(info, url)
+            return where.fs, None
+        return where.fs, self._landed(info, where.url)
 
     @staticmethod
     def local_checksum(path: Path) -> str:
@@ -141,7 +131,7 @@ class Storage:
         known = self._checksums.get(memo)
         if known is None:
             digest = hashlib.sha256()
-            with (fs or self.fs).open_input_stream(landed.fs_path, compression=None) as stream:
+            with (fs or self.landing_dir.fs).open_input_stream(landed.fs_path, compression=None) as stream:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
             known = self._checksums[memo] = digest.hexdigest()
@@ -155,7 +145,7 @@ class Storage:
     def local(self, landed: Landed, fs: pafs.FileSystem | None = None,
               spool_dir: str | None = None) -> Iterator[Path]:
         """A local path to read the file from: itself when local, else a copy streamed into ``spool_dir``."""
-        fs = fs or self.fs
+        fs = fs or self.landing_dir.fs
         if isinstance(fs, pafs.LocalFileSystem):
             yield Path(landed.fs_path)
             return
@@ -167,12 +157,12 @@ class Storage:
             yield target
 
     def head(self, landed: Landed, fs: pafs.FileSystem | None = None, size: int = 1 << 16) -> bytes:
-        with (fs or self.fs).open_input_stream(landed.fs_path, compression=None) as stream:
+        with (fs or self.landing_dir.fs).open_input_stream(landed.fs_path, compression=None) as stream:
             return stream.read(size)
 
     def remove(self, landed: Landed, fs: pafs.FileSystem | None = None) -> bool:
         try:
-            (fs or self.fs).delete_file(landed.fs_path)
+            (fs or self.landing_dir.fs).delete_file(landed.fs_path)
             return True
         except FileNotFoundError:
             return False  # another worker removed it first
@@ -180,24 +170,21 @@ class Storage:
     # ------------------------------------------------------------------------------------------- the lake
 
     def _area(self, *parts: str) -> str:
-        return posixpath.join(self.archive_root, *parts)
-
-    def _url(self, fs_path: str) -> str:
-        return _join_url(self.archive_url, self.archive_root, fs_path)
+        return posixpath.join(self.archive_dir.root, *parts)
 
     def _copy_into(self, landed: Landed, directory: str, checksum: str, source: Path) -> str:
         """Copy the local file ``source`` (the landed file or its local copy) into ``directory`` of the archive,
         under the file's name, or its name with the checksum when that name holds different bytes."""
-        self.archive_fs.create_dir(directory, recursive=True)
+        self.archive_dir.fs.create_dir(directory, recursive=True)
         stem, dot, ext = landed.name.partition(".")
         temporary = posixpath.join(directory, f".{landed.name}.{checksum[:8]}.{uuid.uuid4().hex[:8]}.tmp")
-        with open(source, "rb") as src, self.archive_fs.open_output_stream(temporary, compression=None) as dst:
+        with open(source, "rb") as src, self.archive_dir.fs.open_output_stream(temporary, compression=None) as dst:
             shutil.copyfileobj(src, dst, CHUNK)
         try:
             for name in (landed.name, f"{stem}.{checksum[:12]}{dot}{ext}"):
                 target = posixpath.join(directory, name)
                 if self._place(temporary, target) or self._archive_checksum(target) == checksum:
-                    return self._url(target)  # put there now, or these bytes were archived there before
+                    return self.archive_dir.url_of(target)  # put there now, or these bytes were archived there before
             raise OSError(f"{landed.name}: {directory} holds other files under both its name and its "
                           f"checksummed name {name}; not overwriting either")
         finally:
@@ -206,7 +193,7 @@ class Storage:
     def _archive_checksum(self, path: str) -> str | None:
         digest = hashlib.sha256()
         try:
-            with self.archive_fs.open_input_stream(path, compression=None) as stream:
+            with self.archive_dir.fs.open_input_stream(path, compression=None) as stream:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
         except FileNotFoundError:
@@ -215,21 +202,21 @@ class Storage:
 
     def _place(self, temporary: str, target: str) -> bool:
         """Give ``temporary`` the name ``target`` if it is free; False (and nothing changed) if it is taken."""
-        if isinstance(self.archive_fs, pafs.LocalFileSystem):
+        if isinstance(self.archive_dir.fs, pafs.LocalFileSystem):
             try:
                 os.link(temporary, target)  # atomic, and fails if the name is taken
             except FileExistsError:
                 return False
             return True
-        if self.archive_fs.get_file_info(target).type != pafs.FileType.NotFound:
+        if self.archive_dir.fs.get_file_info(target).type != pafs.FileType.NotFound:
             return False
-        self.archive_fs.move(temporary, target)
+        self.archive_dir.fs.move(temporary, target)
         # WebHDFS answers a rename onto a taken name with "false", not an error: the temporary file is still there
-        return self.archive_fs.get_file_info(temporary).type == pafs.FileType.NotFound
+        return self.archive_dir.fs.get_file_info(temporary).type == pafs.FileType.NotFound
 
     def _discard(self, path: str) -> None:
         try:
-            self.archive_fs.delete_file(path)
+            self.archive_dir.fs.delete_file(path)
         except FileNotFoundError:
             pass  # renamed into place
 
@@ -247,7 +234,7 @@ class Storage:
         note = {"file": landed.name, "landed_as": landed.url, "checksum": checksum, "size": landed.size, **reason}
         data = (json.dumps(note, indent=1, sort_keys=True) + "\n").encode()
         temporary = posixpath.join(directory, f".{posixpath.basename(where)}.{uuid.uuid4().hex[:8]}.reason.tmp")
-        with self.archive_fs.open_output_stream(temporary, compression=None) as out:
+        with self.archive_dir.fs.open_output_stream(temporary, compression=None) as out:
             out.write(data)
         try:
             # a file quarantined again (a duplicate landing twice) keeps its first reason and gets one more

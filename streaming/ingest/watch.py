@@ -43,7 +43,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from meterlake import clients, keyspace
+from meterlake import clients, keyspace, privacy
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
 from streaming import offsets
@@ -127,6 +127,10 @@ class Worker:
         self._producer = None
         self._consumer = None
         self._attempts: dict[str, int] = {}  # failed attempts at a file's content, by this worker
+        ingest = settings.ingest
+        self._watchdog = offsets.Watchdog(ingest.stall_timeout_s, ingest.stall_rejoins,
+                                          what=f"ingest watch's consumer of {settings.kafka.files_topic}")
+        self._committed: dict | None = None  # the files topic's committed offsets, at the watchdog's last look
 
     def _drop_consumer(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -229,23 +233,55 @@ class Worker:
 
     def _references_waiting(self) -> bool:
         """Does the files topic hold references this group has not taken? (Cheap: no group join.)"""
+        found = self._references_lag()
+        if found is None:
+            raise offsets.Stalled(f"the brokers did not answer about {self.settings.kafka.files_topic}")
+        return bool(found[1])
+
+    def _references_lag(self) -> tuple[dict, dict] | None:
+        """(the group's committed offset, the references left) per partition of the files topic, asked of a fresh
+        client that never joins the group, each call bounded; None when the brokers do not answer in time."""
         from kafka import KafkaConsumer
 
         topic = self.settings.kafka.files_topic
         wait_ms = offsets.wait_ms(self.settings)
-        tps = offsets.owned(offsets.topic_partitions(self.settings, [topic]))
-        consumer = KafkaConsumer(**clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
-                                 isolation_level="read_committed", **offsets.bounded(self.settings))
+        consumer = None
         try:
+            tps = offsets.owned(offsets.topic_partitions(self.settings, [topic]))
+            consumer = KafkaConsumer(**clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
+                                     isolation_level="read_committed", **offsets.bounded(self.settings))
             ends = consumer.end_offsets(tps, timeout_ms=wait_ms)
             starts = consumer.beginning_offsets(tps, timeout_ms=wait_ms)
-            for tp in tps:
-                committed = consumer.committed(tp, timeout_ms=wait_ms)
-                if ends[tp] > (committed if committed is not None else starts[tp]):
-                    return True
-            return False
+            committed = {tp: consumer.committed(tp, timeout_ms=wait_ms) for tp in tps}
+        except KafkaError as exc:
+            log.info("the lag of %s: %s", topic, exc)
+            return None
         finally:
-            consumer.close(autocommit=False, timeout_ms=wait_ms)
+            if consumer is not None:
+                consumer.close(autocommit=False, timeout_ms=wait_ms)
+        at = {tp: starts[tp] if committed[tp] is None else committed[tp] for tp in tps}
+        return at, {tp: ends[tp] - at[tp] for tp in tps if ends[tp] > at[tp]}
+
+    def _watch(self) -> None:
+        """The stall watchdog of the files consumer (``ingest.stall_timeout_s``): when it has taken no reference
+        for that long, the group's committed offsets are compared with the last look; moved (another worker took
+        them) or nothing left is progress, else the consumer is replaced by a fresh one, and after
+        ``ingest.stall_rejoins`` of those without progress :class:`~streaming.offsets.Stalled` names the
+        partitions and their lag."""
+        if not self._watchdog.due():
+            return
+        found = self._references_lag()
+        if found is not None and (not found[1] or found[0] != self._committed):
+            self._committed = found[0]
+            self._watchdog.progress()
+            return
+        try:
+            self._watchdog.rejoin(None if found is None else found[1])
+        except offsets.Stalled:
+            self._watchdog.progress()  # reported: a later call (the worker run again) starts its count afresh
+            raise
+        finally:
+            self._drop_consumer()
 
     def _files_consumer(self):
         if self._consumer is None:
@@ -255,32 +291,49 @@ class Worker:
             self._consumer = KafkaConsumer(
                 **clients.kafka_options(self.settings), group_id=GROUP, enable_auto_commit=False,
                 auto_offset_reset="earliest", isolation_level="read_committed", max_poll_records=1,
-                max_poll_interval_ms=(ingest.transaction_timeout_s + 300) * 1000)
+                max_poll_interval_ms=(ingest.transaction_timeout_s + 300) * 1000, **offsets.bounded(self.settings))
             clients.subscribe(self._consumer, [self.settings.kafka.files_topic])
         return self._consumer
 
     def take_references(self, *, until_caught_up: bool = False, max_seconds: float | None = None,
                         stop=None) -> None:
         """Take claim-check references from the files topic: until caught up, or for ``max_seconds``."""
-        consumer = self._files_consumer()
         start = time.monotonic()
         wait_ms = offsets.wait_ms(self.settings)
         catch_up = offsets.CatchUp(self.settings)
         while stop is None or not stop.is_set():
-            batch = consumer.poll(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    self._reference(record.value)
-            if batch:
-                # the reference is handled: processed, or found claimed or done (a failed commit: taken again)
-                consumer.commit(timeout_ms=wait_ms)
-            assigned = consumer.assignment()
+            self._watch()
+            consumer, batch, assigned = self._poll_references(wait_ms)
             if until_caught_up and assigned and not batch and self._caught_up(consumer, assigned, catch_up):
                 return
             if max_seconds is not None and time.monotonic() - start > max_seconds:
                 return
             if until_caught_up and not assigned and time.monotonic() - start > 60:
                 return  # no partition assigned in a minute: others hold them
+
+    def _poll_references(self, wait_ms: int):
+        """One poll of the files topic, its references handled and committed: (consumer, batch, assignment). A
+        broker that does not answer is no progress (the watchdog counts it), not an error."""
+        try:
+            consumer = self._files_consumer()
+            batch = consumer.poll(timeout_ms=500)
+        except KafkaError as exc:
+            log.info("polling %s: %s", self.settings.kafka.files_topic, exc)
+            self._drop_consumer()
+            time.sleep(min(1.0, self.settings.ingest.stall_timeout_s))
+            return None, {}, set()
+        for records in batch.values():
+            for record in records:
+                self._reference(record.value)
+        if batch:
+            self._watchdog.progress()
+            try:  # the reference is handled: processed, or found claimed or done (a failed commit: taken again)
+                consumer.commit(timeout_ms=wait_ms)
+            except KafkaError as exc:
+                log.info("committing %s: %s", self.settings.kafka.files_topic, exc)
+                self._drop_consumer()
+                return None, batch, set()
+        return consumer, batch, consumer.assignment()
 
     def _caught_up(self, consumer, assigned, catch_up: offsets.CatchUp) -> bool:
         try:  # a partition revoked meanwhile raises; asked again on the next turn
@@ -403,7 +456,8 @@ class Worker:
         settings = self.settings
         try:
             with validated_file(local, fmt, now=now, batch_rows=settings.ingest.batch_rows,
-                                spool_dir=self.spool_dir, source_name=file.name) as validated:
+                                spool_dir=self.spool_dir, source_name=file.name,
+                                erased=privacy.erasure_list(settings) or None) as validated:
                 if validated.digest.hex() != key:
                     raise _Changed()
                 where = self.storage.archive(file, key, local)

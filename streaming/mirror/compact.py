@@ -134,6 +134,7 @@ class DateResult:
     past_horizon: bool = False
     superseded: int = 0  # superseded rows the date's compacted files keep (after this run)
     deleted: list[str] = field(default_factory=list)
+    dropped: int = 0  # rows of an erased meter left out
 
     def to_json(self) -> dict:
         return {"settlement_date": self.settlement_date, "compacted": self.compacted, "inputs": self.inputs,
@@ -192,10 +193,13 @@ def meter_ranges(dataset, batch_rows: int) -> list[tuple[str, str]]:
     return ranges
 
 
-def _merged_ranges(dataset, ranges, *, keep_superseded: bool):
-    """Per meter-point range, in order: ``(rows read, collapsed rows)``."""
+def _merged_ranges(dataset, ranges, *, keep_superseded: bool, drop: str | None = None):
+    """Per meter-point range, in order: ``(rows read, collapsed rows)``; the rows of meter point ``drop`` (an
+    erasure) are left out."""
     for first, last in ranges:
         where = (pc.field("meter_point") >= first) & (pc.field("meter_point") <= last)
+        if drop is not None:
+            where = where & (pc.field("meter_point") != drop)
         table = dataset.to_table(filter=where)
         yield table.num_rows, collapse(table, keep_superseded=keep_superseded)
 
@@ -229,8 +233,12 @@ def collect_garbage(lake: Lake, manifest: layout.Manifest, now: float, grace_s: 
 
 
 def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, horizon: Horizon,
-                 now: float | None = None, batch_rows: int = BATCH_ROWS, guard=None) -> DateResult:
+                 now: float | None = None, batch_rows: int = BATCH_ROWS, guard=None,
+                 drop: str | None = None) -> DateResult:
     """Compact one settlement date (see the module docstring). Safe to run while the mirror writes.
+
+    ``drop``: a meter point (its pseudonym) to erase: a date holding any of its rows is compacted whatever its
+    files, without them (:attr:`DateResult.dropped` counts them), through the same swap.
 
     ``now`` (epoch seconds, default the clock) decides both the retired files' grace and the date's horizon.
     The date is read and merged ``batch_rows`` rows at a time (:func:`meter_ranges`): a read's rows all share
@@ -242,6 +250,12 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
     listing = {i.base_name: i.size for i in lake.date_listing(day)}
     live = layout.live_files(list(listing), manifest)
     due = result.past_horizon and manifest.superseded > 0  # kept for runs that can no longer need them
+    if drop is not None:
+        dataset, _ = _dataset(lake, day, live)
+        result.dropped = dataset.count_rows(filter=pc.field("meter_point") == drop)
+        if not result.dropped:
+            return result  # nothing of the meter on this date: it is left as it is
+        due = True
     if due or _needs_compaction(live, listing, target_bytes):
         dataset, total_rows = _dataset(lake, day, live)
         bytes_in = sum(listing[n] for n in live)
@@ -256,7 +270,7 @@ def compact_date(lake: Lake, day: date, *, target_bytes: int, grace_s: float, ho
 
         # a range of meter points at a time, in meter point order: the files come out sorted as a whole
         for read, merged in _merged_ranges(dataset, meter_ranges(dataset, batch_rows),
-                                           keep_superseded=not result.past_horizon):
+                                           keep_superseded=not result.past_horizon, drop=drop):
             rows_in, rows_out = rows_in + read, rows_out + merged.num_rows
             superseded += 0 if result.past_horizon else superseded_rows(merged)
             held.append(merged)
@@ -326,3 +340,38 @@ def compact(lake: Lake, days: list[date] | None = None, *, target_bytes: int, gr
     with _lock(lake, lease) as guard:
         return [compact_date(lake, d, target_bytes=target_bytes, grace_s=grace_s, horizon=horizon, now=now,
                              guard=guard) for d in (lake.dates() if days is None else days)]
+
+
+def erase(lake: Lake, meter_point: str, *, target_bytes: int, horizon: Horizon, now: float | None = None,
+          lease=None) -> list[DateResult]:
+    """Erase the rows of ``meter_point`` (its pseudonym) from every date that has any: each such date is compacted
+    without them (:func:`compact_date` with ``drop``), and the files retired by it, the ones holding the rows, are
+    deleted at once rather than after the grace period (a reader that listed them just before may fail and is
+    run again). Returns the dates changed."""
+    with _lock(lake, lease) as guard:
+        results = [compact_date(lake, d, target_bytes=target_bytes, grace_s=0.0, horizon=horizon, now=now,
+                                guard=guard, drop=meter_point) for d in lake.dates()]
+    return [r for r in results if r.dropped]
+
+
+def drop_dates(lake: Lake, days: list[date], *, now: float | None = None, lease=None) -> list[dict]:
+    """Remove whole settlement dates (retention): per date, first a manifest version with nothing live (the swap:
+    readers see the date's files or none), then its files and manifests. Returns ``{"settlement_date", "files",
+    "bytes"}`` per date removed."""
+    import pyarrow.fs as pafs
+
+    now = time.time() if now is None else now
+    out = []
+    with _lock(lake, lease) as guard:
+        for day in days:
+            manifest = lake.manifest(day)
+            listing = lake.date_listing(day)
+            live = layout.live_files([i.base_name for i in listing], manifest)
+            _commit(lake, layout.retire(manifest, live, [], now), guard)
+            for relative in (layout.date_dir(day), layout.manifest_dir(day)):
+                with contextlib.suppress(FileNotFoundError):
+                    lake.fs.delete_dir(lake.path(relative))
+            lake.delete(layout.manifest_name(day))
+            out.append({"settlement_date": day, "files": len(listing),
+                        "bytes": sum(i.size or 0 for i in listing if i.type == pafs.FileType.File)})
+    return out

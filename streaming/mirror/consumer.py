@@ -32,6 +32,8 @@ keeps its progress in its group's committed offsets, read and written without jo
 the partitions and their lag. Memory is bounded: past ``max_buffer_bytes`` the
 largest batches are written early. When the lake cannot be written, the partitions are paused (the consumer keeps
 its group membership) and the write is retried with back-off, rather than buffering without bound.
+The reads of a meter on the erasure list (:mod:`meterlake.privacy`) are left out of the files: whatever of it is
+still in the topics stays out of the lake.
 """
 from __future__ import annotations
 
@@ -42,11 +44,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from meterlake import clients, lakefs, pseudonym, schema
+from meterlake import clients, lakefs, privacy, pseudonym, schema
 from meterlake.config import Settings
 from meterlake.lake import layout
 from meterlake.lake.files import Lake, open_lake
@@ -58,6 +62,7 @@ log = logging.getLogger("meterlake.mirror")
 INTENT_PREFIX = "mirror:"
 REMOTE_WRITERS = 4  # files written at once to HDFS or S3
 WRITERS = 2  # batches written at once to a local lake (each partition's batches one after another)
+ERASED_REFRESH_S = 30.0  # how often the erasure list is listed again
 
 
 def intent(first: int, last: int) -> str:
@@ -169,7 +174,7 @@ class Mirror:
         self.options = settings.mirror
         self.lake = lake or open_lake(settings)
         self._pseudonyms = pseudonym.for_settings(settings)  # no key, no mirror: the lake holds no identifiers
-        self.topics = [settings.kafka.reads_topic, settings.kafka.devices_topic]
+        self.topics = clients.topics(settings, clients.MIRRORED)
         self.stats = MirrorStats()
         self.clock = clock
         self._consumer: KafkaConsumer | None = None
@@ -186,6 +191,16 @@ class Mirror:
         self._pool: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: dict[TopicPartition, _Write] = {}
+        self._erased_list: frozenset[str] = frozenset()
+        self._erased_at: float | None = None
+
+    def _erased(self) -> frozenset[str]:
+        """The erasure list's pseudonyms (:mod:`meterlake.privacy`), listed again every
+        :data:`ERASED_REFRESH_S`."""
+        now = self.clock()
+        if self._erased_at is None or now - self._erased_at >= ERASED_REFRESH_S:
+            self._erased_list, self._erased_at = privacy.erased_pseudonyms(self.lake), now
+        return self._erased_list
 
     # ------------------------------------------------------------------------------------------------ run
 
@@ -265,10 +280,7 @@ class Mirror:
             return self._connect()
         except KafkaError as exc:
             log.warning("connecting to Kafka failed (%s)", exc)
-            catch_up.check_deadline()
-            while not watchdog.due():
-                time.sleep(min(1.0, self.options.stall_timeout_s))
-            watchdog.rejoin(catch_up.last_lag)
+            watchdog.failed_to_connect(catch_up)
             return None
 
     def _session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog) -> str:
@@ -294,21 +306,10 @@ class Mirror:
                 # the last batches, with the same retry as any other: done only once they are written
                 if self._drain():
                     return "clean"
-            if watchdog.due():
-                lag = self._lag(catch_up)
-                if lag is None or lag or self._forced or self._paused or self._uncommitted:
-                    watchdog.rejoin(lag)
-                    return "stalled"
-                watchdog.progress()  # idle: nothing left to read
-
-    def _lag(self, catch_up: offsets.CatchUp) -> dict | None:
-        """The owned partitions' lag from the broker's end offsets, or None if the broker did not answer."""
-        try:
-            return catch_up.lag(self._consumer, offsets.positions(self._consumer, self._owned,
-                                                                  offsets.wait_ms(self.settings)))
-        except KafkaError as exc:
-            log.warning("could not get the lag (%s)", exc)
-            return None
+            if watchdog.stalled(lambda: offsets.lag_or_none(catch_up, consumer, self._owned,
+                                                            offsets.wait_ms(self.settings)),
+                                busy=bool(self._forced or self._paused or self._uncommitted)):
+                return "stalled"
 
     def _reset(self, watchdog: offsets.Watchdog, catch_up: offsets.CatchUp) -> None:
         """Drop this consumer and everything it held, as a crash would (its batches are re-read from the
@@ -554,7 +555,11 @@ class Mirror:
             return self.lake.write_parquet(f"{layout.date_dir(day)}/{part.name}", rows)
 
         try:
-            by_date = split_by_date(lake_rows(b.items))
+            rows = lake_rows(b.items)
+            erased = self._erased()
+            if erased:  # reads of an erased meter still in the topics (in flight, or replayed) stay out
+                rows = rows.filter(pc.invert(pc.is_in(rows["meter_point"], value_set=pa.array(sorted(erased)))))
+            by_date = split_by_date(rows)
             if self._pool is None or len(by_date) == 1:
                 sizes = [write_one(day, rows) for day, rows in by_date]
             else:  # a remote store is latency-bound: the dates' files go up side by side

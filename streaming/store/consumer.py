@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from meterlake import clients, keyspace, schema
+from meterlake import clients, keyspace, privacy, schema
 from meterlake.config import Settings
 from streaming import kafka_io, offsets
 from streaming.store.writer import Writer
@@ -74,8 +74,7 @@ def _incompatible(record, reason: str) -> pa.Table:
 
 
 def topics(settings: Settings) -> list[str]:
-    k = settings.kafka
-    return [k.reads_topic, k.devices_topic, k.quarantine_topic]
+    return clients.topics(settings, clients.STORED)
 
 
 def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP, max_seconds: float | None = None,
@@ -116,6 +115,7 @@ class _Loop:
         self.settings, self.group, self.owned = settings, group, owned
         self.writer, self.result, self.poll_records = writer, result, poll_records
         self.first: float | None = None
+        self.erased = privacy.Refreshing(settings)
 
     def session(self, until_caught_up: bool, stop, catch_up: offsets.CatchUp, watchdog: offsets.Watchdog,
                 start: float, max_seconds: float | None) -> str:
@@ -135,10 +135,7 @@ class _Loop:
                 offsets.seek_committed(consumer, committer, self.owned)
             except KafkaError as exc:
                 log.warning("connecting to Kafka failed (%s)", exc)
-                while not watchdog.due():
-                    catch_up.check_deadline()
-                    time.sleep(0.5)
-                watchdog.rejoin(catch_up.last_lag)
+                watchdog.failed_to_connect(catch_up)
                 return "stalled"
             pending: dict = {}  # offsets of batches written whose commit failed
             while stop is None or not stop.is_set():
@@ -167,15 +164,9 @@ class _Loop:
                         catch_up.check_deadline()
                 if max_seconds is not None and time.monotonic() - start > max_seconds:
                     return "done"
-                if watchdog.due():
-                    try:
-                        lag = catch_up.lag(consumer, offsets.positions(consumer, self.owned, wait_ms))
-                    except KafkaError:
-                        lag = None
-                    if lag is None or lag or pending:
-                        watchdog.rejoin(lag)
-                        return "stalled"
-                    watchdog.progress()  # idle: nothing left to read
+                if watchdog.stalled(lambda: offsets.lag_or_none(catch_up, consumer, self.owned, wait_ms),
+                                    busy=bool(pending)):
+                    return "stalled"
             return "done"
         finally:
             if consumer is not None:
@@ -204,10 +195,17 @@ class _Loop:
                 result.messages += 1
                 pending += tables[-1].num_rows
                 if pending >= WRITE_ROWS:
-                    result.rows.update(writer.write_many(tables))
+                    result.rows.update(writer.write_many(self._kept(tables)))
                     tables, pending = [], 0
         if tables:
-            result.rows.update(writer.write_many(tables))
+            result.rows.update(writer.write_many(self._kept(tables)))
+
+    def _kept(self, tables: list[pa.Table]) -> list[pa.Table]:
+        """``tables`` without the rows of erased meters (:mod:`meterlake.privacy`): reads still in the topics, or
+        replayed from them, do not come back (the erasure's tombstones would shadow older reads; not a quarantine
+        record, written at the time of its arrival)."""
+        erased = self.erased()
+        return [privacy.without_erased(erased, t) for t in tables] if erased else tables
 
 
 def stats(settings: Settings) -> dict:

@@ -60,6 +60,13 @@ def _wait_until_node_sees_ring_up(ctx, node: int, timeout_s: float = 60) -> None
         time.sleep(2)
 
 
+def test_status_finds_the_three_nodes_one_ring(ring):
+    assert [(r["name"], r["state"]) for r in stack.status(ring)] == [
+        ("cassandra-1", "ready"), ("cassandra-2", "ready"), ("cassandra-3", "ready")]
+    ctx = stack.context(ring)
+    assert {cassandra.view(ctx, n) for n in (1, 2, 3)} == {("meterlake", frozenset(cassandra.contact_points(ctx)))}
+
+
 def test_a_killed_node_catches_up_after_repair(ring):
     ctx = stack.context(ring)
     # GIVEN a keyspace with a replica on each of the three nodes and 50 rows written at QUORUM

@@ -32,6 +32,13 @@ def _produce(opts, topic, values):
     return [f.get(timeout=30) for f in futures]  # raises if any write failed
 
 
+def test_status_finds_the_three_brokers_one_cluster(cluster):
+    rows = stack.status(cluster)
+    assert [(r["name"], r["state"]) for r in rows] == [("kafka-1", "ready"), ("kafka-2", "ready"), ("kafka-3", "ready")]
+    ids = {kafka.view(stack.context(cluster), n)[0] for n in (1, 2, 3)}
+    assert len(ids) == 1 and "" not in ids
+
+
 def test_writes_and_reads_survive_a_killed_broker(cluster):
     from kafka import KafkaConsumer
     from kafka.admin import KafkaAdminClient, NewTopic

@@ -25,8 +25,8 @@ def test_read_columns_are_the_public_contract():
     assert schema.READ_SCHEMA.field("settlement_date").type == pa.date32()
     assert schema.READ_SCHEMA.field("settlement_period").type == pa.int8()
     assert schema.QUARANTINE_SCHEMA.names == [
-        "source_file", "source_line", "field", "reason", "detail", "raw"]
-    assert schema.READ_SCHEMA.metadata[b"meterlake.schema_version"] == b"1"
+        "source_file", "source_line", "field", "reason", "detail", "raw", "meter_point", "settlement_date"]
+    assert schema.READ_SCHEMA.metadata[b"meterlake.schema_version"] == b"2"
 
 
 def test_source_version_is_the_creation_instant_in_microseconds_plus_the_sequence():
@@ -165,9 +165,9 @@ def test_ipc_round_trip_of_sets_and_reads():
 
 
 def test_ipc_refuses_a_newer_schema_and_foreign_tables():
-    newer = _interval_reads().replace_schema_metadata({b"meterlake.schema_version": b"2",
+    newer = _interval_reads().replace_schema_metadata({b"meterlake.schema_version": b"3",
                                                         b"meterlake.schema": b"read"})
-    with pytest.raises(ValueError, match="schema version 2"):
+    with pytest.raises(ValueError, match="schema version 3"):
         schema.from_ipc_bytes(schema.to_ipc_bytes(newer))
     with pytest.raises(ValueError, match="not a meterlake schema"):
         schema.to_ipc_bytes(pa.table({"a": [1]}))

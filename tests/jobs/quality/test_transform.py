@@ -76,3 +76,20 @@ def test_late_means_after_the_dates_sf_cutoff(spark):
     row = quality.sf_cutoffs(spark, [DAY]).collect()[0]
     # SF of Sunday 27 October 2024: five working days on, sources created by the end of Friday 1 November
     assert row.sf_cutoff_version == 1730505599999999  # 2024-11-02T00:00:00Z less 1 µs
+
+
+def test_lines_rejected_at_ingest_are_counted_on_their_meter_day(spark):
+    # GIVEN GAPPY's clean reads and three lines of it rejected at ingest that day, one of an unknown meter
+    clean = spark.createDataFrame([_row("GAPPY", p) for p in range(1, 48)], quality.clean_schema())
+    ingest = spark.createDataFrame([(DAY, "GAPPY", 3), (DAY, "NOBODY", 1)],
+                                   "settlement_date date, meter_point string, ingest_quarantined_lines int")
+    # WHEN quality is measured with the ingest counts
+    out = quality.transform(clean, calendar_frame(spark, [DAY]), _registry(spark, [_reg("SILENT")]),
+                            quality.sf_cutoffs(spark, [DAY]), days=[DAY], ingest=ingest)
+    # THEN the meter-day has them, an expected meter without any has 0, and a meter not expected adds no row
+    assert {r.meter_point: r.ingest_quarantined_lines for r in out.collect()} == {"GAPPY": 3, "SILENT": 0}
+
+
+def test_without_the_ingest_counts_they_are_unknown_not_zero(measured):
+    assert {m: r["ingest_quarantined_lines"] for m, r in measured.items()} == {"FULL": None, "GAPPY": None,
+                                                                                "SILENT": None}

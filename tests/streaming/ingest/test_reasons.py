@@ -1,6 +1,8 @@
 """Every quarantine reason and every file-level rejection, each from a tiny literal file."""
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from meterlake import schema
@@ -136,3 +138,25 @@ def test_a_bad_file_is_rejected_whole_and_nothing_is_handed_out(write, reason, n
     assert caught.value.reason == reason
     assert caught.value.result.status == "rejected"
     assert handed_out == []
+
+
+@pytest.mark.parametrize("name, text, meter_point, day", [
+    pytest.param("hh.csv", hh("1200023305967,E00000001,S,interval,2024-06-30T23:30:00Z,0.1O7,kWh,actual,"
+                              "2024-07-02T02:00:00Z"), "1200023305967", date(2024, 7, 1),
+                 id="a bad value: its meter and the UK day of its half-hour (BST)"),
+    pytest.param("hh.csv", hh("1200023305967,E00000001,S,interval,2024-01-10T00:17:00Z,0.5,kWh,actual,"
+                              "2024-01-11T02:00:00Z"), "1200023305967", date(2024, 1, 10),
+                 id="an off-grid time is still a day"),
+    pytest.param("hh.csv", hh("1200023305967,E00000001,S,interval,2024-01-10 00:30:00,0.5,kWh,actual,"
+                              "2024-01-11T02:00:00Z"), "1200023305967", None, id="no time: the meter only"),
+    pytest.param("hh.csv", hh("1200023305968,E00000001,S,interval,2024-01-10T00:30:00Z,0.5,kWh,actual,"
+                              "2024-01-11T02:00:00Z"), None, None, id="a bad meter point is no meter"),
+    pytest.param("d.d0010", d0010("026|1200023305967|V|", "028|E00000001|C|",
+                                  "030|S|20240110060000|12.3x|||T|N|"), "1200023305967", date(2024, 1, 10),
+                 id="a D0010 register reading"),
+])
+def test_a_quarantine_record_names_the_meter_and_day_its_line_gave_before_its_problem(write, name, text,
+                                                                                      meter_point, day):
+    with validated_file(write(name, text), now=NOW) as validated:
+        (record,) = validated.quarantine_table().to_pylist()
+    assert (record["meter_point"], record["settlement_date"]) == (meter_point, day)

@@ -39,8 +39,8 @@ def _read(storage: Storage, url: str) -> bytes:
 
 
 def _names(storage: Storage) -> list[str]:
-    directory = f"{storage.archive_root}/raw/2026/03/01"
-    return sorted(i.base_name for i in storage.archive_fs.get_file_info(pafs.FileSelector(directory)))
+    directory = f"{storage.archive_dir.root}/raw/2026/03/01"
+    return sorted(i.base_name for i in storage.archive_dir.fs.get_file_info(pafs.FileSelector(directory)))
 
 
 def _check_nothing_is_lost(storage: Storage, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_a_set_message_decodes_to_one_row_per_present_value():
     assert rows.column("value").to_pylist() == [0.25, 0.75]
 
 
-def _newer(table: pa.Table, extra: pa.Field, version: int = 2) -> bytes:
+def _newer(table: pa.Table, extra: pa.Field, version: int = schema.SCHEMA_VERSION + 1) -> bytes:
     """``table`` as a message of a later schema version with one more column."""
     table = table.append_column(extra, pa.nulls(table.num_rows, extra.type))
     name = schema.schema_name(table.schema).encode()
@@ -80,7 +80,7 @@ def test_a_later_version_with_an_added_optional_field_is_accepted():
 
 
 @pytest.mark.parametrize("make, reason", [
-    pytest.param(lambda t: _newer(t, pa.field("tariff", pa.string(), nullable=False), version=1),
+    pytest.param(lambda t: _newer(t, pa.field("tariff", pa.string(), nullable=False), version=schema.SCHEMA_VERSION),
                  "required column 'tariff'", id="a required column added without a new version"),
     pytest.param(lambda t: schema.to_ipc_bytes(t.set_column(t.schema.get_field_index("value"), "value",
                                                             t.column("value").cast(pa.string()))),
@@ -104,7 +104,8 @@ def test_an_incompatible_message_is_refused_with_its_reason(make, reason):
 ])
 def test_a_later_version_this_one_cannot_read_asks_for_an_upgrade_instead_of_quarantine(make):
     reads = interval_reads("MAC000001", [utc(2024, 1, 10, 0, 0)], [0.25])
-    with pytest.raises(kafka_io.UpgradeRequired, match="schema version 2 that version 1 cannot read"):
+    later, this = schema.SCHEMA_VERSION + 1, schema.SCHEMA_VERSION
+    with pytest.raises(kafka_io.UpgradeRequired, match=f"schema version {later} that version {this} cannot read"):
         kafka_io.decode(make(reads))
 
 

@@ -309,25 +309,32 @@ def usable_intervals(flagged: DataFrame) -> DataFrame:
     return flagged.filter(usable).withColumn("value_wh", _wh(_energy_kwh()))
 
 
-def meter_periods(flagged: DataFrame) -> DataFrame:
+def meter_periods(flagged: DataFrame, *, provenance: bool = True) -> DataFrame:
     """Per meter point and settlement period, the energy of its usable interval reads (summed over registers
     and serials) in whole Wh.
 
     Columns: meter_point, settlement_date, settlement_period, slot, value_wh, is_source_estimate,
     source_version (the latest of the period's reads), source_file (that read's file), meter_serial, fuel.
+    ``provenance=False``: those last four are null (for a caller that does not read them: finding the latest
+    read's is a string maximum per period, and the strings are the bulk of a materialised period).
     """
     F = _F()
     latest = ("source_version", "source_file", "meter_serial", "fuel")
+    if provenance:
+        which, fields_ = [max_tuple(*latest).alias("_latest")], tuple_fields("_latest", *latest)
+    else:
+        which = []
+        fields_ = [F.lit(None).cast(kind).alias(name) for name, kind in zip(
+            latest, ("long", "string", "string", "string"), strict=True)]
     # usable interval reads are on the half-hour grid: one instant per period, so grouping by the instant is
     # grouping by the period, in the order the live-version window left the rows (:data:`LIVE_ORDER`)
     return (usable_intervals(flagged)
             .groupBy("meter_point", "settlement_date", "settlement_period", "interval_start_utc")
             .agg(F.sum("value_wh").alias("value_wh"),
-                 F.max(F.col("quality") == "estimated").alias("is_source_estimate"),
-                 max_tuple(*latest).alias("_latest"))
+                 F.max(F.col("quality") == "estimated").alias("is_source_estimate"), *which)
             .withColumn("slot", _slot(F.col("interval_start_utc")))
             .select("meter_point", "settlement_date", F.col("settlement_period").cast("int"), "slot", "value_wh",
-                    "is_source_estimate", *tuple_fields("_latest", *latest)))
+                    "is_source_estimate", *fields_))
 
 
 def register_reads(flagged: DataFrame) -> DataFrame:

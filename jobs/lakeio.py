@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from meterlake import calendar as cal
+from meterlake import jobruns
 from meterlake.instants import iso_utc
 from meterlake.lake import layout  # noqa: F401 (the jobs that rebuild a date's files: backfill)
 from meterlake.lake.files import PARQUET_OPTIONS, Lake, open_lake
@@ -151,7 +152,9 @@ def read_files(spark: SparkSession, urls: list[str], schema, base: str | None = 
     reader = spark.read.schema(schema)
     if base is not None:
         reader = reader.option("basePath", base)
-    return reader.parquet(*urls).select(*schema.fieldNames())
+    df = reader.parquet(*urls)
+    jobruns.note_spark_files(df.inputFiles())
+    return df.select(*schema.fieldNames())
 
 
 def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, frozenset[str] | None]) -> DataFrame:
@@ -230,6 +233,7 @@ def write_deterministic(lake: Lake, relative: str, table: pa.Table, grace_s: flo
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **PARQUET_OPTIONS)
     data = sink.getvalue().to_pybytes()
+    jobruns.note_written(table.num_rows, len(data))
     slot, _, name = relative.rpartition("/")
     version = new_version(slot)
     lake.write_bytes(f"{version}/{name}", data, exclusive=True)
@@ -361,7 +365,10 @@ def current(lake: Lake, relative: str) -> str:
 
 def read_output(lake: Lake, relative: str) -> pa.Table:
     """The output ``relative`` (a file in a slot) as its current version holds it (:func:`current`)."""
-    return lake.read_parquet(current(lake, relative))
+    path = current(lake, relative)
+    table = lake.read_parquet(path)
+    jobruns.note_read(lake.path(path), lake.fs.get_file_info(lake.path(path)).size or 0, table.num_rows)
+    return table
 
 
 def output_exists(lake: Lake, relative: str) -> bool:
@@ -470,7 +477,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         for k, v in JOB_CONF.items():
             spark.conf.set(k, v)
         try:
-            yield spark
+            with jobruns.spark_metrics(spark):
+                yield spark
         finally:
             for k, v in before.items():
                 spark.conf.unset(k) if v is None else spark.conf.set(k, v)
@@ -481,7 +489,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
     built = build_spark(app, lean, master=master, conf=JOB_CONF)
     built.sparkContext.setLogLevel("WARN")
     try:
-        yield built
+        with jobruns.spark_metrics(built):
+            yield built
     finally:
         built.stop()
 
@@ -492,8 +501,9 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
 def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict],
              options: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """A job's ``main`` (``spark-submit jobs/NAME/job.py …``): the options ``options`` adds, then ``--master``,
-    ``--force`` and ``--config``; calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
-    CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
+    ``--force``, ``--config`` and ``--dry-run`` (print the parsed options, run nothing); calls
+    ``run(settings, args, master=…, force=…)`` and prints its answer as the CLI's ``--json`` does (one object, times
+    in UTC with a ``Z``)."""
     from meterlake import config
     from meterlake.jsontext import dumps
 
@@ -503,8 +513,16 @@ def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dic
     parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
     parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
     parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
+    parser.add_argument("--dry-run", action="store_true", help="check the options and the configuration, print "
+                                                               "what would run as JSON, run nothing")
     args = parser.parse_args(argv)
-    print(dumps(run(config.discovered(config.load(args.config)), args, master=args.master, force=args.force)))
+    settings = config.load(args.config)
+    if args.dry_run:  # no discovery of a local stack, no Spark: a deployment's command line checked where it runs
+        options = {k: v for k, v in vars(args).items() if k not in ("dry_run", "config")}
+        print(dumps({"job": prog, "options": options, "master": args.master or settings.spark.master,
+                     "lake": settings.lake_url, "dry_run": True}))
+        return 0
+    print(dumps(run(config.discovered(settings), args, master=args.master, force=args.force)))
     return 0
 
 

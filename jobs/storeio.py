@@ -17,6 +17,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs import lakeio
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -62,7 +63,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         built = build_spark(app, with_connector, master=master, conf={**lakeio.JOB_CONF, **conf})
         built.sparkContext.setLogLevel("WARN")
         try:
-            yield built
+            with jobruns.spark_metrics(built):
+                yield built
         finally:
             built.stop()
         return

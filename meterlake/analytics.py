@@ -9,6 +9,9 @@ lives only in a notebook.
 * Baseload and peaks: :func:`meter_half_hours` (one household's half-hours from the lake's latest versions),
   :func:`daily_baseload` (the lowest half-hour of each night, as kW) and :func:`peak_half_hours` (half-hours far
   above the household's own typical level).
+* Tariff what-if: :func:`households_half_hours` (households' half-hours from the lake's latest versions) and
+  :func:`tariff_what_if` (what each would pay on each tariff: the bill job's rules, :func:`meterlake.billing.
+  bill_halfhours`, never a second pricing).
 
 Grain of the frames: stated per function. Every frame carries pseudonyms only (``meter_point``).
 """
@@ -119,6 +122,54 @@ def peak_half_hours(half_hours: pd.DataFrame, factor: float = 3.0, floor_kwh: fl
     median = half_hours["kwh"].median()
     peaks = half_hours[(half_hours["kwh"] > factor * median) & (half_hours["kwh"] > floor_kwh)]
     return peaks.sort_values("kwh", ascending=False)
+
+
+# ---------------------------------------------------------------------------------------------- tariff what-if
+
+
+def households_half_hours(con, meter_points: list[str], start, end) -> pd.DataFrame:
+    """Households' electricity half-hours of settlement dates [start, end) from the lake's latest versions (the
+    ``reads`` view of a ``streaming.mirror.query.connect`` connection): one row per (meter_point,
+    interval_start_utc) with ``kwh`` (registers summed, withdrawn reads left out) and ``is_estimated``."""
+    return con.execute("""
+        SELECT meter_point, interval_start_utc, sum(value) AS kwh, bool_or(quality = 'estimated') AS is_estimated
+        FROM reads
+        WHERE meter_point IN (SELECT unnest(?)) AND read_kind = 'interval' AND unit = 'kWh'
+          AND quality <> 'withdrawn' AND settlement_date >= ? AND settlement_date < ?
+        GROUP BY meter_point, interval_start_utc ORDER BY meter_point, interval_start_utc""",
+                       [list(meter_points), start, end]).df()
+
+
+def tariff_what_if(half_hours: pd.DataFrame, tariffs: dict, *, bill_from, bill_to, tou_ssc: str | None = None,
+                   register_of=None, prices: dict | None = None) -> pd.DataFrame:
+    """What each household of ``half_hours`` (:func:`households_half_hours`) would pay for local dates
+    [bill_from, bill_to) on each of ``tariffs`` ({name: :class:`meterlake.tariffs.Tariff`}), priced by the bill
+    job's rules (:func:`meterlake.billing.bill_halfhours`, cut where a tariff's rates change): a time-of-use tariff
+    as on a meter of SSC ``tou_ssc`` with ``register_of`` (:meth:`meterlake.mdd.Mdd.register_of`), a dynamic one
+    with ``prices`` ({tariff: {UTC half-hour: p/kWh}}). One row per (meter_point, tariff): ``kind``, ``kwh``,
+    ``energy_p``, ``standing_p``, ``total_p`` (pence, VAT included), ``unpriced`` (half-hours with energy and no
+    price, not billed) and ``status``."""
+    from meterlake import billing
+
+    rows = []
+    for meter_point, hh in half_hours.groupby("meter_point", sort=True):
+        starts = [t.to_pydatetime() for t in hh["interval_start_utc"]]
+        readings = list(zip(starts, hh["kwh"], hh["is_estimated"], strict=True))
+        for name, tariff in tariffs.items():
+            cuts = sorted({bill_from, bill_to, *(d for d in tariff.changes() if bill_from < d < bill_to)})
+            bills = [billing.bill_halfhours(readings, tariff, bill_from=lo, bill_to=hi, register_of=register_of,
+                                            ssc=tou_ssc if tariff.kind == "tou" else None,
+                                            prices=(prices or {}).get(name))
+                     for lo, hi in zip(cuts, cuts[1:], strict=False)]
+            unpriced = sum(len(b["unpriced"]) for b in bills)
+            rows.append({"meter_point": meter_point, "tariff": name, "kind": tariff.kind,
+                         "kwh": float(sum(b["energy_kwh"] for b in bills)),
+                         "energy_p": float(sum(b["energy_p"] for b in bills)),
+                         "standing_p": float(sum(b["standing_p"] for b in bills)),
+                         "total_p": float(sum(b["total_p"] for b in bills)), "unpriced": unpriced,
+                         "status": "incomplete" if unpriced else "complete"})
+    return pd.DataFrame(rows, columns=["meter_point", "tariff", "kind", "kwh", "energy_p", "standing_p", "total_p",
+                                       "unpriced", "status"])
 
 
 def settings_for(config_file: str = "", lake: str = "", warehouse: str = ""):

@@ -49,6 +49,8 @@ class Stack(_Section):
     services: list[str] = Field(["kafka", "cassandra", "hdfs", "spark"], description="what `stack up` starts")
     port_offset: int = Field(0, ge=0, le=20000, description="added to every port, to run two stacks side by side")
     start_timeout_s: int = Field(180, ge=10)
+    metrics: bool = Field(False, description="Kafka and Cassandra serve JMX metrics to Prometheus (the JMX "
+                          "exporter's java agent; ports in infra/local/versions.toml [jmx_exporter])")
 
 
 class Kafka(_Section):
@@ -286,6 +288,30 @@ class Schedule(_Section):
     report_formats: list[str] = Field(["html", "pdf", "csv"], description="formats of each run's report")
 
 
+class Costs(_Section):
+    """The price of a job run (``meterlake runs``; :mod:`meterlake.jobruns`): CPU time and bytes read. The defaults
+    make the cost the core-hours used (1 per core-hour, nothing per GB): no currency is assumed until set."""
+
+    core_hour_price: float = Field(1.0, ge=0, description="price of one CPU core for an hour, in `unit`")
+    gb_read_price: float = Field(0.0, ge=0, description="price of reading 10^9 bytes, in `unit`")
+    unit: str = Field("core-hours", description="what the prices are in, e.g. GBP (a label; nothing converts)")
+
+
+class Metrics(_Section):
+    """Prometheus metrics of the long-running services (streaming/metrics.py, docs/deploy.md): each process serves
+    ``/metrics`` on its own port; 0 (the default) serves none, so one-shot commands and several shards on one
+    host open no port unless asked."""
+
+    address: str = Field("127.0.0.1", description="the address the metrics endpoints listen on (0.0.0.0: all)")
+    ingest_port: int = Field(0, ge=0, le=65535, description="`ingest watch`'s endpoint; 0: none")
+    store_port: int = Field(0, ge=0, le=65535, description="`store run`'s endpoint; 0: none")
+    mirror_port: int = Field(0, ge=0, le=65535, description="`mirror run`'s endpoint; 0: none")
+    schedule_port: int = Field(0, ge=0, le=65535, description="`schedule run`'s endpoint (settlement runs due "
+                               "and not done); 0: none")
+    lag_interval_s: float = Field(15.0, gt=0, description="how often a consumer asks the brokers for the end "
+                                                          "offsets behind its lag gauges")
+
+
 class Settings(BaseSettings):
     """The whole configuration. Sections mirror the TOML tables."""
 
@@ -305,6 +331,8 @@ class Settings(BaseSettings):
     jobs: Jobs = Jobs()
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
+    costs: Costs = Costs()
+    metrics: Metrics = Metrics()
     archive: Archive = Archive()
 
     # Set by load(); not a setting.

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from meterlake import calendar as cal
-from meterlake import settlement_runs
+from meterlake import jobruns, settlement_runs
 from meterlake.errors import UsageError
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt"
@@ -114,7 +114,7 @@ def dbt_environment(settings, target: str) -> dict[str, str]:
 
 # the lake sources that are jobs' outputs (docs/lake.md: a job's output is versioned; only the current version's
 # files are its rows, so the sources read exactly those files rather than a glob of the directory)
-OUTPUT_SOURCES = ("clean_reads", "settlement", "settlement_diff", "quality", "registry")
+OUTPUT_SOURCES = ("clean_reads", "settlement", "settlement_diff", "quality", "registry", "bills")
 
 
 def current_output_files(settings) -> dict[str, list[str]]:
@@ -194,6 +194,7 @@ def run_dbt(args: list[str], settings, target: str = "duckdb") -> dict:
     return {"success": bool(result.success), "nodes": nodes, "error": error}
 
 
+@jobruns.recorded("dbt-build")
 def build(settings, target: str = "duckdb", select: list[str] | None = None, *, full_refresh: bool = False,
           publish_warehouse: bool = True, exclude: list[str] | None = None) -> dict:
     """``dbt build`` of the project (``select``: dbt selectors) on ``target``; for DuckDB, then publish the

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from meterlake import clients
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
+from streaming import metrics
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,10 @@ class Watchdog:
     """No progress for ``stall_timeout_s`` while lag remains: :meth:`stalled` says a fresh consumer is due; after
     ``rejoins`` of them without progress in between, :meth:`rejoin` raises :class:`Stalled`."""
 
-    def __init__(self, stall_timeout_s: float, rejoins: int, *, what: str, clock=time.monotonic):
+    def __init__(self, stall_timeout_s: float, rejoins: int, *, what: str, clock=time.monotonic,
+                 service: str | None = None):
         self.stall_timeout_s = stall_timeout_s
+        self.service = service or what.removeprefix("the ")  # the label of its rejoins' metric
         self.rejoins = rejoins
         self.what = what
         self.clock = clock
@@ -264,5 +267,6 @@ class Watchdog:
                           f"{self.rejoins} times over with a fresh consumer", lag)
         self.failed += 1
         self.last = self.clock()
+        metrics.REJOINS.labels(self.service).inc()
         log.warning("%s made no progress for %gs with lag %s: a fresh consumer (%d of %d)", self.what,
                     self.stall_timeout_s, describe(lag), self.failed, self.rejoins)

@@ -33,7 +33,7 @@ def _test_settings(state_dir: Path, port_offset: int, **stack) -> config.Setting
 def stack_settings() -> config.Settings:
     state = Path(os.environ.get("METERLAKE_TEST_STATE_DIR", ROOT / "build" / "test-stack"))
     offset = int(os.environ.get("METERLAKE_TEST_PORT_OFFSET", "1000"))
-    return _test_settings(state, offset)
+    return _test_settings(state, offset, metrics=True)  # Kafka and Cassandra with the JMX exporter (test_jmx_exporter)
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,18 @@
   * DuckDB: read_parquet over the glob's Parquet files, union_by_name (files of a later mirror may have more
     columns); the reads get hive partitioning on settlement_date, so a filter on the date skips other dates'
     files. The jobs' outputs carry their partition columns inside the files (docs/jobs.md): no hive partitioning.
-  * Spark: parquet.`glob` (a glob of the partition directories: Spark reads the columns from the files and does
-    not infer partitions from directory names, whose types it could get wrong).
+  * Spark: parquet.`glob` (a glob of the partition directories, or of a job output's current files: Spark reads
+    the columns from the files and does not infer partitions from directory names, whose types it could get
+    wrong).
 #}
 {% macro lake_root() -%}
   {{- env_var('METERLAKE_PATHS__LAKE', '../lake').rstrip('/') -}}
 {%- endmacro %}
 
 {#- A job's output is versioned (docs/lake.md): its rows are its current version's files only. `meterlake models
-    build` lists them in METERLAKE_DBT_LAKE_FILES ({source: [files]}); a plain `dbt build` without that list reads
-    every version present under the glob (the current one and, for the grace period, the one it replaced). -#}
+    build` lists them in METERLAKE_DBT_LAKE_FILES ({source: [files]}), and both engines read exactly those files;
+    a plain `dbt build` without that list reads every version present under the glob (the current one and, for
+    the grace period, the one it replaced). -#}
 {% macro lake_files(name) -%}
   {{ return(fromjson(env_var('METERLAKE_DBT_LAKE_FILES', '{}')).get(name)) }}
 {%- endmacro %}
@@ -34,12 +36,32 @@
   {%- endif -%}
 {%- endmacro %}
 
-{#- Spark: a job's output as its version directories (`_v-*`; every version present, see lake_files) -#}
+{#- Spark: the listed files as one Hadoop glob, their common directory and `{rest,rest,...}` (a brace may hold
+    slashes), so a superseded version's files are not read; without a list, the glob's directories. -#}
 {% macro spark__lake_relation(glob, hive, files) -%}
-  {%- if files is not none -%}
-  parquet.`{{ lake_root() }}/{{ glob }}/_v-*`
+  {%- if files -%}
+  parquet.`{{ files_glob(files) }}`
   {%- else -%}
   parquet.`{{ lake_root() }}/{{ glob }}`
+  {%- endif -%}
+{%- endmacro %}
+
+{% macro files_glob(files) -%}
+  {%- if files | length == 1 -%}
+    {{- files[0] -}}
+  {%- else -%}
+    {%- set first = files[0].split('/') -%}
+    {%- set common = namespace(n=(first | length) - 1) -%}
+    {%- for f in files[1:] -%}
+      {%- set parts = f.split('/') -%}
+      {%- set same = namespace(n=0, on=true) -%}
+      {%- for i in range([common.n, (parts | length) - 1] | min) -%}
+        {%- if same.on and parts[i] == first[i] -%}{%- set same.n = i + 1 -%}{%- else -%}{%- set same.on = false -%}{%- endif -%}
+      {%- endfor -%}
+      {%- set common.n = same.n -%}
+    {%- endfor -%}
+    {%- set base = first[:common.n] | join('/') -%}
+    {{- base -}}/{ {%- for f in files -%}{{ f[(base | length) + 1:] }}{{ ',' if not loop.last }}{%- endfor -%} }
   {%- endif -%}
 {%- endmacro %}
 
@@ -78,3 +100,20 @@
 {% macro spark__collect_freshness(source, loaded_at_field, filter) %}
   {{ return(lake_collect_freshness(source, loaded_at_field, filter)) }}
 {% endmacro %}
+
+{#- The read model's columns (meterlake/schema.py: the contract shared by the lake, dbt and notebooks), typed:
+    the columns every model of reads starts with (stg_lake__reads, stg_lake__clean_reads,
+    int_reads_deduplicated). -#}
+{% macro read_model_columns() -%}
+        meter_point,
+        meter_serial,
+        fuel,
+        register_id,
+        read_kind,
+        interval_start_utc,
+        cast(settlement_date as date) as settlement_date,
+        cast(settlement_period as int) as settlement_period,
+        value,
+        unit,
+        quality
+{%- endmacro %}

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from infra.local import process
+from infra.local import jmx, process
 from infra.local.process import JvmProcess
 from infra.local.topology import StackContext
 from meterlake.clients import cassandra_connect
@@ -409,11 +409,14 @@ def processes(ctx: StackContext) -> list[JvmProcess]:
             (conf / "logback.xml").write_text(LOGBACK)
             (conf / "logback-tools.xml").write_text(LOGBACK_TOOLS)
             (conf / "triggers").mkdir(exist_ok=True)
+            jmx.write_config(ctx, SERVICE, conf)
 
+        agent, agent_ports = jmx.agent(ctx, SERVICE, node, address(node), conf)
         procs.append(JvmProcess(
             name=name, service=SERVICE, home=home, main_class=MAIN_CLASS, classpath=classpath,
-            jvm_options=jvm, address=address(node),
-            ports={"native": native_port(ctx), "storage": storage_port(ctx), "jmx": jmx_port(ctx, node)},
+            jvm_options=jvm + agent, address=address(node),
+            ports={"native": native_port(ctx), "storage": storage_port(ctx), "jmx": jmx_port(ctx, node),
+                   **agent_ports},
             is_ready=lambda node=node: _ready(ctx, node), prepare=prepare,
         ))
     return procs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 
+from infra.local import jmx
 from infra.local.process import JvmProcess
 from infra.local.topology import StackContext
 from meterlake.errors import ServiceError
@@ -157,6 +158,7 @@ def processes(ctx: StackContext) -> list[JvmProcess]:
             )
             (conf / "server.properties").write_text(props)
             (conf / "log4j2.yaml").write_text(LOG4J2)
+            jmx.write_config(ctx, SERVICE, conf)
             if (data / "kraft" / "meta.properties").exists():
                 return
             cmd = ["java", *jvm, "-cp", ":".join(classpath), "kafka.tools.StorageTool", "format",
@@ -166,10 +168,11 @@ def processes(ctx: StackContext) -> list[JvmProcess]:
                 raise ServiceError(f"{name}: formatting KRaft storage failed", service=SERVICE, process=name,
                                    log_tail="\n".join((out.stdout + out.stderr).splitlines()[-20:]))
 
+        agent, agent_ports = jmx.agent(ctx, SERVICE, node, ADDRESS, conf)  # not on the format tool's JVM
         procs.append(JvmProcess(
             name=name, service=SERVICE, home=home, main_class="kafka.Kafka", classpath=classpath,
-            jvm_options=jvm, args=[str(conf / "server.properties")], address=ADDRESS,
-            ports={"client": client_ports[node - 1], "controller": controller_ports[node - 1]},
+            jvm_options=jvm + agent, args=[str(conf / "server.properties")], address=ADDRESS,
+            ports={"client": client_ports[node - 1], "controller": controller_ports[node - 1], **agent_ports},
             is_ready=lambda node=node: _ready(ctx, node), prepare=prepare,
         ))
     return procs

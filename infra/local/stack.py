@@ -93,7 +93,10 @@ def find(ctx: StackContext, name: str) -> process.JvmProcess:
 def fetch(settings: Settings, services: Iterable[str] | None = None) -> dict[str, str]:
     """Resolve the jars of the chosen services (Maven, cached)."""
     chosen = list(services if services is not None else settings.stack.services)
-    return {s: str(jars.resolve(s, settings.jar_cache)) for s in SERVICES if s in chosen}
+    out = {s: str(jars.resolve(s, settings.jar_cache)) for s in SERVICES if s in chosen}
+    if settings.stack.metrics and {"kafka", "cassandra"} & set(chosen):
+        out["jmx_exporter"] = str(jars.resolve("jmx_exporter", settings.jar_cache))
+    return out
 
 
 # services whose node count is fixed once their data exists: a Kafka KRaft quorum's voters and a Cassandra ring

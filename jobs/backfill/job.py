@@ -44,6 +44,7 @@ import pyarrow.fs as pafs
 
 from jobs import lakeio, storeio
 from jobs.lakeio import layout
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -271,6 +272,7 @@ def replace_date(lake, day: date, tables, meter_point: str | None, now: float) -
 # ----------------------------------------------------------------------------------------------------- run
 
 
+@jobruns.recorded("backfill")
 def run(settings, first: date, last: date, *, meter_point: str | None = None, spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     """Rebuild the dates ``first`` to ``last`` from the store; the answer (``force`` is accepted for the jobs'

@@ -17,6 +17,8 @@ Tables (docs/jobs.md, "Billing"):
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -197,13 +199,19 @@ def load_accounts(settings, path: str | Path, *, replace: bool = False) -> dict:
     if problems:
         raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
                          problems=problems[:_MAX_PROBLEMS])
+    return {"path": str(path), **store_accounts(settings, accounts, path.name, replace=replace)}
+
+
+def store_accounts(settings, accounts: list[billing.Account], source: str, *, replace: bool = False) -> dict:
+    """Merge ``accounts`` (meter points as identifiers) into the lake's accounts on (account, meter_point,
+    effective_from), or replace them all; ``source`` is recorded as each new row's ``source_file``."""
     keys = [(a.account, a.meter_point, a.effective_from) for a in accounts]
     if len(set(keys)) != len(keys):
-        raise UsageError(f"{path}: an account and meter point appear twice with the same effective_from",
-                         path=str(path))
+        raise UsageError(f"{source}: an account and meter point appear twice with the same effective_from",
+                         path=source)
     new = pa.Table.from_pylist([{"account": a.account, "meter_point": a.meter_point, "tariff": a.tariff,
                                  "effective_from": a.effective_from, "effective_to": a.effective_to,
-                                 "bill_day": a.bill_day, "source_file": path.name} for a in accounts],
+                                 "bill_day": a.bill_day, "source_file": source} for a in accounts],
                                schema=ACCOUNTS_SCHEMA)
     new = pseudonym.for_settings(settings).table(new)  # the lake holds pseudonyms, never meter points
     jl = _lake(settings)
@@ -217,9 +225,18 @@ def load_accounts(settings, path: str | Path, *, replace: bool = False) -> dict:
     merged = merged.take(pc.sort_indices(merged, sort_keys=[("account", "ascending"), ("meter_point", "ascending"),
                                                             ("effective_from", "ascending")]))
     digest = _write(jl.lake, ACCOUNTS, merged)
-    return {"path": str(path), "lake": jl.url, "table": ACCOUNTS, "digest": digest, "loaded": new.num_rows,
+    return {"lake": jl.url, "table": ACCOUNTS, "digest": digest, "loaded": new.num_rows,
             "rows": merged.num_rows, "accounts": len(pc.unique(merged.column("account"))),
             "replaced": len(new_keys & set(old_keys)), "kept": kept.num_rows}
+
+
+def accounts_of(settings, meter_points: Iterable[str]) -> list[billing.Account]:
+    """The stored account rows of ``meter_points`` (identifiers: the lake holds their pseudonyms), with the
+    identifiers put back, as :func:`store_accounts` takes them."""
+    names = pseudonym.for_settings(settings)
+    identifier = {names.one(mp): mp for mp in meter_points}
+    return [dataclasses.replace(a, meter_point=identifier[a.meter_point])
+            for a in read_accounts(_lake(settings).lake) if a.meter_point in identifier]
 
 
 def read_accounts(lake) -> list[billing.Account]:

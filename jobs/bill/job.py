@@ -38,7 +38,7 @@ from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
 from jobs.registry import job as registry_job
-from meterlake import billing, tariffs
+from meterlake import billing, jobruns, tariffs
 from meterlake import calendar as cal
 from meterlake.errors import UsageError
 
@@ -310,6 +310,7 @@ def _fingerprint(jl: lakeio.JobLake, start: date, end: date, account: str | None
     })
 
 
+@jobruns.recorded("bill")
 def run(settings, start: date, end: date, *, account: str | None = None, spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     """Bill the accounts (or ``account``) for local dates [start, end) unless the inputs are unchanged."""

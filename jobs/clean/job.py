@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from jobs import lakeio
 from jobs.clean import vee
 from jobs.registry import job as registry_job
+from meterlake import jobruns
 from meterlake.schema import READ_COLUMNS
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def _fingerprints(jl: lakeio.JobLake, targets: list[date], params: vee.VeeParams
             for d, need in needs.items()}
 
 
+@jobruns.recorded("clean")
 def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     """Clean the dates (default: every date of the lake) whose inputs changed; the answer."""

@@ -34,6 +34,7 @@ from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
 from jobs.quality import quarantine
 from jobs.registry import job as registry_job
+from meterlake import jobruns
 from meterlake import settlement_runs as runs
 from meterlake.errors import MeterlakeError
 
@@ -133,6 +134,7 @@ def load(result: DataFrame, jl: lakeio.JobLake, days: list[date]) -> list[dict]:
     return [summary.get(d, {"settlement_date": d, "meters": 0}) for d in days]
 
 
+@jobruns.recorded("quality")
 def run(settings, days: list[date] | None = None, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     jl = lakeio.open_job_lake(settings)

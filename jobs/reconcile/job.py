@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from jobs import lakeio, storeio
 from jobs.backfill import job as backfill
 from jobs.clean import vee
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -174,6 +175,7 @@ def transform(lake: DataFrame, store: DataFrame, meters: DataFrame, *, lagging_p
 # ----------------------------------------------------------------------------------------------------- run
 
 
+@jobruns.recorded("reconcile")
 def run(settings, first: date, last: date, *, store_group: str = STORE_GROUP, spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     """Compare the dates ``first`` to ``last``; write the report; the answer (``force`` is accepted for the

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from jobs import lakeio, storeio
 from jobs.backfill.job import dates
 from jobs.clean import vee
+from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -110,6 +111,7 @@ def missing_tables(settings) -> list[str]:
 # ----------------------------------------------------------------------------------------------------- run
 
 
+@jobruns.recorded("serve")
 def run(settings, first: date, last: date, *, spark: SparkSession | None = None, master: str | None = None,
         force: bool = False) -> dict:
     """Write the serving tables for the dates ``first`` to ``last``; the answer (``force`` is accepted for the

@@ -30,6 +30,7 @@ from jobs import lakeio
 from jobs.clean import vee
 from jobs.registry import job as registry_job
 from jobs.settle import llf as llf_mod
+from meterlake import jobruns
 from meterlake import settlement_runs as runs
 from meterlake.config import Jobs
 
@@ -261,6 +262,7 @@ def totals(table: pa.Table) -> dict:
     }
 
 
+@jobruns.recorded("settle")
 def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     """Settle ``day`` for ``run_name`` unless its inputs are unchanged since the last settlement; the answer."""

@@ -33,6 +33,7 @@ import pyarrow as pa
 from jobs import lakeio
 from jobs.clean import vee
 from jobs.settle import job as settle
+from meterlake import jobruns
 from meterlake import settlement_runs as runs
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ def summary(table: pa.Table, limit: int) -> tuple[dict[str, int], float, list[di
     return reasons, delta, first.select(list(COLUMNS)).to_pylist()
 
 
+@jobruns.recorded("settle-diff")
 def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, spark: SparkSession | None = None,
         master: str | None = None, force: bool = False) -> dict:
     from meterlake.errors import UsageError

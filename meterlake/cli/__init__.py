@@ -93,6 +93,7 @@ def _register() -> None:
         models_cmd,
         privacy_cmd,
         report_cmd,
+        runs_cmd,
         schedule_cmd,
         stack_cmd,
         store_cmd,
@@ -116,6 +117,7 @@ def _register() -> None:
     cli.add_command(dashboards_cmd.dashboards)
     cli.add_command(report_cmd.report)
     cli.add_command(schedule_cmd.schedule)
+    cli.add_command(runs_cmd.runs)
     cli.add_command(privacy_cmd.privacy)
 
 

@@ -127,20 +127,32 @@ def meters_gateway(ctx, delay_s, reject_rate, drop_rate, seed, devices, max_seco
 @meters.command("tariff-changes")
 @click.option("--since", required=True, help="First UK day (YYYY-MM-DD) of confirmations.")
 @click.option("--until", help="Last UK day (default: --since).")
+@click.option("--load", is_flag=True, help="Merge the account rows the changes make into the lake's accounts "
+                                           "(`accounts load`'s table): the next `job bill` uses them.")
 @click.option("--accounts", "accounts_path", type=click.Path(exists=True, dir_okay=False),
               help="Billing's accounts CSV: write the account rows the changes make (needs --out).")
 @click.option("--out", type=click.Path(dir_okay=False), help="Where to write those rows (an accounts CSV).")
 @json_command
 @click.pass_obj
-def meters_tariff_changes(ctx, since: str, until: str | None, accounts_path: str | None, out: str | None):
-    """Tariff changes the meters confirmed, by UK day; with --accounts, as account rows for billing (a change
-    applies from the day the meter confirmed it)."""
+def meters_tariff_changes(ctx, since: str, until: str | None, load: bool, accounts_path: str | None,
+                          out: str | None):
+    """Tariff changes the meters confirmed, by UK day; with --load, stored as account rows for billing (a change
+    applies from the day the meter confirmed it); with --accounts, written as such rows to a CSV."""
     from streaming.commands import service
 
+    lake_accounts = None
+    if load:
+        from jobs.bill import inputs
+
+        source = f"meters tariff-changes {since}"
+        lake_accounts = (lambda mps: inputs.accounts_of(ctx.settings, mps),
+                         lambda rows: inputs.store_accounts(ctx.settings, rows, source))
     first = parse_date(since)
     data = service.tariff_changes(ctx.settings, first, parse_date(until) if until else first,
-                                  accounts_path=accounts_path, out=out)
+                                  accounts_path=accounts_path, out=out, lake_accounts=lake_accounts)
     summary = f"{len(data['changes'])} confirmed tariff change(s) {data['since']} … {data['until']}"
     if data["out"]:
         summary += f"; {data['rows']} account row(s) written to {data['out']}, {len(data['unmatched'])} unmatched"
+    if data["accounts"] == "lake":
+        summary += f"; {data['rows']} account row(s) loaded into the lake, {len(data['unmatched'])} unmatched"
     return data, summary

@@ -142,18 +142,37 @@ class Scheduler:
         now = self.clock()
         return self.trigger().get_next_fire_time(None, now).astimezone(UTC)
 
+    def export_due(self) -> dict[str, int]:
+        """Set the gauge of settlement runs past their cut-off and not done, per run (the alert rule
+        SettlementRunOverdue); the counts."""
+        from streaming import metrics
+
+        counts = dict.fromkeys(self.config.runs, 0)
+        for item in self.due():
+            counts[item["run"]] += 1
+        for run, n in counts.items():
+            metrics.DUE_RUNS.labels("schedule", run).set(n)
+        return counts
+
     def serve(self, stop) -> list[dict]:
         """Catch up, then tick at every trigger until ``stop`` (a threading.Event) is set; everything done."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from streaming import metrics
+
+        metrics.serve(self.settings, "schedule")
         done = self.tick()  # missed runs first
         scheduler = BackgroundScheduler(timezone=self.config.timezone)
+        self.export_due()
         scheduler.add_job(lambda: done.extend(self.tick()), self.trigger(), id="settlement-runs",
                           max_instances=1, coalesce=True, misfire_grace_time=3600)
         scheduler.start()
         try:
+            seconds = 0
             while not stop.wait(1.0):
-                pass
+                seconds += 1
+                if seconds % 60 == 0:  # a run falls due at its cut-off, between the triggers
+                    self.export_due()
         finally:
             scheduler.shutdown(wait=True)
         return done

@@ -28,10 +28,12 @@ VIEWS: dict[str, dict[str, str]] = {
     "bills": {"path": "billing/bills", "grain": "one row per (run_from, run_to, run_account, account, meter_point, "
                                                 "bill_from)"},
     "bill_lines": {"path": "billing/bill_lines", "grain": "one row per bill (as in bills) and band"},
+    "tariffs": {"path": "tariffs/rates", "grain": "one row per (tariff, effective_from, band) of the loaded tariffs"},
     "register_checks": {"path": "billing/register_checks", "grain": "one row per (from, to) run, meter_point, "
                                                                     "register and pair of register reads"},
     "reconciliation": {"path": "reconciliation", "grain": "one row per (settlement_date, meter_point) with a read "
                                                           "in the Cassandra store or the lake"},
+    "job_runs": {"path": "job_runs", "grain": "one row per batch job run (meterlake.jobruns, `meterlake runs`)"},
 }
 
 

@@ -17,8 +17,8 @@ add_credit         ``amount_pence``: 1 … ``max_credit_pence``           be pre
 set_supply         ``state``: ``arm`` | ``disconnect``                  operator and reason
 =================  ===================================================  ===========================================
 
-Tariffs: billing's tariff definitions are not in the core package yet, so ``tariff`` is checked as an id only
-(:data:`TARIFF_ID`); :func:`validate` takes a ``tariffs`` set to check against once they are.
+Tariffs: ``tariff`` must be an id (:data:`TARIFF_ID`) and, given the ``tariffs`` catalogue (the service passes the
+tariffs loaded into the lake, :mod:`~streaming.commands.catalogue`), one of them.
 
 Ids: a command with a client-supplied idempotency key gets ``uuid5(NAMESPACE, meter point + key)``, so a retried
 submission is the same command; without a key, a random UUID. :func:`digest` is the content a key stands for: the
@@ -145,8 +145,11 @@ def validate(kind: str, params: Mapping[str, str], registration: Registration | 
     elif kind == "set_tariff":
         if not TARIFF_ID.fullmatch(out["tariff"]):
             raise Refused("bad_parameter", f"set_tariff: {out['tariff']!r} is not a tariff id", parameter="tariff")
-        if tariffs is not None and out["tariff"] not in set(tariffs):
-            raise Refused("unknown_tariff", f"set_tariff: no tariff {out['tariff']!r} in the tariff definitions",
+        known = None if tariffs is None else sorted(set(tariffs))
+        if known is not None and out["tariff"] not in known:
+            shown = ", ".join(known[:10]) + (", …" if len(known) > 10 else "")
+            raise Refused("unknown_tariff", f"set_tariff: no tariff {out['tariff']!r} among billing's tariffs "
+                                            f"({shown or 'none'}); load it with `meterlake tariffs load FILE`",
                           parameter="tariff")
         if "windows" in out:
             windows = parse_windows(out["windows"])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from meterlake import calendar, clients, ids
 from meterlake.config import Settings
 from meterlake.errors import ServiceError, UsageError
-from streaming.commands import messages, model, registrations
+from streaming.commands import catalogue, messages, model, registrations
 from streaming.commands.model import Command, Policy, State, Tracked
 from streaming.commands.tables import Tables, ensure
 
@@ -107,9 +107,12 @@ def describe(tracked: Tracked) -> dict:
 def submit(settings: Settings, meter_point: str, kind: str, params: Mapping[str, str], *,
            not_before: datetime | None = None, idempotency_key: str | None = None, operator: str | None = None,
            reason: str | None = None, now: datetime | None = None, tables: Tables | None = None,
-           lookup: registrations.Lookup | None = None) -> tuple[Tracked, bool]:
+           lookup: registrations.Lookup | None = None,
+           tariffs: Iterable[str] | None = None) -> tuple[Tracked, bool]:
     """Submit a command; returns it with its status and whether it was a duplicate (an idempotency key already
-    used for the same content). Raises UsageError when it is refused (``details["refusal"]``: the reason code)."""
+    used for the same content). Raises UsageError when it is refused (``details["refusal"]``: the reason code).
+    A ``set_tariff`` must name one of ``tariffs`` (default: the tariffs loaded into the lake,
+    :mod:`~streaming.commands.catalogue`)."""
     check_meter_point(meter_point)
     operator = operator or settings.meters.operator
     now = messages.ms(now or datetime.now(UTC))
@@ -126,9 +129,11 @@ def submit(settings: Settings, meter_point: str, kind: str, params: Mapping[str,
         history = tables.meter(meter_point)
         registration = (lookup or registrations.for_settings(settings))(meter_point, calendar.locate(now)[0])
         try:
+            if kind == "set_tariff" and tariffs is None:
+                tariffs = catalogue.from_lake(settings)
             valid = model.validate(kind, clean, registration, operator=operator, reason=reason,
                                    prepay_mode=model.prepay_mode(history),
-                                   max_credit_pence=settings.meters.max_credit_pence)
+                                   max_credit_pence=settings.meters.max_credit_pence, tariffs=tariffs)
         except model.Refused as exc:
             raise UsageError(f"refused: {exc.message}", refusal=exc.reason, meter_point=meter_point, kind=kind,
                              **exc.details) from None
@@ -177,26 +182,35 @@ def show(settings: Settings, meter_point: str, *, limit: int = 20, tables: Table
             "commands": [describe(t) for t in reversed(tracked[-limit:])] if limit else []}
 
 
-def tariff_changes(settings: Settings, since, until, *, accounts_path=None, out=None,
+def tariff_changes(settings: Settings, since, until, *, accounts_path=None, out=None, lake_accounts=None,
                    tables: Tables | None = None) -> dict:
-    """The tariff changes meters confirmed on the UK days ``since`` … ``until`` (inclusive); with
-    ``accounts_path`` (billing's accounts CSV) also the account rows they make, written to ``out`` as an accounts
-    CSV for billing to load (:mod:`streaming.commands.accounts`)."""
+    """The tariff changes meters confirmed on the UK days ``since`` … ``until`` (inclusive), and the account rows
+    they make (:mod:`streaming.commands.accounts`) from billing's accounts: with ``accounts_path`` (an accounts
+    CSV) written to ``out`` as an accounts CSV for ``meterlake accounts load``; with ``lake_accounts`` (billing's
+    stored accounts, ``(read, store)``: ``read(meter_points)`` gives their account rows, ``store(rows)`` merges
+    new rows and answers what it stored; the CLI passes billing's, which this context does not import) stored
+    at once (``loaded``), so the next bill run prices the days from the change at the new tariff."""
     from streaming.commands import accounts
 
     if until < since:
         raise UsageError(f"--until {until} is before --since {since}")
+    if accounts_path is not None and lake_accounts is not None:
+        raise UsageError("--accounts (a CSV) or --load (the lake's accounts), not both")
     days = [since + timedelta(days=n) for n in range((until - since).days + 1)]
     with _using(settings, tables) as t:
         changes = t.tariff_changes(days)
     answer = {"since": since, "until": until, "changes": changes, "accounts": None, "rows": None,
-              "unmatched": None, "out": None}
+              "unmatched": None, "out": None, "loaded": None}
     if accounts_path is not None:
         if out is None:
             raise UsageError("--accounts needs --out (the accounts CSV of the new rows)")
         rows, unmatched = accounts.account_rows(changes, accounts.read_accounts(accounts_path))
         accounts.write_rows(rows, out)
         answer.update(accounts=str(accounts_path), rows=len(rows), unmatched=unmatched, out=str(out))
+    elif lake_accounts is not None:
+        read, store = lake_accounts
+        rows, unmatched = accounts.account_rows(changes, read({c["meter_point"] for c in changes}))
+        answer.update(accounts="lake", rows=len(rows), unmatched=unmatched, loaded=store(rows) if rows else None)
     return answer
 
 

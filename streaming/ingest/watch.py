@@ -46,7 +46,7 @@ from kafka.errors import KafkaError
 from meterlake import clients, keyspace, privacy
 from meterlake.config import Settings
 from meterlake.errors import MeterlakeError
-from streaming import offsets
+from streaming import metrics, offsets
 from streaming.ingest import claimcheck, claims, publish
 from streaming.ingest.claims import Claims, Lease, LeaseLost
 from streaming.ingest.common import FileRejected
@@ -129,7 +129,8 @@ class Worker:
         self._attempts: dict[str, int] = {}  # failed attempts at a file's content, by this worker
         ingest = settings.ingest
         self._watchdog = offsets.Watchdog(ingest.stall_timeout_s, ingest.stall_rejoins,
-                                          what=f"ingest watch's consumer of {settings.kafka.files_topic}")
+                                          what=f"ingest watch's consumer of {settings.kafka.files_topic}",
+                                          service="ingest")
         self._committed: dict | None = None  # the files topic's committed offsets, at the watchdog's last look
 
     def _drop_consumer(self) -> None:
@@ -157,6 +158,7 @@ class Worker:
     def run(self, *, once: bool = False, stop=None, max_seconds: float | None = None) -> WatchResult:
         """Scan and take references until ``stop`` is set (or after one pass with ``once``)."""
         start = time.monotonic()
+        metrics.serve(self.settings, "ingest")
         while True:
             self.scan(stop)
             if once:
@@ -377,11 +379,14 @@ class Worker:
             where = self.storage.quarantine(file, key, {"reason": "duplicate_file", "duplicate_of": row.path,
                                                         "detail": f"the same bytes landed as {row.path}"}, local)
         self.storage.remove(file, fs)
+        metrics.FILES.labels("ingest", "duplicate").inc()
+        metrics.quarantined("ingest", ["duplicate_file"])
         self.result.duplicates.append({"path": file.url, "checksum": key, "duplicate_of": row.path,
                                        "quarantined_to": where})
 
     def _process(self, file: Landed, key: str, *, via: str, fs=None, fmt: str | None = None) -> None:
         now = self.now or datetime.now(UTC)
+        began = time.monotonic()
         try:
             with Lease(self.claims, key, file.url, file.size, file.mtime_ns) as lease:
                 try:
@@ -398,6 +403,8 @@ class Worker:
                         raise LeaseLost(f"lost the claim on {file.url} before marking it done") from None
                     self.storage.remove(file, fs)
                     self.result.poisoned += 1
+                    metrics.FILES.labels("ingest", "rejected").inc()
+                    metrics.quarantined("ingest", ["processing_failed"])
                     self.result.files.append({"path": file.url, "checksum": key, "via": via, "status": "rejected",
                                               "reason": "processing_failed", "detail": f"{type(exc).__name__}: "
                                               f"{exc}", "archived_to": where})
@@ -425,6 +432,10 @@ class Worker:
             self._release(file, key)
             return
         self.storage.remove(file, fs)
+        metrics.FILES.labels("ingest", result.status).inc()
+        metrics.READS.labels("ingest").inc(result.reads)
+        metrics.quarantined("ingest", result.reasons)
+        metrics.succeeded("ingest", began)
         self.result.files.append({**result.to_json(), "path": file.url, "checksum": key, "via": via,
                                   "archived_to": where})
 

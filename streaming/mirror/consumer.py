@@ -54,7 +54,7 @@ from meterlake import clients, lakefs, privacy, pseudonym, schema
 from meterlake.config import Settings
 from meterlake.lake import layout
 from meterlake.lake.files import Lake, open_lake
-from streaming import offsets
+from streaming import metrics, offsets
 from streaming.mirror.convert import Decoded, Message, check, lake_rows, split_by_date
 
 log = logging.getLogger("meterlake.mirror")
@@ -91,11 +91,13 @@ class _Batch:
     first_time_ms: int = 0
     last_time_ms: int = 0
     last_arrival: float = 0.0
+    first_arrival: float = 0.0
 
     def add(self, message: Message, decoded: Decoded | None, now: float) -> None:
         """Add ``message`` (``decoded``, or None if it was refused: its offset still counts)."""
         if self.first is None:
             self.first, self.first_time_ms = message.offset, message.timestamp
+            self.first_arrival = now
         self.last = message.offset
         self.last_time_ms = max(self.last_time_ms, message.timestamp)
         self.last_arrival = now
@@ -236,6 +238,7 @@ class Mirror:
         owned partition has reached the end offset the broker gave when this run first asked
         (:class:`~streaming.offsets.CatchUp`; past ``deadline_s``, :class:`~streaming.offsets.Stalled`)."""
         started = self.clock()
+        metrics.serve(self.settings, "mirror")
         self._writer = ThreadPoolExecutor(WRITERS if self.lake.local else REMOTE_WRITERS, "lake-batch")
         if not self.lake.local:
             self._pool = ThreadPoolExecutor(REMOTE_WRITERS, "lake-writer")
@@ -288,8 +291,10 @@ class Mirror:
         unwritten) or ``stalled`` (no progress for ``stall_timeout_s`` while lag remains)."""
         consumer = self._consumer
         progress = self.stats.messages, self.stats.batches, self.stats.files_skipped
+        lag_probe = metrics.LagProbe(self.settings, "mirror")
         while True:
             records = consumer.poll(timeout_ms=200)
+            lag_probe(consumer, self._owned)
             for tp, batch in records.items():
                 self._add(tp, [Message.of(r) for r in batch])
             self._maybe_flush()
@@ -400,6 +405,7 @@ class Mirror:
         key = records[0]["source_file"].encode()
         self._producer.send(self.settings.kafka.quarantine_topic, key=key, value=value).get(timeout=60)
         self.stats.quarantined += len(records)
+        metrics.quarantined("mirror", [r["reason"] for r in records])
         for r in records:
             log.warning("quarantined %s: %s", r["source_file"], r["detail"])
 
@@ -478,6 +484,7 @@ class Mirror:
         ends = {**self._uncommitted, **written}
         if self._commit(ends):
             self._uncommitted.clear()
+            metrics.succeeded("mirror")
         else:
             self._uncommitted = ends
 
@@ -500,6 +507,9 @@ class Mirror:
 
     def _written(self, tp: TopicPartition, w: _Write, sizes: list[int | None]) -> None:
         self._count(sizes)
+        metrics.READS.labels("mirror").inc(w.batch.rows)
+        metrics.FILES.labels("mirror", "written").inc(sum(1 for s in sizes if s is not None))
+        metrics.BATCH.labels("mirror").observe(max(0.0, self.clock() - w.batch.first_arrival))
         log.info("%s/%d: offsets %d-%d, %d reads written", tp.topic, tp.partition, w.batch.first, w.last,
                  w.batch.rows)
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from meterlake import clients, keyspace, privacy, schema
 from meterlake.config import Settings
-from streaming import kafka_io, offsets
+from streaming import kafka_io, metrics, offsets
 from streaming.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
     The store owns its share of the partitions (``store.shards``/``store.shard``) and keeps its progress in
     ``group``'s committed offsets without joining the group (:mod:`streaming.offsets`); a consumer that makes no
     progress for ``store.stall_timeout_s`` while lag remains is replaced by a fresh one."""
+    metrics.serve(settings, "store")
     session = clients.cassandra_session(settings, consistency=settings.cassandra.write_consistency)
     result = StoreResult()
     start = time.monotonic()
@@ -138,8 +139,13 @@ class _Loop:
                 watchdog.failed_to_connect(catch_up)
                 return "stalled"
             pending: dict = {}  # offsets of batches written whose commit failed
+            lag_probe, polled = metrics.LagProbe(self.settings, "store"), None
             while stop is None or not stop.is_set():
+                at = time.monotonic()
                 batch = consumer.poll(timeout_ms=1000)
+                lag_probe(consumer, self.owned)
+                if batch and polled is None:
+                    polled = at
                 if batch and self.first is None:
                     self.first = time.monotonic()
                 self._write(batch)
@@ -153,6 +159,8 @@ class _Loop:
                         committer.commit(pending)
                         pending = {}
                         self.result.busy_seconds = time.monotonic() - self.first
+                        metrics.succeeded("store", polled)
+                        polled = None
                     except KafkaError as exc:
                         log.warning("commit failed (%s); retried with the next batch", exc)
                 if until_caught_up and not batch and not pending:
@@ -195,10 +203,10 @@ class _Loop:
                 result.messages += 1
                 pending += tables[-1].num_rows
                 if pending >= WRITE_ROWS:
-                    result.rows.update(writer.write_many(self._kept(tables)))
+                    _write_many(result, writer, self._kept(tables))
                     tables, pending = [], 0
         if tables:
-            result.rows.update(writer.write_many(self._kept(tables)))
+            _write_many(result, writer, self._kept(tables))
 
     def _kept(self, tables: list[pa.Table]) -> list[pa.Table]:
         """``tables`` without the rows of erased meters (:mod:`meterlake.privacy`): reads still in the topics, or
@@ -206,6 +214,15 @@ class _Loop:
         record, written at the time of its arrival)."""
         erased = self.erased()
         return [privacy.without_erased(erased, t) for t in tables] if erased else tables
+
+
+def _write_many(result: StoreResult, writer: Writer, tables: list[pa.Table]) -> None:
+    """Write, count the rows, and the quarantine rows by reason."""
+    written = writer.write_many(tables)
+    result.rows.update(written)
+    metrics.READS.labels("store").inc(sum(n for table, n in written.items() if table != "quarantine"))
+    metrics.quarantined("store", Counter(r for t in tables if schema.schema_name(t.schema) == "quarantine"
+                                         for r in t.column("reason").to_pylist()))
 
 
 def stats(settings: Settings) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from meterlake import schema
+from streaming import metrics
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ def quarantine_rows(problems: pa.Table) -> list[tuple]:
              r["detail"], r["raw"]) for r in problems.to_pylist()]
 
 
+#: the driver's errors of a write that timed out (a coordinator's, or the client's own)
+_TIMEOUTS = {"WriteTimeout", "OperationTimedOut"}
+
+
 class Writer:
     """Prepared statements for one keyspace; ``write(table)`` dispatches on the table's schema name."""
 
@@ -130,8 +135,12 @@ class Writer:
             results = execute_concurrent_with_args(self.session, statement, pending, concurrency=self.concurrency,
                                                    raise_on_first_error=False)
             failed = [(p, result) for p, (ok, result) in zip(pending, results, strict=True) if not ok]
+            timeouts = sum(1 for _, error in failed if type(error).__name__ in _TIMEOUTS)
+            if timeouts:
+                metrics.WRITE_TIMEOUTS.labels("store").inc(timeouts)
             if failed and attempt + 1 < self.attempts:
                 self.retried += len(failed)
+                metrics.WRITE_RETRIES.labels("store").inc(len(failed))
                 log.warning("%d of %d writes failed (%s); retrying", len(failed), len(pending), failed[0][1])
                 time.sleep(min(8.0, 0.5 * 2 ** attempt))
             elif failed:

@@ -2,8 +2,9 @@
 the input of the dbt tests, the notebook tests and the dbt benchmark.
 
 Two stretches of days, so the lake has both clock changes: 25-28 October 2024 (the 27th has 50 periods) and
-29-31 March 2025 (the 30th has 46). The registry is loaded, the clock-change days cleaned and measured, and the
-autumn day settled twice (SF, then R1 after a late correction) with the diff between them.
+29-31 March 2025 (the 30th has 46). The registry is loaded, the clock-change days cleaned and measured (the
+autumn day twice), the autumn day billed and settled twice (SF, then R1 after a late correction) with the diff
+between them.
 
 Run on its own (a lake to try the dbt project on): ``python -m tests.dbt.portfolio_lake build/dev-lake``.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 AUTUMN = date(2024, 10, 27)
@@ -69,9 +70,16 @@ def write_reads(settings, portfolio: Path) -> None:
         registry.run(settings, out / "registry.csv")
 
 
-def run_jobs(settings, spark) -> None:
-    """clean and quality for the two clock-change days (the jobs are the slow part of the fixture); SF of the
-    autumn day, a late correction, R1 and the SF→R1 diff."""
+MDD = Path(__file__).resolve().parents[1] / "meterlake" / "data" / "mdd_tiny"
+
+
+def run_jobs(settings, spark, portfolio: Path) -> None:
+    """clean and quality for the two clock-change days (the jobs are the slow part of the fixture), quality of
+    the autumn day run again (two versions of its output in the lake: the superseded one stays for the grace
+    period); SF of the autumn day, a late correction, R1 and the SF→R1 diff; the autumn day billed (the
+    generator's flat, Economy 7 and dynamic accounts)."""
+    from jobs.bill import inputs
+    from jobs.bill import job as bill
     from jobs.clean import job as clean
     from jobs.quality import job as quality
     from jobs.settle import job as settle
@@ -79,6 +87,12 @@ def run_jobs(settings, spark) -> None:
 
     clean.run(settings, [AUTUMN, SPRING], spark=spark)
     quality.run(settings, [AUTUMN, SPRING], spark=spark)
+    quality.run(settings, [AUTUMN], spark=spark, force=True)
+    generated = portfolio / STRETCHES[0][0].isoformat()
+    inputs.load_mdd(settings, MDD)
+    inputs.load_tariffs(settings, [generated / "tariffs.toml"])
+    inputs.load_accounts(settings, generated / "accounts.csv")
+    bill.run(settings, AUTUMN, AUTUMN + timedelta(days=1), spark=spark)
     settle.run(settings, AUTUMN, "SF", spark=spark)
     add_late_correction(settings)
     settle.run(settings, AUTUMN, "R1", spark=spark)
@@ -107,7 +121,7 @@ def add_late_correction(settings, day: date = AUTUMN, kwh: float = 1.0, offset: 
 def build(base: Path, spark) -> PortfolioLake:
     settings = lake_settings(base)
     write_reads(settings, base / "portfolio")
-    run_jobs(settings, spark)
+    run_jobs(settings, spark, base / "portfolio")
     return PortfolioLake(settings, settings.paths.lake, base / "portfolio")
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 MARTS = ["fct_daily_consumption", "fct_monthly_consumption", "fct_load_profile", "fct_economy7_daily",
          "fct_meter_behaviour_monthly", "fct_meter_profiles_monthly", "agg_behaviour_segments",
          "fct_settlement_periods", "fct_settlement_runs", "fct_completeness_daily", "fct_arrival_service_levels",
-         "dim_meters"]
+         "dim_meters", "fct_bills", "fct_bills_by_tariff_kind"]
 TOUCHED = date(2025, 3, 29)
 
 
@@ -91,6 +91,25 @@ def test_the_settlement_marts_show_the_late_correction_between_runs(duckdb_build
     assert runs == [("SF", None, None, None, None), ("R1", "SF", 1.0, 1, 1)]
 
 
+def test_the_bills_marts_are_the_lakes_bills_by_tariff_kind(duckdb_build, dbt_lake):
+    # the autumn day's bill run, read from the lake's `bills` view (the current version), against the marts
+    from meterlake.lake.files import open_lake
+    from streaming.mirror import query
+
+    lake_con = query.connect(open_lake(dbt_lake.settings))
+    expected = lake_con.execute("""SELECT account, meter_point, kind, bill_from, bill_to, total_p FROM bills
+        ORDER BY account""").fetchall()
+    con = _warehouse(dbt_lake.settings)
+    got = con.execute("""SELECT account, meter_point, tariff_kind, bill_from, bill_to, total_p FROM fct_bills
+        ORDER BY account""").fetchall()
+    assert got == expected
+    assert {r[2] for r in got} == {"flat", "tou", "dynamic"}
+    assert {(r[3], r[4]) for r in got} == {(portfolio_lake.AUTUMN, date(2024, 10, 28))}
+    by_kind = con.execute("SELECT tariff_kind, bills, total_p FROM fct_bills_by_tariff_kind ORDER BY 1")
+    assert by_kind.fetchall() == lake_con.execute("SELECT kind, count(*), sum(total_p) FROM bills GROUP BY 1 "
+                                                  "ORDER BY 1").fetchall()
+
+
 def _numeric_sums(con, table: str) -> dict:
     cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
             if r[1].split("(")[0] in ("INTEGER", "BIGINT", "DOUBLE", "HUGEINT", "DECIMAL", "FLOAT", "SMALLINT",
@@ -115,28 +134,85 @@ def test_spark_builds_the_same_marts_as_duckdb(spark_build, dbt_lake):
         assert expected["rows"] > 0, mart
 
 
-def test_a_second_build_rebuilds_only_the_touched_settlement_date(duckdb_build, dbt_lake):
-    # GIVEN the warehouse built (and Spark's marts compared with it, the test above), then a late correction of
-    # one half-hour of one date lands in the lake
+def test_a_rerun_jobs_output_is_counted_once_on_both_targets(spark_build, dbt_lake):
+    # GIVEN the autumn day's quality output written twice (the superseded version stays for the grace period)
+    from meterlake.lake.files import open_lake
+    from meterlake.lake.outputs import view_files
+
+    day_dir = Path(dbt_lake.lake) / "quality" / f"settlement_date={portfolio_lake.AUTUMN}"
+    assert len(list(day_dir.glob("_v-*"))) == 2
+    current = [f for f in view_files(open_lake(dbt_lake.settings), ["quality"])["quality"]
+               if f.startswith(str(day_dir))]
+    meters = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet({current!r})").fetchone()[0]
+    assert meters > 0
+    # THEN both targets count the day's meters once
+    table = Path(spark_build["warehouse"]) / "warehouse" / "meterlake.db" / "fct_completeness_daily"
+    spark_rows = duckdb.connect().execute(f"""SELECT expected_meters FROM read_parquet('{table}/**/*.parquet')
+        WHERE settlement_date = ?""", [portfolio_lake.AUTUMN]).fetchall()
+    duck_rows = _warehouse(dbt_lake.settings).execute("SELECT expected_meters FROM fct_completeness_daily "
+                                                      "WHERE settlement_date = ?", [portfolio_lake.AUTUMN]).fetchall()
+    assert spark_rows == duck_rows == [(meters,)]
+
+
+INCREMENTAL = ("fct_daily_consumption", "fct_load_profile")
+
+
+def _spark_table(build: dict, mart: str) -> duckdb.DuckDBPyRelation:
+    table = Path(build["warehouse"]) / "warehouse" / "meterlake.db" / mart
+    return duckdb.connect().sql(f"SELECT * FROM read_parquet('{table}/**/*.parquet', hive_partitioning = true)")
+
+
+def _invocations(rel) -> dict:
+    return dict(rel.aggregate("cast(settlement_date AS DATE), any_value(dbt_invocation_id)",
+                              "cast(settlement_date AS DATE)").fetchall())
+
+
+@pytest.fixture(scope="module")
+def touched(duckdb_build, spark_build, dbt_lake):
+    """After both targets built: a late correction of one half-hour of TOUCHED lands in the lake. The marts'
+    build of each date before it, per target and incremental mart, and TOUCHED's kWh before."""
     settings = dbt_lake.settings
-    before = dict(_warehouse(settings).execute("SELECT settlement_date, any_value(dbt_invocation_id) "
-                                               "FROM fct_daily_consumption GROUP BY 1").fetchall())
-    kwh_before = _warehouse(settings).execute("SELECT sum(consumption_kwh) FROM fct_daily_consumption "
-                                              "WHERE settlement_date = ?", [TOUCHED]).fetchone()[0]
+    before = {("duckdb", m): _invocations(_warehouse(settings).sql(f"SELECT * FROM {m}")) for m in INCREMENTAL}
+    before |= {("spark", m): _invocations(_spark_table(spark_build, m)) for m in INCREMENTAL}
+    kwh = _warehouse(settings).execute("SELECT sum(consumption_kwh) FROM fct_daily_consumption "
+                                       "WHERE settlement_date = ?", [TOUCHED]).fetchone()[0]
     portfolio_lake.add_late_correction(settings, TOUCHED, kwh=2.0, offset=90_001)
+    return before, kwh
+
+
+def _daily_kwh(rel) -> float:
+    day = rel.filter(f"cast(settlement_date AS DATE) = DATE '{TOUCHED}'")
+    return day.aggregate("sum(consumption_kwh)").fetchall()[0][0]
+
+
+def test_a_second_build_rebuilds_only_the_touched_settlement_date(touched, dbt_lake):
+    # GIVEN the warehouse built, then a late correction of one half-hour of one date lands in the lake
+    settings = dbt_lake.settings
+    before, kwh_before = touched
     # WHEN the incremental marts are built again
-    again = cli_build(settings, "--select", "fct_daily_consumption fct_load_profile")
+    again = cli_build(settings, "--select", " ".join(INCREMENTAL))
     # THEN only that date's rows were rebuilt, and they carry the correction
-    con = _warehouse(settings)
-    for mart in ("fct_daily_consumption", "fct_load_profile"):
-        after = dict(con.execute(f"SELECT settlement_date, any_value(dbt_invocation_id) FROM {mart} "
-                                 "GROUP BY 1").fetchall())
-        rebuilt = {d for d, inv in after.items() if inv != before[d]}
-        assert rebuilt == {TOUCHED}, mart
     assert again["success"]
-    kwh_after = con.execute("SELECT sum(consumption_kwh) FROM fct_daily_consumption WHERE settlement_date = ?",
-                            [TOUCHED]).fetchone()[0]
-    assert kwh_after == pytest.approx(kwh_before + 2.0)
+    con = _warehouse(settings)
+    for mart in INCREMENTAL:
+        after = _invocations(con.sql(f"SELECT * FROM {mart}"))
+        assert {d for d, inv in after.items() if inv != before["duckdb", mart][d]} == {TOUCHED}, mart
+    assert _daily_kwh(con.sql("SELECT * FROM fct_daily_consumption")) == pytest.approx(kwh_before + 2.0)
+
+
+def test_a_second_spark_build_overwrites_only_the_touched_dates_partitions(touched, dbt_lake):
+    # GIVEN the Spark marts built, then the late correction of TOUCHED
+    before, kwh_before = touched
+    # WHEN the incremental marts are built again on Spark (their models only: the tests ran on the first build)
+    again = cli_build(dbt_lake.settings, "--target", "spark", "--select", " ".join(INCREMENTAL),
+                      "--exclude", "test_type:generic test_type:singular test_type:unit")
+    # THEN only TOUCHED's partition was overwritten (insert_overwrite), carrying the correction; the others kept
+    assert again["success"]
+    for mart in INCREMENTAL:
+        after = _invocations(_spark_table(again, mart))
+        assert after.keys() == before["spark", mart].keys(), mart
+        assert {d for d, inv in after.items() if inv != before["spark", mart][d]} == {TOUCHED}, mart
+    assert _daily_kwh(_spark_table(again, "fct_daily_consumption")) == pytest.approx(kwh_before + 2.0)
 
 
 def test_docs_generate_describes_every_mart_and_column_and_the_dashboards(duckdb_build, dbt_lake):

@@ -8,10 +8,12 @@ import nbformat
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+# a notebook's own parameters for the generated lake: the what-if over the October days its tariffs price
+PARAMETERS = {"tariff_what_if": {"start": "2024-10-25", "end": "2024-10-29"}}
 
 
 def test_there_are_notebooks():
-    assert {p.stem for p in NOTEBOOKS} >= {"load_profile_clustering", "baseload_and_peaks"}
+    assert {p.stem for p in NOTEBOOKS} >= {"load_profile_clustering", "baseload_and_peaks", "tariff_what_if"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -30,7 +32,8 @@ def test_a_notebook_runs_top_to_bottom_with_its_plots(path, dbt_warehouse, tmp_p
     settings = dbt_warehouse.settings
     out = tmp_path / path.name
     papermill.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False,
-                               parameters={"lake": settings.paths.lake, "warehouse": str(settings.warehouse_path)})
+                               parameters={"lake": settings.paths.lake, "warehouse": str(settings.warehouse_path),
+                                           **PARAMETERS.get(path.stem, {})})
     done = nbformat.read(out, as_version=4)
     outputs = [o for c in done.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

@@ -65,7 +65,7 @@ def hdfs_lake(hdfs_stack, spark_cluster, tmp_path_factory):
     return settings
 
 
-def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster):
+def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_lake, spark_cluster, spark):
     settings = hdfs_lake
     env = {**os.environ, "METERLAKE_PATHS__STATE_DIR": str(settings.state_dir),
            "METERLAKE_STACK__PORT_OFFSET": str(settings.stack.port_offset),
@@ -84,6 +84,10 @@ def test_the_jobs_run_on_the_standalone_cluster_against_the_lake_on_hdfs(hdfs_la
     assert (result["again"]["status"], result["again"]["digest"]) == ("unchanged", sf["digest"])
     assert result["diff"]["reasons"]["correction"] == 1 and result["diff"]["changes"] == 1
     assert result["quality"]["status"] == "measured"
+    # the same settlement on local[*] (this process's local session), forced, is the same file byte for byte
+    local = settle.run(settings, DAY, "SF", spark=spark, force=True)
+    assert (local["status"], local["digest"]) == ("settled", sf["digest"])
+    assert spark.sparkContext.master.startswith("local")
 
     # the outputs are on HDFS, readable by pyarrow over WebHDFS
     lake = open_lake(settings)

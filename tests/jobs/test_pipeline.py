@@ -246,3 +246,38 @@ def test_the_cli_settles_in_its_own_spark_application(late, settings):
         "unchanged", answer["digest"], "2024-12-28T00:00:00Z")
     assert re.fullmatch(r"2024-10-27 R2: inputs unchanged since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z; "
                         r"nothing to do", unchanged["message"]), unchanged["message"]
+
+
+def test_every_run_is_recorded_with_its_cpu_bytes_read_and_cost(late, settings, spark):
+    # GIVEN prices of 2.5 per core-hour and 0.01 per GB read
+    priced = settings.model_copy(update={"costs": settings.costs.model_copy(update={
+        "core_hour_price": 2.5, "gb_read_price": 0.01, "unit": "test-units"})})
+    # WHEN R3 is settled, then settled again with nothing changed
+    answer = settle.run(priced, AUTUMN, "R3", spark=spark)
+    settle.run(priced, AUTUMN, "R3", spark=spark)
+    env = {"METERLAKE_PATHS__LAKE": settings.paths.lake, "METERLAKE_PATHS__STATE_DIR": str(settings.paths.state_dir)}
+    result = CliRunner().invoke(cli, ["runs", "--job", "settle", "--json"], obj=None, env=env)
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)["runs"]
+    # THEN `meterlake runs` lists both, newest first, with the job's arguments and outcome
+    r3 = [r for r in listed if r["arguments"].get("run_name") == "R3"]
+    assert [(r["status"], r["outcome"]) for r in r3] == [("succeeded", "unchanged"), ("succeeded", "settled")]
+    rerun, run = r3
+    assert run["arguments"]["day"] == "2024-10-27" and run["job"] == "settle"
+    # the settling run read the day's live files through Spark (a file scanned twice counts twice), and wrote
+    # the rows it answered
+    assert run["files_read"] >= len(open_lake(settings).live_files(AUTUMN)) and run["inputs_digest"]
+    assert run["bytes_read"] > 0
+    assert run["rows_in"] > 0 and run["rows_out"] == answer["rows"]
+    metrics = run["spark_task_metrics"]
+    assert metrics["stages"] > 0 and metrics["tasks"] > 0 and run["spark_executor_cpu_s"] > 0
+    assert run["cpu_s"] > 0 and run["wall_s"] > 0 and run["peak_memory_bytes"] > 0
+    # and the cost is the CPU time and the bytes read at the configured prices
+    assert (run["core_hour_price"], run["gb_read_price"], run["cost_unit"]) == (2.5, 0.01, "test-units")
+    assert run["cost"] == pytest.approx(run["cpu_s"] / 3600 * 2.5 + run["bytes_read"] / 1e9 * 0.01, rel=1e-3)
+    # the unchanged rerun read no data: no Spark, no bytes, a smaller cost
+    assert (rerun["bytes_read"], rerun["spark_task_metrics"], rerun["inputs_digest"]) == (0, None, None)
+    assert rerun["cost"] < run["cost"]
+    # the CLI's run in its own Spark application (above) is recorded too, its driver JVM's CPU time counted
+    r2 = [r for r in listed if r["arguments"].get("run_name") == "R2" and r["outcome"] == "settled"]
+    assert r2 and r2[0]["spark_driver_cpu_s"] > 0 and r2[0]["cost_unit"] == "core-hours"

@@ -76,3 +76,45 @@ def test_monthly_profiles_pivot_the_mart_and_drop_part_days():
     assert list(wide.index.get_level_values("meter_point")) == ["P1"]
     assert wide.iloc[0, 47] == pytest.approx(0.48)
     assert analytics.slot_label(1) == "00:00" and analytics.slot_label(37) == "18:00"
+
+
+def test_the_tariff_what_if_prices_each_household_on_each_tariff_by_the_billing_rules():
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal as D
+
+    from meterlake.tariffs import Rate, Tariff
+
+    # GIVEN two households over two ordinary June days (48 half-hours each): A 0.5 kWh every half-hour, B 1.0 kWh
+    first = datetime(2024, 6, 2, 23, tzinfo=UTC)  # 00:00 BST on 3 June
+    starts = [first + timedelta(minutes=30 * i) for i in range(96)]
+    half_hours = pd.DataFrame({"meter_point": ["A"] * 96 + ["B"] * 96, "interval_start_utc": starts * 2,
+                               "kwh": [0.5] * 96 + [1.0] * 96, "is_estimated": [False] * 192})
+    tariffs = {
+        # flat, 20 p/kWh, then 30 p/kWh from the second day (the what-if cuts the bill there, as the job does)
+        "flat": Tariff("flat", "flat", (Rate(date(2024, 1, 1), {"all": D(20)}, D(50)),
+                                        Rate(date(2024, 6, 4), {"all": D(30)}, D(50)))),
+        # time of use: night (before 07:00 UTC) 10 p, day 30 p, as on an SSC 0151 meter
+        "e7": Tariff("e7", "tou", (Rate(date(2024, 1, 1), {"N": D(10), "D": D(30)}, D(40)),)),
+        "agile": Tariff("agile", "dynamic", (Rate(date(2024, 1, 1), {}, D(46)),)),
+    }
+    prices = {"agile": {s: D(10) for s in starts[1:]}}  # the first half-hour has no price
+
+    def register_of(ssc, start):
+        assert ssc == "0151"
+        return "N" if start.hour < 7 else "D"
+
+    # WHEN each household is priced on each tariff
+    got = analytics.tariff_what_if(half_hours, tariffs, bill_from=date(2024, 6, 3), bill_to=date(2024, 6, 5),
+                                   tou_ssc="0151", register_of=register_of, prices=prices)
+    # THEN (by hand, VAT 5 %, each bill's total rounded to the penny):
+    # A flat: 24 kWh x 20 + 50 = 530, +26.50 VAT = 557; 24 x 30 + 50 = 770, +38.50 = 809 (half-up): 1366
+    # A e7: per day 14 night half-hours (7 kWh x 10) + 34 day (17 kWh x 30) = 580; 1160 + 80 = 1240, +62 = 1302
+    # A agile: 95 priced half-hours x 0.5 x 10 = 475 + 92 = 567, +28.35 = 595 (one half-hour unpriced)
+    # B flat: 48 x 20 + 50 = 1010, +50.50 = 1061; 48 x 30 + 50 = 1490, +74.50 = 1565: 2626
+    # B e7: (14 x 10 + 34 x 30) x 2 = 2320 + 80 = 2400, +120 = 2520; B agile: 95 x 10 = 950 + 92 = 1042, +52.10 = 1094
+    assert got[["meter_point", "tariff", "kind", "total_p", "unpriced", "status"]].values.tolist() == [
+        ["A", "flat", "flat", 1366.0, 0, "complete"], ["A", "e7", "tou", 1302.0, 0, "complete"],
+        ["A", "agile", "dynamic", 595.0, 1, "incomplete"],
+        ["B", "flat", "flat", 2626.0, 0, "complete"], ["B", "e7", "tou", 2520.0, 0, "complete"],
+        ["B", "agile", "dynamic", 1094.0, 1, "incomplete"]]
+    assert got.loc[got.tariff == "agile", "kwh"].tolist() == [47.5, 95.0]

@@ -21,17 +21,7 @@ ranked as (
 )
 
 select
-    meter_point,
-    meter_serial,
-    fuel,
-    register_id,
-    read_kind,
-    interval_start_utc,
-    settlement_date,
-    settlement_period,
-    value,
-    unit,
-    quality,
+    {{ read_model_columns() }},
     source_file,
     source_line,
     device_id,

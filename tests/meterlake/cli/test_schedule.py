@@ -57,6 +57,24 @@ def test_the_trigger_comes_from_the_configured_cron_in_uk_time(tmp_path):
     assert Scheduler(settings, clock=clock).next_trigger().isoformat() == "2024-06-03T05:30:00+00:00"
 
 
+def test_the_runs_past_their_cut_off_and_not_done_are_exported_for_the_overdue_alert(tmp_path):
+    from prometheus_client import REGISTRY
+
+    from meterlake import config
+
+    settings = config.load(None)
+    settings = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": str(tmp_path)}),
+                                           "schedule": settings.schedule.model_copy(update={"runs": ["SF", "R1"]})})
+    # GIVEN two dates in the lake, at noon on 28 November 2024: both SFs and the R1 of 27 October (due at
+    # 28 November 00:00Z) are past their cut-off, the R1 of 28 October (due 29 November) is not
+    clock = FakeClock("2024-11-28T12:00:00+00:00")
+    scheduler = Scheduler(settings, clock=clock, dates=[date(2024, 10, 27), date(2024, 10, 28)])
+    # WHEN the scheduler exports what is due
+    assert scheduler.export_due() == {"SF": 2, "R1": 1}
+    # THEN the gauge says so per run
+    assert REGISTRY.get_sample_value("meterlake_settlement_due_runs", {"service": "schedule", "run": "SF"}) == 2
+
+
 @pytest.mark.slow
 def test_a_fake_clock_triggers_sf_then_r1_each_with_its_report_and_a_restart_catches_up(settled_portfolio, spark):
     settings = settled_portfolio.settings

@@ -20,14 +20,30 @@ def write_registrations(path: Path, meter_points: list[str], prepay_capable: str
     return path
 
 
+#: the tariffs the tests' set_tariff commands name, loaded into each test lake (a command must name a loaded one)
+TARIFFS = ("GO", "GO-2", "FIX-24", "OTHER", "T0", "T1", "T2")
+
+
+def write_tariffs(path: Path, names=TARIFFS, unit_p: float = 20.0) -> Path:
+    """A TOML of flat tariffs ``names`` at ``unit_p`` p/kWh, 50 p/day, from 2020."""
+    path.write_text("".join(f'[tariffs.{n}]\nkind = "flat"\nstanding_p_per_day = 50\n[[tariffs.{n}.rates]]\n'
+                            f'effective_from = "2020-01-01"\nunit_p = {unit_p}\n' for n in names))
+    return path
+
+
 def settings_for(base: config.Settings, registrations: Path, **meters) -> config.Settings:
-    """``base`` with topics, groups and a keyspace of its own, and the registrations CSV."""
+    """``base`` with topics, groups, a keyspace and a lake of its own (with :data:`TARIFFS` loaded), and the
+    registrations CSV."""
+    from jobs.bill import inputs
+
     s = stackhelp.isolated(base, "meters")
     tag = s.cassandra.keyspace
     update = {"commands_topic": f"cmd-{tag}", "responses_topic": f"resp-{tag}", "partitions": 3,
               "registrations": str(registrations), "group_id": f"svc-{tag}", "gateway_group_id": f"gw-{tag}",
               "ack_timeout_s": 30.0, "gateway_delay_s": 0.2, **meters}
-    return s.model_copy(update={"meters": s.meters.model_copy(update=update)})
+    s = s.model_copy(update={"meters": s.meters.model_copy(update=update)})
+    inputs.load_tariffs(s, [write_tariffs(registrations.with_name("tariffs.toml"))])
+    return s
 
 
 class Running:

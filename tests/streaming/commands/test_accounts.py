@@ -5,14 +5,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from meterlake.billing import Account
 from meterlake.errors import UsageError
 from streaming.commands import accounts
 
 MP, OTHER = "2000012345670", "2000012345681"
-ACCOUNTS = accounts.parse_accounts(
-    "account,meter_point,tariff,effective_from,effective_to,bill_day\n"
-    f"A1,{MP},FLAT-1,2024-01-01,,15\n"
-    f"A2,{OTHER},FLAT-1,2024-01-01,2024-06-01,\n", "accounts.csv")
+ACCOUNTS = [Account("A1", MP, "FLAT-1", date(2024, 1, 1), None, 15),
+            Account("A2", OTHER, "FLAT-1", date(2024, 1, 1), date(2024, 6, 1))]
 
 
 def change(tariff, at, mp=MP):
@@ -23,12 +22,8 @@ def test_a_confirmed_change_is_a_new_row_of_the_account_from_the_uk_day_it_was_c
     # 23:30 UTC on 26 March 2024 is still the 26th in the UK (GMT); 23:30 UTC on 1 May 2024 is 2 May (BST)
     rows, unmatched = accounts.account_rows([change("E7-2", datetime(2024, 3, 26, 23, 30, tzinfo=UTC)),
                                              change("GO", datetime(2024, 5, 1, 23, 30, tzinfo=UTC))], ACCOUNTS)
-    assert rows == [
-        {"account": "A1", "meter_point": MP, "tariff": "E7-2", "effective_from": date(2024, 3, 26),
-         "effective_to": None, "bill_day": "15"},
-        {"account": "A1", "meter_point": MP, "tariff": "GO", "effective_from": date(2024, 5, 2),
-         "effective_to": None, "bill_day": "15"},
-    ]
+    assert rows == [Account("A1", MP, "E7-2", date(2024, 3, 26), None, 15),
+                    Account("A1", MP, "GO", date(2024, 5, 2), None, 15)]
     assert unmatched == []
 
 
@@ -43,7 +38,7 @@ def test_a_change_the_accounts_already_show_adds_nothing():
 def test_two_changes_on_one_day_leave_the_last():
     rows, _ = accounts.account_rows([change("A", datetime(2024, 3, 1, 9, tzinfo=UTC)),
                                      change("B", datetime(2024, 3, 1, 10, tzinfo=UTC))], ACCOUNTS)
-    assert [(r["tariff"], r["effective_from"]) for r in rows] == [("B", date(2024, 3, 1))]
+    assert [(r.tariff, r.effective_from) for r in rows] == [("B", date(2024, 3, 1))]
 
 
 def test_a_meter_without_an_account_that_day_is_unmatched():
@@ -52,7 +47,7 @@ def test_a_meter_without_an_account_that_day_is_unmatched():
     assert (rows, unmatched) == ([], [late])
 
 
-def test_the_rows_written_read_back_as_accounts(tmp_path):
+def test_the_rows_written_read_back_by_billings_parser(tmp_path):
     rows, _ = accounts.account_rows([change("GO", datetime(2024, 3, 1, 12, tzinfo=UTC))], ACCOUNTS)
     accounts.write_rows(rows, tmp_path / "changes.csv")
     assert (tmp_path / "changes.csv").read_text() == (
@@ -61,7 +56,11 @@ def test_the_rows_written_read_back_as_accounts(tmp_path):
     assert accounts.read_accounts(tmp_path / "changes.csv") == rows
 
 
-def test_a_bad_accounts_line_names_the_file_line_and_field():
+def test_a_bad_accounts_line_names_the_file_line_and_field(tmp_path):
+    path = tmp_path / "acc.csv"
+    path.write_text(f"account,meter_point,tariff,effective_from\nA1,{MP},T,01/03/2024\n")
     with pytest.raises(UsageError) as info:
-        accounts.parse_accounts(f"account,meter_point,tariff,effective_from\nA1,{MP},T,01/03/2024\n", "acc.csv")
-    assert info.value.details == {"path": "acc.csv", "line": 2, "field": "effective_from"}
+        accounts.read_accounts(path)
+    assert (info.value.details["path"], info.value.details["line"], info.value.details["field"]) == (
+        str(path), 2, "effective_from")
+    assert "'01/03/2024' is not a date" in info.value.message

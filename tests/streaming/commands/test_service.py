@@ -84,7 +84,7 @@ def test_a_command_is_sent_acknowledged_and_confirmed_with_every_transition_a_ro
     assert [(c["meter_point"], c["tariff"], c["command_id"]) for c in out["changes"]] == [
         (mp, "GO-2", str(tariff.command.command_id))]
     assert (out["rows"], out["unmatched"]) == (1, [])
-    assert (tmp_path / "new.csv").read_text().splitlines()[1] == f"ACC-1,{mp},GO-2,{day},,"
+    assert (tmp_path / "new.csv").read_text().splitlines()[1] == f"ACC-1,{mp},GO-2,{day},,1"
 
 
 def test_the_same_idempotency_key_is_the_same_command(submitting):
@@ -108,6 +108,21 @@ def test_a_refused_command_writes_and_sends_nothing(submitting):
     with pytest.raises(UsageError) as info:
         service.submit(settings, stack.meter_points(1, start=900)[0], "set_read_interval", {"interval": "daily"})
     assert info.value.details["refusal"] == "not_registered"
+    assert rows(settings, mp) == []
+
+
+def test_a_tariff_billing_has_not_loaded_is_refused(submitting, tmp_path):
+    # GIVEN the lake's tariffs (stack.TARIFFS), WHEN a command names another, THEN it is refused, naming them
+    settings, (mp, *_) = submitting
+    with pytest.raises(UsageError) as info:
+        service.submit(settings, mp, "set_tariff", {"tariff": "GO-3"})
+    assert info.value.details["refusal"] == "unknown_tariff"
+    assert "no tariff 'GO-3' among billing's tariffs (FIX-24, GO, GO-2, OTHER, T0, T1, T2)" in info.value.message
+    # a lake without tariffs refuses every set_tariff, saying how to load them
+    empty = settings.model_copy(update={"paths": settings.paths.model_copy(update={"lake": str(tmp_path / "lake")})})
+    with pytest.raises(UsageError) as info:
+        service.submit(empty, mp, "set_tariff", {"tariff": "GO"})
+    assert info.value.details["refusal"] == "no_tariffs" and "meterlake tariffs load" in info.value.message
     assert rows(settings, mp) == []
 
 

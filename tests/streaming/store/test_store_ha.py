@@ -32,11 +32,13 @@ DAYS = 5
 
 @pytest.fixture(scope="module")
 def ring(stack_settings):
-    """Kafka and a 3-node Cassandra ring of their own (state dir ``<test state>-ha``, port offset +500)."""
+    """3 Kafka brokers (topics at replication 3, min.insync 2) and a 3-node Cassandra ring (RF 3, QUORUM) of their
+    own (state dir ``<test state>-ha``, port offset +500): the production shape of docs/deploy.md."""
     settings = _test_settings(Path(f"{stack_settings.state_dir}-ha"), stack_settings.stack.port_offset + 500,
-                              cassandra_nodes=3, services=["kafka", "cassandra"])
+                              kafka_brokers=3, cassandra_nodes=3, services=["kafka", "cassandra"])
     settings = settings.model_copy(update={"cassandra": settings.cassandra.model_copy(update={
-        "replication_factor": 3, "write_consistency": "QUORUM", "read_consistency": "QUORUM"})})
+        "replication_factor": 3, "write_consistency": "QUORUM", "read_consistency": "QUORUM"}),
+        "kafka": settings.kafka.model_copy(update={"replication_factor": 3})})
     try:
         stack.up(settings)
         yield discover(stack.remembered(settings))
@@ -71,6 +73,11 @@ def test_a_node_killed_during_ingest_and_store_loses_nothing(ring, tmp_path):
         known = {row["meter_point"] for row in csv.DictReader(f)}
     expected = _expected_sets(sorted(landing.iterdir()), known)
     assert len(expected) >= METER_DAYS * 0.8
+    interval_reads = set()
+    for path in landing.iterdir():
+        with open(path, newline="") as f:
+            interval_reads |= {(r["meter_point"], r["register_id"], r["interval_start_utc"])
+                               for r in csv.DictReader(f) if r["read_kind"] == "interval"}
 
     stop = threading.Event()
     stored: list = []
@@ -117,3 +124,12 @@ def test_a_node_killed_during_ingest_and_store_loses_nothing(ring, tmp_path):
     assert found == dict(expected)
     total = stored[0].rows["hh_sets"] + drained.rows.get("hh_sets", 0)
     assert total >= len(expected)
+    # and the mirror takes the same topics into the lake: every interval read, once per read key
+    from meterlake.lake.files import open_lake
+    from streaming.mirror import consumer as mirror
+    from streaming.mirror import query
+
+    mirror.run(settings, until_caught_up=True, deadline_s=1200)
+    answer = query.sql(open_lake(settings), "SELECT count(*) FROM (SELECT DISTINCT meter_point, register_id, "
+                                            "interval_start_utc FROM reads WHERE read_kind = 'interval')")
+    assert answer["rows"] == [[len(interval_reads)]]

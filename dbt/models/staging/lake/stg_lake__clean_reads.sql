@@ -5,17 +5,7 @@ with source as (
 
 renamed as (
     select
-        meter_point,
-        meter_serial,
-        fuel,
-        register_id,
-        read_kind,
-        interval_start_utc,
-        cast(settlement_date as date) as settlement_date,
-        cast(settlement_period as int) as settlement_period,
-        value,
-        unit,
-        quality,
+        {{ read_model_columns() }},
         source_version,
         versions,
         is_quarantined,

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench lint jars venv clean stack-down notebooks superset-venv airflow-venv
+.PHONY: demo test test-fast bench bench-day lint jars venv clean stack-down notebooks superset-venv airflow-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,10 @@ test-fast: jars
 
 bench: jars
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# one UK-supplier day end to end (benchmarks/bench_day.py): make bench-day METERS=1000000
+bench-day: jars
+	$(BIN)/python -m benchmarks day $(if $(METERS),--meters $(METERS)) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check meterlake infra jobs streaming tests benchmarks reports

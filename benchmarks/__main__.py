@@ -1,4 +1,5 @@
-"""Run every benchmark stage (or those named): ``python -m benchmarks [STAGE …] [--scale small|full]``."""
+"""Run every benchmark stage (or those named): ``python -m benchmarks [STAGE …] [--scale small|full]``;
+``python -m benchmarks day --meters N``: one supplier day end to end at N meters (benchmarks/bench_day.py)."""
 from __future__ import annotations
 
 import argparse
@@ -20,14 +21,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stage", nargs="*", help=f"stages to run (default all): {', '.join(stages())}")
     parser.add_argument("--scale", choices=["small", "full"], default="full",
                         help="small: a quick look; full: the sizes the issues set goals at")
+    parser.add_argument("--meters", type=int, help="the day stage's meters (default: by --scale)")
     args = parser.parse_args(argv)
+    if args.meters is not None and args.stage != ["day"]:
+        parser.error("--meters is the day stage's: python -m benchmarks day --meters N")
     report = Report()
     for name in args.stage or stages():
         if name not in stages():
             parser.error(f"unknown stage {name!r}")
         print(f"== {name}", flush=True)
         report.stage = name
-        importlib.import_module(f"benchmarks.bench_{name}").run(report, args.scale)
+        options = {"meters": args.meters} if name == "day" else {}
+        importlib.import_module(f"benchmarks.bench_{name}").run(report, args.scale, **options)
     path = write(report)
     print(f"figures written to {path}")
     return 0

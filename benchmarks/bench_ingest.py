@@ -60,8 +60,8 @@ class _Recorder:
         self.sent.append((topic, key, value, partition))
 
 
-def _messages(settings: config.Settings, topic: str) -> list[bytes]:
-    """Every committed message value of ``topic``."""
+def topic_messages(settings: config.Settings, topic: str, limit_bytes: int | None = None) -> list:
+    """The committed records of ``topic`` (all, or the first ones up to about ``limit_bytes`` of values)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(**clients.kafka_options(settings), enable_auto_commit=False,
@@ -72,13 +72,21 @@ def _messages(settings: config.Settings, topic: str) -> list[bytes]:
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         ends = consumer.end_offsets(tps)
-        out: list[bytes] = []
+        out, size = [], 0
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             for batch in consumer.poll(timeout_ms=500).values():
-                out.extend(r.value for r in batch)
+                out.extend(batch)
+                size += sum(len(r.value) for r in batch)
+            if limit_bytes is not None and size >= limit_bytes:
+                break
         return out
     finally:
         consumer.close()
+
+
+def _messages(settings: config.Settings, topic: str) -> list[bytes]:
+    """Every committed message value of ``topic``."""
+    return [r.value for r in topic_messages(settings, topic)]
 
 
 def _portfolio(out: Path, meters: int) -> list[Path]:
@@ -115,8 +123,30 @@ def _one_message_per_read(settings: config.Settings, path: Path, topic: str, n: 
         producer.close()
 
 
-def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_reads: int) -> None:
+def plain_producer_seconds(settings: config.Settings, topic: str, messages: list[tuple[bytes, bytes, int]]) -> float:
+    """Seconds the kafka-python producer alone (idempotent, acks=all) takes to send ``messages`` (key, value,
+    partition) to ``topic``, which it creates."""
     from kafka import KafkaProducer
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(**clients.kafka_options(settings))
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=settings.kafka.partitions, replication_factor=1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(**clients.kafka_options(settings), acks="all", enable_idempotence=True,
+                             linger_ms=5, batch_size=1 << 20, max_request_size=16 << 20)
+    try:
+        start = time.perf_counter()
+        for key, value, partition in messages:
+            producer.send(topic, key=key, value=value, partition=partition)
+        producer.flush()
+        return time.perf_counter() - start
+    finally:
+        producer.close()
+
+
+def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_reads: int) -> None:
 
     from streaming.ingest import validated_file
     from streaming.ingest.publish import publish
@@ -142,24 +172,8 @@ def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_
         with validated_file(f, now=NOW) as validated:
             for batch in validated.reads():
                 kafka_io.publish_reads(recorder, plain_topic, batch, settings.kafka.partitions, flush=False)
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(**clients.kafka_options(settings))
-    try:
-        admin.create_topics([NewTopic(plain_topic, num_partitions=settings.kafka.partitions, replication_factor=1)])
-    finally:
-        admin.close()
-    producer = KafkaProducer(**clients.kafka_options(settings), acks="all", enable_idempotence=True,
-                             linger_ms=5, batch_size=1 << 20, max_request_size=16 << 20)
-    try:
-        total = sum(len(v) for _, _, v, _ in recorder.sent)
-        start = time.perf_counter()
-        for topic, key, value, partition in recorder.sent:
-            producer.send(topic, key=key, value=value, partition=partition)
-        producer.flush()
-        plain = reads / (time.perf_counter() - start)
-    finally:
-        producer.close()
+    total = sum(len(v) for _, _, v, _ in recorder.sent)
+    plain = reads / plain_producer_seconds(settings, plain_topic, [(k, v, p) for _, k, v, p in recorder.sent])
     report.figure("into Kafka: kafka-python producer alone, same bytes", plain, "reads/s", reads=reads,
                   messages=len(recorder.sent), mbytes=round(total / 1e6, 1))
     one_each = _one_message_per_read(settings, files[0], plain_topic, sample_reads)
@@ -168,6 +182,42 @@ def _kafka(report: Report, settings: config.Settings, files: list[Path], sample_
     report.ratio("into Kafka: parse + publish / producer alone", ours, plain)
     report.ratio("into Kafka: publish alone / producer alone", reads / publishing, plain)
     report.ratio("into Kafka: parse + publish / one message per read", ours, one_each)
+
+
+def _set_rows_seconds(session, params: list[tuple]) -> float:
+    """Seconds the driver's concurrent prepared updates alone take to write ``params`` (store's set rows) into
+    bench_plain.hh_sets."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    update = session.prepare(
+        "UPDATE bench_plain.hh_sets USING TIMESTAMP ? SET fuel = ?, periods = ?, values = values + ?, "
+        "qualities = qualities + ?, source_version = ?, source_file = ?, file_id = ?, batch_id = ? "
+        "WHERE meter_point = ? AND month = ? AND settlement_date = ? AND register_id = ? AND meter_serial = ? "
+        "AND unit = ?")
+    start = time.perf_counter()
+    execute_concurrent_with_args(session, update, params, concurrency=64, raise_on_first_error=True)
+    return time.perf_counter() - start
+
+
+def plain_set_rows_rate(settings: config.Settings, sets: list, limit: int) -> float:
+    """Reads/s of the driver's concurrent inserts alone writing the set rows of ``sets`` (set tables, the
+    first ones up to about ``limit`` reads) into a keyspace of their own."""
+    from meterlake import keyspace
+    from streaming.store.writer import set_rows
+
+    session = clients.cassandra_session(settings, consistency="ONE")
+    try:
+        keyspace.ensure(session, "bench_plain", 1)
+        params, reads = [], 0
+        for t in sets:
+            params += set_rows(t)
+            reads += sum(sum(v is not None for v in values) for values in t.column("values").to_pylist())
+            if reads >= limit:
+                break
+        return reads / _set_rows_seconds(session, params)
+    finally:
+        session.execute("DROP KEYSPACE IF EXISTS bench_plain", timeout=120)
+        session.cluster.shutdown()
 
 
 def _cassandra(report: Report, settings: config.Settings, sample_reads: int) -> None:
@@ -216,16 +266,8 @@ def _cassandra(report: Report, settings: config.Settings, sample_reads: int) -> 
         plain_reads = len(rows) / (time.perf_counter() - start)
         report.figure("into Cassandra: driver alone, one row per read", plain_reads, "reads/s", rows=len(rows))
 
-        update = session.prepare(
-            "UPDATE bench_plain.hh_sets USING TIMESTAMP ? SET fuel = ?, periods = ?, values = values + ?, "
-            "qualities = qualities + ?, source_version = ?, source_file = ?, file_id = ?, batch_id = ? "
-            "WHERE meter_point = ? AND month = ? AND settlement_date = ? AND register_id = ? AND meter_serial = ? "
-            "AND unit = ?")
-        params = [p for t in sets for p in set_rows(t)]
-        start = time.perf_counter()
-        execute_concurrent_with_args(session, update, params, concurrency=64, raise_on_first_error=True)
-        plain_sets = reads / (time.perf_counter() - start)
-        report.figure("into Cassandra: driver alone, the same set rows", plain_sets, "reads/s", rows=len(params))
+        plain_sets = reads / _set_rows_seconds(session, [p for t in sets for p in set_rows(t)])
+        report.figure("into Cassandra: driver alone, the same set rows", plain_sets, "reads/s")
     finally:
         session.cluster.shutdown()
     report.ratio("into Cassandra: ours / driver one row per read", ours, plain_reads)

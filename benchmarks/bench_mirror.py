@@ -59,8 +59,9 @@ def _settings(lake: Path) -> config.Settings:
     })
 
 
-def _bare_consume(settings: config.Settings, messages: int) -> float:
-    """Seconds for a kafka-python consumer group member to fetch every message of the topic (nothing else)."""
+def bare_consume(settings: config.Settings, messages: int | None = None) -> float:
+    """Seconds for a kafka-python consumer group member to fetch every message of the topic (nothing else):
+    ``messages`` of them, or (None) until it holds every partition's end offset."""
     from kafka import KafkaConsumer
 
     from meterlake import clients
@@ -69,17 +70,21 @@ def _bare_consume(settings: config.Settings, messages: int) -> float:
     consumer = KafkaConsumer(settings.kafka.reads_topic, **clients.kafka_options(settings),
                              group_id=f"bench-bare-{uuid.uuid4().hex[:8]}", enable_auto_commit=False,
                              auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20, max_poll_records=64)
-    seen = 0
+    seen, ends = 0, None
     try:
-        while seen < messages:
+        while messages is None or seen < messages:
             for records in consumer.poll(timeout_ms=200).values():
                 seen += len(records)
+            if messages is None and consumer.assignment():
+                ends = ends or consumer.end_offsets(list(consumer.assignment()))
+                if all(consumer.position(tp) >= end for tp, end in ends.items()):
+                    break
     finally:
         consumer.close()
     return time.perf_counter() - started
 
 
-def _pyarrow_write(sets: pa.Table, directory: Path) -> float:
+def pyarrow_write(sets: pa.Table, directory: Path) -> float:
     """Seconds for pyarrow to write the same rows as the mirror's files (one file per date, zstd, fsync)."""
     from meterlake.pseudonym import Pseudonymiser
     from streaming.mirror.convert import Message, split_by_date, to_table
@@ -123,14 +128,14 @@ def run(report: Report, scale: str) -> None:
                       reads=n, messages=published.messages)
         producer.close()
 
-        bare = _bare_consume(settings, published.messages)
+        bare = bare_consume(settings, published.messages)
         report.figure("bare kafka-python consumer (fetch only)", n / bare, "reads/s", reads=n)
         stats = Mirror(settings).run(until_caught_up=True)
         assert stats.reads == n, (stats.reads, n)
         report.figure("mirror: topic to durable Parquet, committed", n / stats.seconds, "reads/s", reads=n,
                       files=stats.files)
         (work / "plain").mkdir()
-        write = _pyarrow_write(sets, work / "plain")
+        write = pyarrow_write(sets, work / "plain")
         report.figure("pyarrow writing the same rows (zstd, fsync)", n / write, "reads/s", reads=n)
         report.ratio("mirror / bare consumer", n / stats.seconds, n / bare)
         report.ratio("mirror / pyarrow write", n / stats.seconds, n / write, goal=">= 0.9")  # issue 17's floor

@@ -309,25 +309,32 @@ def usable_intervals(flagged: DataFrame) -> DataFrame:
     return flagged.filter(usable).withColumn("value_wh", _wh(_energy_kwh()))
 
 
-def meter_periods(flagged: DataFrame) -> DataFrame:
+def meter_periods(flagged: DataFrame, *, provenance: bool = True) -> DataFrame:
     """Per meter point and settlement period, the energy of its usable interval reads (summed over registers
     and serials) in whole Wh.
 
     Columns: meter_point, settlement_date, settlement_period, slot, value_wh, is_source_estimate,
     source_version (the latest of the period's reads), source_file (that read's file), meter_serial, fuel.
+    ``provenance=False``: those last four are null (for a caller that does not read them: finding the latest
+    read's is a string maximum per period, and the strings are the bulk of a materialised period).
     """
     F = _F()
     latest = ("source_version", "source_file", "meter_serial", "fuel")
+    if provenance:
+        which, fields_ = [max_tuple(*latest).alias("_latest")], tuple_fields("_latest", *latest)
+    else:
+        which = []
+        fields_ = [F.lit(None).cast(kind).alias(name) for name, kind in zip(
+            latest, ("long", "string", "string", "string"), strict=True)]
     # usable interval reads are on the half-hour grid: one instant per period, so grouping by the instant is
     # grouping by the period, in the order the live-version window left the rows (:data:`LIVE_ORDER`)
     return (usable_intervals(flagged)
             .groupBy("meter_point", "settlement_date", "settlement_period", "interval_start_utc")
             .agg(F.sum("value_wh").alias("value_wh"),
-                 F.max(F.col("quality") == "estimated").alias("is_source_estimate"),
-                 max_tuple(*latest).alias("_latest"))
+                 F.max(F.col("quality") == "estimated").alias("is_source_estimate"), *which)
             .withColumn("slot", _slot(F.col("interval_start_utc")))
             .select("meter_point", "settlement_date", F.col("settlement_period").cast("int"), "slot", "value_wh",
-                    "is_source_estimate", *tuple_fields("_latest", *latest)))
+                    "is_source_estimate", *fields_))
 
 
 def register_reads(flagged: DataFrame) -> DataFrame:
@@ -344,8 +351,8 @@ def register_reads(flagged: DataFrame) -> DataFrame:
 
 def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[date]) -> DataFrame:
     """(meter_point, settlement_date) expected on each target day: the meters with half-hourly reads that day
-    (``periods``: :func:`meter_periods`) and the ``registered`` ones (meter_point, settlement_date). A meter with
-    neither is not expected: the registry says which meters should exist."""
+    (``periods``: :func:`meter_periods`, or its :func:`held_periods`) and the ``registered`` ones (meter_point,
+    settlement_date). A meter with neither is not expected: the registry says which meters should exist."""
     F = _F()
     targets = sorted(set(days))
     read = periods.filter(F.col("settlement_date").isin(targets)).select("meter_point", "settlement_date")
@@ -353,14 +360,24 @@ def expected_meters(periods: DataFrame, registered: DataFrame, days: Iterable[da
     return read.unionByName(listed).distinct()
 
 
-def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame) -> DataFrame:
+def held_periods(periods: DataFrame) -> DataFrame:
+    """Per meter-day of ``periods`` (:func:`meter_periods`, a row a slot), the periods it holds: meter_point,
+    settlement_date, _held. A meter-day's row, not a period's: what :func:`expected_meters` and
+    :func:`find_gaps` need of the periods, computed once (materialised by the caller) instead of twice."""
+    F = _F()
+    return periods.groupBy("meter_point", "settlement_date").agg(F.count(F.lit(1)).alias("_held"))
+
+
+def find_gaps(expected: DataFrame, periods: DataFrame, calendar: DataFrame, *,
+              held: DataFrame | None = None) -> DataFrame:
     """The missing periods of the expected meter-days, one row each, with their gap: meter_point,
-    settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len."""
+    settlement_date, settlement_period, slot, local_slot, weekday, gap_first, gap_last (slots), gap_len.
+    ``held``: :func:`held_periods` of ``periods`` when the caller has it."""
     F, W = _F(), _W()
     # the calendar is a few rows per day: broadcast, never shuffled on its one or few dates
     days = F.broadcast(calendar.select("settlement_date", "settlement_period", "slot", "local_slot", "weekday"))
     # only the meter-days without a read in every period are laid on the grid (most meter-days are complete)
-    held = periods.groupBy("meter_point", "settlement_date").agg(F.count(F.lit(1)).alias("_held"))  # a row a slot
+    held = held_periods(periods) if held is None else held
     counts = days.groupBy("settlement_date").agg(F.count(F.lit(1)).alias("_periods"))
     short = (expected.join(F.broadcast(counts), "settlement_date")
              .join(held, ["meter_point", "settlement_date"], "left")

@@ -112,10 +112,11 @@ def extract(spark: SparkSession, jl: lakeio.JobLake, day: date, params: vee.VeeP
 
 
 def settled_day(reads: DataFrame, calendar: DataFrame, registration: DataFrame, *, day: date,
-                cutoff_version: int | None, params: vee.VeeParams) -> DataFrame:
+                cutoff_version: int | None, params: vee.VeeParams, provenance: bool = True) -> DataFrame:
     """Every expected meter-period of ``day`` as known at ``cutoff_version``: meter_point, settlement_date,
     settlement_period, value_wh (null: missing, not estimable), method, source_version, source_file.
-    ``registration``: the registry as of ``day`` (:func:`jobs.clean.vee.registry_as_of`).
+    ``registration``: the registry as of ``day`` (:func:`jobs.clean.vee.registry_as_of`). ``provenance=False``:
+    source_version and source_file are null (the aggregate does not read them; see :func:`vee.meter_periods`).
 
     The other days loaded (profiles, register reads) are taken through the live-version rules only for the
     meters with a gap on ``day``: the cost of a settlement grows with the day's reads, hardly with the history.
@@ -129,10 +130,11 @@ def settled_day(reads: DataFrame, calendar: DataFrame, registration: DataFrame, 
     # live-version rule intact while the wide rows are handled once
     on_day = F.col("settlement_date") == F.lit(day)
     half_hourly = (F.col("read_kind") == "interval") & F.col("unit").isin(*vee.ENERGY_UNITS)
-    periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly))))
+    periods = vee.materialize(vee.meter_periods(known(reads.filter(on_day & half_hourly)), provenance=provenance))
     registered = vee.registered_electricity(registration)
-    expected = vee.expected_meters(periods, registered, [day])
-    missing = vee.materialize(vee.find_gaps(expected, periods, calendar))
+    held = vee.materialize(vee.held_periods(periods))  # a row a meter: both the expected meters and gaps read it
+    expected = vee.expected_meters(held, registered, [day])
+    missing = vee.materialize(vee.find_gaps(expected, periods, calendar, held=held))
     gap_meters = F.broadcast(missing.select("meter_point").distinct())
     # what estimation reads of the gap meters (the other days' half-hours, every register read), in one pass
     around = (~on_day & half_hourly) | (F.col("read_kind") == "register")
@@ -171,7 +173,8 @@ def transform(reads: DataFrame, calendar: DataFrame, registry: DataFrame, factor
     cutoff = runs.cutoff_version(day, run)
     # computed once: both the meters expected (settled_day) and the registration joined to them read it
     registration = vee.materialize(vee.registry_as_of(registry, [day]))
-    settled = settled_day(reads, calendar, registration, day=day, cutoff_version=cutoff, params=params)
+    settled = settled_day(reads, calendar, registration, day=day, cutoff_version=cutoff, params=params,
+                          provenance=False)  # the aggregate reads no read's version or file
     enriched = with_registration(settled, registration, factors, defaults=defaults, broadcast=broadcast_registry)
     return aggregate(enriched, run=run, cutoff_version=cutoff, cutoff_utc=runs.cutoff_instant(day, run)).orderBy(
         "settlement_period", *[F.col(c).asc_nulls_first() for c in GROUP])

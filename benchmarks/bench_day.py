@@ -1,0 +1,351 @@
+"""One UK-supplier day end to end: ``python -m benchmarks day --meters N`` (``make bench-day``).
+
+A portfolio of ``meters`` meters (the generator's: 15% gas, Economy 7, flat and dynamic accounts; no defects) for
+one ordinary settlement date goes through every stage as production runs it, each stage a ``meterlake`` command
+in a process of its own (so its peak RSS is its own; a Spark job's includes its JVM):
+
+  generate files -> ingest (parse, validate, Kafka) -> store (Cassandra) and mirror (the lake), concurrently, as
+  two consumers of the topic -> clean (live versions, VEE) -> settle (SF) -> bill -> dbt marts.
+
+Per stage: wall seconds, reads/s, peak RSS of its process tree, CPU seconds of it, and its floor measured in the
+same run on the same data, after the day (so it neither competes with nor warms up the stage):
+
+  generate  pyarrow writing the same hh-csv rows (``pyarrow.csv``)
+  ingest    pyarrow parsing the same files + a bare kafka-python producer sending the same message bytes
+  store     the Cassandra driver's concurrent inserts of the same set rows (a sample, as reads/s)
+  mirror    a bare kafka-python consumer fetching the topic + pyarrow writing the same rows (zstd, fsync)
+  clean     DuckDB: the live version of every read of the date's files, written to Parquet
+  settle    DuckDB: the settlement aggregate over the same files (:func:`benchmarks.bench_settle.duckdb_aggregate`)
+  bill      DuckDB: the bill aggregate over the same clean_reads (:func:`benchmarks.bench_bill.duckdb_aggregate`)
+  dbt       DuckDB: the daily-consumption mart's query hand-written (:data:`benchmarks.bench_dbt.HAND_WRITTEN`)
+
+Ratio = stage seconds / floor seconds (1.0: as fast as the plain tool). The day's wall (first file generated to
+the last mart) is beside the sum of the stages: the store and the mirror overlap. Results: a table on stdout,
+``benchmarks/results/<date>-day.json``; the README keeps the latest table.
+
+The stage starts its own stack (Kafka + Cassandra; the lake a local directory) in a fresh
+``build/bench-day`` (METERLAKE_BENCH_STATE_DIR) at port offset 2000 (METERLAKE_BENCH_PORT_OFFSET) and stops it
+at the end. Scale: ``--meters`` (default small 200, full 20,000; the issue's day is 1,000,000 = 48M reads).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+from benchmarks.harness import RESULTS, Report
+from meterlake import config
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2024, 11, 20)  # an ordinary Wednesday: 48 periods
+SCALES = {"small": 200, "full": 20_000}
+METERS_PER_FILE = 10_000
+TINY_MDD = ROOT / "tests" / "meterlake" / "data" / "mdd_tiny"
+#: the issue's goals, printed beside the figures
+GOALS = {"day": "< 600 s at 48M reads", "settle": "<= 3x"}
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    reads: int
+    peak_rss_mb: float
+    cpu_s: float
+    floor_s: float | None = None
+    floor: str = ""
+    started: float = 0.0
+    answer: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.floor_s else self.seconds / self.floor_s
+
+
+class _Tree:
+    """A child process and its descendants, sampled every 0.2 s: peak RSS (sum over the tree), CPU seconds
+    (per process, the last sample) and when the child exited (``ended``: two run side by side, and the first
+    one collected must not lend its time to the other)."""
+
+    def __init__(self, child: subprocess.Popen):
+        self.child, self.peak, self.cpu, self.ended = child, 0, {}, None
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self):
+        try:
+            self._sample_until_exit(psutil.Process(self.child.pid))
+        except psutil.NoSuchProcess:
+            pass
+        self.child.wait()
+        self.ended = time.perf_counter()
+
+    def _sample_until_exit(self, root: psutil.Process):
+        while self.child.poll() is None:
+            procs = [root, *root.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    self.cpu[p.pid] = t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+            self.peak = max(self.peak, rss)
+            time.sleep(0.2)
+
+    def join(self) -> tuple[float, float]:
+        self.thread.join()
+        return self.peak / 1e6, sum(self.cpu.values())
+
+
+def _start(args: list[str], env: dict, logs: Path) -> tuple[subprocess.Popen, _Tree, float]:
+    """The command started, its output to files under ``logs`` (a pipe nobody reads yet could stall it)."""
+    cli = str(Path(sys.executable).with_name("meterlake"))
+    logs.mkdir(exist_ok=True)
+    name = "-".join(args[:2])
+    with open(logs / f"{name}.json", "w") as out, open(logs / f"{name}.log", "w") as err:
+        child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=out, stderr=err)
+    child.out, child.err = logs / f"{name}.json", logs / f"{name}.log"
+    return child, _Tree(child), time.perf_counter()
+
+
+def _finish(name: str, child: subprocess.Popen, tree: _Tree, started: float, reads) -> Stage:
+    child.wait()
+    rss, cpu = tree.join()
+    seconds = tree.ended - started
+    if child.returncode != 0:
+        raise RuntimeError(f"stage {name} failed (exit {child.returncode}): "
+                           f"{child.err.read_text().strip()[-2000:]}")
+    answer = json.loads(child.out.read_text())
+    n = reads(answer) if callable(reads) else reads
+    print(f"  {name:<9} {seconds:8.1f} s  {n:>12,} reads  peak {rss:8.0f} MB", flush=True)
+    return Stage(name, seconds, n, rss, cpu, started=started, answer=answer)
+
+
+def _settings_file(work: Path, state: Path, offset: int) -> Path:
+    path = work / "meterlake.toml"
+    path.write_text(f"""\
+[paths]
+state_dir = "{state}"
+lake = "{work / 'lake'}"
+warehouse = "{work / 'warehouse' / 'meterlake.duckdb'}"
+
+[stack]
+port_offset = {offset}
+services = ["kafka", "cassandra"]
+
+[cassandra]
+write_consistency = "ONE"
+read_consistency = "ONE"
+
+[spark]
+master = "local[2]"
+driver_memory = "2g"
+shuffle_partitions = 16
+with_cassandra_connector = false
+""")
+    return path
+
+
+def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
+    """Run the day; its stages in order (store and mirror concurrently)."""
+    landing = work / "landing"
+    logs = work / "logs"  # each command's --json answer and its log
+
+    def _run(name: str, args: list[str], reads) -> Stage:
+        return _finish(name, *_start(args, env, logs), reads)
+
+    stages = [_run("generate", ["generate", "--meters", str(meters), "--days", "1", "--start", DAY.isoformat(),
+                                "--out", str(landing), "--no-defects", "--lcl-meters", "0", "--device-meters", "0",
+                                "--meters-per-file", str(min(meters, METERS_PER_FILE))], 0)]
+    files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
+    stages.append(_run("ingest", ["ingest", *files], lambda a: sum(f["reads"] for f in a["files"])))
+    stages[0].reads = stages[1].reads
+    store = _start(["store", "run", "--until-caught-up"], logs)
+    mirror = _start(["mirror", "run", "--until-caught-up"], logs)
+    stages.append(_finish("store", *store, stages[1].reads))
+    stages.append(_finish("mirror", *mirror, stages[1].reads))
+    for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
+                 ["tariffs", "load", str(landing / "tariffs.toml")],
+                 ["accounts", "load", str(landing / "accounts.csv")]):
+        _run("reference", args, 0)  # the day's reference data: not a stage
+    n = stages[1].reads
+    stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
+    stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
+    end = (DAY + timedelta(days=1)).isoformat()
+    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end], n))
+    stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], n))
+    return stages
+
+
+# ------------------------------------------------------------------------------------------------- floors
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _csv_floors(landing: Path, work: Path) -> tuple[float, float]:
+    """(seconds pyarrow takes to parse the hh-csv files, to write the same rows back as CSV)."""
+    import pyarrow.csv as pcsv
+
+    parse = write = 0.0
+    out = work / "floor.csv"
+    for path in sorted((landing / "hh").glob("*.csv")):
+        start = time.perf_counter()
+        table = pcsv.read_csv(path)
+        parse += time.perf_counter() - start
+        write += _timed(lambda t=table: pcsv.write_csv(t, out))
+    out.unlink(missing_ok=True)
+    return parse, write
+
+
+def _kafka_floors(settings: config.Settings, sample_bytes: int) -> tuple[float, float, list]:
+    """(seconds a bare consumer takes to fetch every message of the reads topic, reads/s of a bare producer
+    sending a sample of the same message bytes, the sample's set tables)."""
+    from benchmarks import bench_ingest, bench_mirror
+    from meterlake import schema
+
+    topic = settings.kafka.reads_topic
+    messages = bench_ingest.topic_messages(settings, topic, limit_bytes=sample_bytes)
+    tables = [schema.from_ipc_bytes(m.value) for m in messages]
+    sets = [t for t in tables if schema.schema_name(t.schema) == "set"]
+    reads = sum(sum(v is not None for v in values) for t in sets for values in t.column("values").to_pylist())
+    produce = bench_ingest.plain_producer_seconds(settings, topic + "-plain",
+                                                  [(m.key, m.value, m.partition) for m in messages])
+    return bench_mirror.bare_consume(settings), reads / produce, sets
+
+
+def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> None:
+    """Measure each stage's floor on the day's data (see the module docstring); fills ``floor_s``."""
+    import duckdb
+    import pyarrow as pa
+
+    from benchmarks import bench_bill, bench_dbt, bench_ingest, bench_mirror, bench_settle
+    from meterlake.lake.files import open_lake
+
+    n = stages["ingest"].reads
+    parse, write = _csv_floors(work / "landing", work)
+    stages["generate"].floor_s, stages["generate"].floor = write, "pyarrow.csv write"
+    consume, produce_rate, sets = _kafka_floors(settings, 256 << 20)
+    stages["ingest"].floor_s, stages["ingest"].floor = parse + n / produce_rate, "pyarrow.csv + bare producer"
+    sample = pa.concat_tables(sets) if sets else None
+    sample_reads = sum(sum(v is not None for v in values) for t in sets for values in t.column("values").to_pylist())
+    store_rate = bench_ingest.plain_set_rows_rate(settings, sets, limit=200_000)
+    stages["store"].floor_s, stages["store"].floor = n / store_rate, "driver concurrent inserts"
+    plain = work / "plain"
+    plain.mkdir(exist_ok=True)
+    write_rate = sample_reads / bench_mirror.pyarrow_write(sample, plain) if sample is not None else float("inf")
+    shutil.rmtree(plain, ignore_errors=True)
+    stages["mirror"].floor_s, stages["mirror"].floor = consume + n / write_rate, "bare consumer + pyarrow write"
+
+    lake = open_lake(settings)
+    files = ", ".join(f"'{f.path}'" for f in lake.live_files(DAY))
+    clean_sql = f"""
+        COPY (SELECT * FROM read_parquet([{files}], hive_partitioning = false)
+              QUALIFY row_number() OVER (PARTITION BY meter_point, meter_serial, register_id, read_kind,
+                                         interval_start_utc, device_id, unit
+                                         ORDER BY source_version DESC, kafka_topic, kafka_partition, kafka_offset) = 1)
+        TO '{work / 'floor-clean.parquet'}' (FORMAT parquet, COMPRESSION zstd)"""
+    con = duckdb.connect()
+    try:
+        stages["clean"].floor_s = _timed(lambda: con.execute(clean_sql))
+    finally:
+        con.close()
+    stages["clean"].floor = "DuckDB live versions to Parquet"
+    stages["settle"].floor_s = _timed(lambda: bench_settle.duckdb_aggregate(settings, DAY))
+    stages["settle"].floor = "DuckDB settlement aggregate"
+    end = DAY + timedelta(days=1)
+    refs = bench_bill.references(settings, DAY, end)
+    stages["bill"].floor_s = _timed(lambda: bench_bill.duckdb_aggregate(settings, DAY, end, refs))
+    stages["bill"].floor = "DuckDB bill aggregate"
+    con = duckdb.connect(str(work / "floor.duckdb"))
+    try:
+        stages["dbt"].floor_s = _timed(lambda: con.execute(bench_dbt.HAND_WRITTEN.format(lake=lake.path(""))))
+    finally:
+        con.close()
+    stages["dbt"].floor = "DuckDB hand-written mart"
+
+
+# ------------------------------------------------------------------------------------------------- report
+
+
+def table(result: dict) -> str:
+    """The day's figures as a Markdown table (what the README keeps)."""
+    rows = ["| stage | wall s | reads/s | peak RSS MB | CPU s | floor | floor s | ratio |",
+            "|---|---:|---:|---:|---:|---|---:|---:|"]
+    for s in result["stages"]:
+        rate = f"{s['reads'] / s['seconds']:,.0f}" if s["reads"] else ""
+        floor_s = "" if s["floor_s"] is None else f"{s['floor_s']:.1f}"
+        ratio = "" if s["ratio"] is None else f"{s['ratio']:.2f}x"
+        rows.append(f"| {s['name']} | {s['seconds']:.1f} | {rate} | {s['peak_rss_mb']:,.0f} | {s['cpu_s']:.1f} | "
+                    f"{s['floor']} | {floor_s} | {ratio} |")
+    rows.append(f"| **sum of stages** | {result['sum_of_stages_s']:.1f} | | | | | | |")
+    rows.append(f"| **the day (wall)** | {result['day_wall_s']:.1f} | {result['reads'] / result['day_wall_s']:,.0f} "
+                f"| | | goal {GOALS['day']} | | |")
+    settle = next(s for s in result["stages"] if s["name"] == "settle")
+    if settle["ratio"] is not None:
+        rows.append(f"\nsettle job / DuckDB settlement aggregate: {settle['ratio']:.2f}x (goal {GOALS['settle']})")
+    return "\n".join(rows)
+
+
+def run(report: Report, scale: str, meters: int | None = None) -> dict:
+    from infra.local import stack
+    from infra.local.discover import discover
+
+    meters = meters or SCALES[scale]
+    state = Path(os.environ.get("METERLAKE_BENCH_STATE_DIR", ROOT / "build" / "bench-day"))
+    offset = int(os.environ.get("METERLAKE_BENCH_PORT_OFFSET", "2000"))
+    shutil.rmtree(state, ignore_errors=True)  # a fresh stack: topics, keyspace and lake of this day only
+    work = state / "work"
+    work.mkdir(parents=True)
+    path = _settings_file(work, state / "stack", offset)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("METERLAKE_")},
+           "METERLAKE_CONFIG": str(path), "DO_NOT_TRACK": "1"}
+    settings = config.load(path)
+    up = _timed(lambda: stack.up(settings))
+    try:
+        settings = discover(stack.remembered(settings))
+        print(f"  stack up in {up:.0f} s; the day of {meters:,} meters ...", flush=True)
+        started = time.perf_counter()
+        stages = day_stages(work, env, meters)
+        wall = time.perf_counter() - started
+        by_name = {s.name: s for s in stages}
+        print("  floors ...", flush=True)
+        floors(by_name, settings, work)
+    finally:
+        stack.down(settings)
+    result = {
+        "run_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "meters": meters, "reads": by_name["ingest"].reads,
+        "settlement_date": DAY.isoformat(),
+        "machine": {"cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
+                    "load_average_1m": round(os.getloadavg()[0], 1), "python": sys.version.split()[0]},
+        "stages": [{**{k: v for k, v in asdict(s).items() if k not in ("answer", "started")}, "ratio": s.ratio}
+                   for s in stages],
+        "sum_of_stages_s": sum(s.seconds for s in stages), "day_wall_s": wall, "goals": GOALS,
+    }
+    for s in stages:
+        report.figure(f"{s.name} (wall)", s.seconds, "s", reads=s.reads, peak_rss_mb=round(s.peak_rss_mb))
+        if s.floor_s:
+            report.ratio(f"{s.name} / {s.floor}", s.seconds, s.floor_s,
+                         goal=GOALS.get(s.name, ""))
+    report.figure("the day (wall)", wall, "s", reads=result["reads"], goal=GOALS["day"])
+    report.figure("sum of stages", result["sum_of_stages_s"], "s")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{date.today().isoformat()}-day.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(table(result))
+    print(f"  day figures written to {out}")
+    return result

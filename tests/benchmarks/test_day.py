@@ -1,0 +1,33 @@
+"""The day benchmark's report (benchmarks/bench_day.py): its table is what the README keeps, so it must say what
+the figures are. The day itself runs in ``make bench-day`` (minutes of Spark jobs: too long for ``make test``)."""
+import pytest
+
+from benchmarks import __main__ as bench_main
+from benchmarks.bench_day import table
+
+
+def _stage(name, seconds, reads, floor_s=None, floor=""):
+    return {"name": name, "seconds": seconds, "reads": reads, "peak_rss_mb": 100.0, "cpu_s": 1.0,
+            "floor_s": floor_s, "floor": floor, "ratio": None if floor_s is None else seconds / floor_s}
+
+
+def test_table_gives_each_stage_its_rate_and_ratio_and_the_day_both_ways():
+    # GIVEN a day of 9,600 reads whose store and mirror overlapped (the sum of stages exceeds the wall)
+    result = {"reads": 9_600, "sum_of_stages_s": 40.0, "day_wall_s": 32.0,
+              "stages": [_stage("ingest", 4.0, 9_600, 2.0, "pyarrow.csv + bare producer"),
+                         _stage("settle", 12.0, 9_600, 3.0, "DuckDB settlement aggregate"),
+                         _stage("generate", 2.0, 0)]}
+    # WHEN it is tabulated
+    lines = table(result).splitlines()
+    # THEN each stage has its reads/s and its ratio to the floor, and the day has both its sum and its wall
+    assert "| ingest | 4.0 | 2,400 | 100 | 1.0 | pyarrow.csv + bare producer | 2.0 | 2.00x |" in lines
+    assert "| settle | 12.0 | 800 | 100 | 1.0 | DuckDB settlement aggregate | 3.0 | 4.00x |" in lines
+    assert "| generate | 2.0 |  | 100 | 1.0 |  |  |  |" in lines
+    assert "| **sum of stages** | 40.0 | | | | | | |" in lines
+    assert lines[-3].startswith("| **the day (wall)** | 32.0 | 300 |")
+    assert lines[-1] == "settle job / DuckDB settlement aggregate: 4.00x (goal <= 3x)"
+
+
+def test_meters_is_refused_for_other_stages():
+    with pytest.raises(SystemExit):
+        bench_main.main(["settle", "--meters", "10"])

@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from meterlake import billing, mdd, pseudonym, tariffs
+from meterlake import billing, mdd, pseudonym, reference, tariffs
 from meterlake.errors import UsageError
 
 MDD_DIR = "mdd"
@@ -47,7 +47,6 @@ DEFECTS_SCHEMA = pa.schema([("tariff", pa.string()), ("local_date", pa.date32())
 ACCOUNTS_SCHEMA = pa.schema([("account", pa.string()), ("meter_point", pa.string()), ("tariff", pa.string()),
                              ("effective_from", pa.date32()), ("effective_to", pa.date32()), ("bill_day", pa.int8()),
                              ("source_file", pa.string())])
-_MAX_PROBLEMS = 20
 
 
 def _lake(settings):
@@ -191,14 +190,7 @@ def read_defects(lake, names: set[str], start: date, end: date) -> list[dict]:
 
 def load_accounts(settings, path: str | Path, *, replace: bool = False) -> dict:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", path=str(path)) from None
-    accounts, problems = billing.parse_accounts(text, path.name)
-    if problems:
-        raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
-                         problems=problems[:_MAX_PROBLEMS])
+    accounts = reference.parse_whole(path, billing.parse_accounts)
     return {"path": str(path), **store_accounts(settings, accounts, path.name, replace=replace)}
 
 

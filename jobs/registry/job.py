@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from meterlake import ids, pseudonym
+from meterlake import ids, pseudonym, reference
 from meterlake.errors import UsageError
 
 PATH = "registry/registry.parquet"
@@ -57,7 +57,6 @@ OPTIONAL = ("effective_to", "profile_class", "ssc", "llfc", "measurement_class")
 GSP_GROUPS = frozenset(ids.DISTRIBUTOR_GSP_GROUP.values())
 PROFILE_CLASSES = frozenset(str(n) for n in range(1, 9))
 _SSC = re.compile(r"\d{4}")
-_MAX_PROBLEMS = 20
 
 SCHEMA = pa.schema([
     pa.field("meter_point", pa.string(), nullable=False),
@@ -229,14 +228,7 @@ def run(settings, path: str | Path, *, replace: bool = False) -> dict:
     from jobs.lakeio import open_job_lake
 
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}", path=str(path)) from None
-    new, problems = parse(text, path.name)
-    if problems:
-        raise UsageError(f"{path}: {len(problems)} problem(s); nothing loaded", path=str(path),
-                         problems=problems[:_MAX_PROBLEMS])
+    new = reference.parse_whole(path, parse)
     new = pseudonym.for_settings(settings).table(new)  # the lake holds pseudonyms, never meter points
     jl = open_job_lake(settings)
     table, counts = transform(extract(jl.lake), new, replace=replace)

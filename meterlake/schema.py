@@ -413,6 +413,16 @@ def set_values(sets: pa.Table) -> tuple[np.ndarray, np.ndarray, pa.Array, np.nda
     return lengths, position, flat_values, present
 
 
+def _spread(column: pa.Array, rows: pa.Array) -> pa.Array:
+    """``column.take(rows)``; a column of one value (or all null), as most of a set's columns are, is repeated
+    instead of gathered (a few times faster for strings)."""
+    if len(column) and column.null_count == len(column):
+        return pa.nulls(len(rows), column.type)
+    if len(column) and not column.null_count and pc.all(pc.equal(column, column[0])).as_py():
+        return pa.repeat(column[0], len(rows))
+    return column.take(rows)
+
+
 def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.Table:
     """The reads of event stream sets (:data:`READ_SCHEMA`), one row per non-null value, in set order.
 
@@ -453,7 +463,7 @@ def unpack(sets: pa.Table | pa.RecordBatch | Sequence[Mapping[str, Any]]) -> pa.
         elif name == "read_kind":
             arrays.append(pa.repeat(pa.scalar("interval", pa.string()), len(rows)))
         elif name in SET_SCHEMA.names:
-            arrays.append(sets.column(name).chunk(0).take(rows))
+            arrays.append(_spread(sets.column(name).chunk(0), rows))
         else:
             arrays.append(pa.nulls(len(rows), field.type))
     return pa.Table.from_arrays(arrays, schema=READ_SCHEMA)

@@ -140,8 +140,10 @@ def rows_of(decoded: Decoded) -> pa.Table:
     """The lake rows of one decoded message, in settlement date order."""
     if decoded.name == "set":
         # sorting the sets (48 times fewer rows than reads) keeps each date's reads together, so a batch splits
-        # into dates without moving data (split_by_date)
-        reads = stamp(kafka_io.unpack(_by_date(decoded.table)))
+        # into dates without moving data (split_by_date). Not stamped: unpacking gives each read its set's date,
+        # its period and that period's start by the calendar (a set's period count checked against its day by
+        # decode), which is what stamping would compute again from the start
+        reads = kafka_io.unpack(_by_date(decoded.table))
     else:
         reads = _by_date(stamp(decoded.table))
     m = decoded.message

@@ -133,6 +133,28 @@ def test_unpack_gives_back_the_packed_reads_without_source_lines():
     assert _sorted(back).equals(_sorted(reads))
 
 
+def test_unpack_gives_each_read_its_own_sets_values_whether_a_column_varies_is_constant_or_null():
+    # GIVEN two sets that differ in meter and source version, share fuel and unit, and carry no serial
+    sets = pa.Table.from_pylist([
+        {"meter_point": "A", "meter_serial": None, "fuel": "electricity", "register_id": "S", "unit": "kWh",
+         "settlement_date": date(2024, 6, 1), "source_version": 1, "periods": 48, "values": [0.5] * 48,
+         "qualities": ["actual"] * 48, "source_file": "f1", "file_id": None, "batch_id": None},
+        {"meter_point": "B", "meter_serial": None, "fuel": "electricity", "register_id": None, "unit": "kWh",
+         "settlement_date": date(2024, 6, 2), "source_version": 2, "periods": 48, "values": [1.0] * 48,
+         "qualities": ["estimated"] * 48, "source_file": "f1", "file_id": None, "batch_id": None},
+    ], schema=schema.SET_SCHEMA)
+    # WHEN they are unpacked
+    reads = schema.unpack(sets)
+    # THEN every read carries its set's values, and the shared and missing ones are the same on every read
+    assert reads.num_rows == 96
+    assert reads.column("meter_point").to_pylist() == ["A"] * 48 + ["B"] * 48
+    assert reads.column("source_version").to_pylist() == [1] * 48 + [2] * 48
+    assert reads.column("register_id").to_pylist() == ["S"] * 48 + [None] * 48
+    assert reads.column("fuel").to_pylist() == ["electricity"] * 96
+    assert reads.column("meter_serial").to_pylist() == [None] * 96
+    assert reads.schema == schema.READ_SCHEMA
+
+
 def test_unpack_accepts_plain_records():
     reads = _interval_reads()
     assert _sorted(schema.unpack(schema.pack(reads))).equals(_sorted(reads))

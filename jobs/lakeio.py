@@ -470,13 +470,17 @@ JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.au
 
 
 @contextmanager
-def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
+def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None, *,
+            connector_conf: dict[str, str] | None = None):
     """The Spark session a job runs in, with :data:`JOB_CONF`: ``spark`` when given (a test's, a notebook's; its
-    settings are restored after), else one built by :func:`meterlake.spark.build_spark` (without the Cassandra
-    connector: jobs read the lake only) and stopped at the end."""
+    settings are restored after), else one built by :func:`meterlake.spark.build_spark` and stopped at the end.
+    Without ``connector_conf`` the session has no Cassandra connector (most jobs read the lake only); with it (the
+    connection settings, :func:`jobs.storeio.session`) a built session carries the connector's jars and those
+    settings are set as well."""
+    conf = {**JOB_CONF, **(connector_conf or {})}
     if spark is not None:
-        before = {k: spark.conf.get(k, None) for k in JOB_CONF}
-        for k, v in JOB_CONF.items():
+        before = {k: spark.conf.get(k, None) for k in conf}
+        for k, v in conf.items():
             spark.conf.set(k, v)
         try:
             with jobruns.spark_metrics(spark):
@@ -487,8 +491,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         return
     from meterlake.spark import build_spark
 
-    lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
-    built = build_spark(app, lean, master=master, conf=JOB_CONF)
+    spark_settings = settings.spark.model_copy(update={"with_cassandra_connector": connector_conf is not None})
+    built = build_spark(app, settings.model_copy(update={"spark": spark_settings}), master=master, conf=conf)
     built.sparkContext.setLogLevel("WARN")
     try:
         with jobruns.spark_metrics(built):

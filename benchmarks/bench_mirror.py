@@ -65,26 +65,33 @@ def _settings(lake: Path) -> config.Settings:
     })
 
 
-def bare_consume(settings: config.Settings, messages: int | None = None) -> float:
-    """Seconds for a kafka-python consumer group member to fetch every message of the topic (nothing else):
-    ``messages`` of them, or (None) until it holds every partition's end offset."""
-    from kafka import KafkaConsumer
+def bare_consume(settings: config.Settings, messages: int | None = None, limit_s: float = 900.0) -> float:
+    """Seconds for a kafka-python consumer to fetch every message of the topic (nothing else): ``messages`` of
+    them, or (None) until it holds every partition's end offset. Its partitions are assigned by hand, as the
+    mirror's are (no group, so no coordinator to lose under load: issue 17's hang); past ``limit_s`` it raises."""
+    from kafka import KafkaConsumer, TopicPartition
 
     from meterlake import clients
+    from streaming import offsets
 
+    topic = settings.kafka.reads_topic
+    partitions = [TopicPartition(topic, p) for p in offsets.topic_partitions(settings, [topic])[topic]]
     started = time.perf_counter()
-    consumer = KafkaConsumer(settings.kafka.reads_topic, **clients.kafka_options(settings),
-                             group_id=f"bench-bare-{uuid.uuid4().hex[:8]}", enable_auto_commit=False,
-                             auto_offset_reset="earliest", max_partition_fetch_bytes=4 << 20, max_poll_records=64)
-    seen, ends = 0, None
+    consumer = KafkaConsumer(**clients.kafka_options(settings), group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", isolation_level="read_committed",
+                             **offsets.bounded(settings), max_partition_fetch_bytes=4 << 20, max_poll_records=64)
+    seen = 0
     try:
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions) if messages is None else None
         while messages is None or seen < messages:
+            if time.perf_counter() - started > limit_s:
+                raise TimeoutError(f"the bare consumer fetched {seen} messages in {limit_s:g}s")
             for records in consumer.poll(timeout_ms=200).values():
                 seen += len(records)
-            if messages is None and consumer.assignment():
-                ends = ends or consumer.end_offsets(list(consumer.assignment()))
-                if all(consumer.position(tp) >= end for tp, end in ends.items()):
-                    break
+            if ends is not None and all(consumer.position(tp) >= end for tp, end in ends.items()):
+                break
     finally:
         consumer.close()
     return time.perf_counter() - started

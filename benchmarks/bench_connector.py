@@ -17,6 +17,8 @@ METERLAKE_BENCH_PORT_OFFSET, default 2000) and stops it at the end. The store is
 the lake with the mirror's rows (identifiers left in clear here, so both sides' rows compare). Scale: small 96k
 reads (2,000 meter-days), full 2.4M (50,000); ``METERLAKE_BENCH_CONNECTOR_METER_DAYS`` overrides the meter-days. The
 connector's settings are the configuration's (``[cassandra] connector_*``, or METERLAKE_CASSANDRA__CONNECTOR_…).
+The untimed clean job takes most of the stage's time (on a shared 2-core machine at load ~20: about 560 s for
+480k reads).
 """
 from __future__ import annotations
 

@@ -361,12 +361,21 @@ def _place(pf: dict, landing: Path) -> None:
         shutil.copy2(path, landing / path.name)
 
 
+def _ingested(settings, pf: dict, landing: Path) -> dict:
+    """The portfolio's files put in ``landing`` and published by ``meterlake ingest``; the CLI's environment."""
+    env = _pipeline_env(settings)
+    _place(pf, landing)
+    code, answer, _ = _cli("ingest", str(landing), env=env)
+    if code != 0:
+        raise RuntimeError(f"meterlake ingest failed: {answer}")
+    return env
+
+
 def _misplaced(pf: dict, landing: Path, archive: Path) -> int:
     """Files not where they belong: left in the landing directory, quarantined, or not archived exactly once."""
-    names = Counter(p.name for p in archive.rglob("HH_*.csv")) if archive.exists() else Counter()
-    raw = Counter({n: c for n, c in names.items()})
+    archived = Counter(p.name for p in archive.rglob("HH_*.csv")) if archive.exists() else Counter()
     left = [p for p in landing.iterdir() if p.is_file()] if landing.exists() else []
-    wrong = len(left) + sum(1 for p in pf["files"] if raw[p.name] != 1)
+    wrong = len(left) + sum(1 for p in pf["files"] if archived[p.name] != 1)
     quarantined = list(archive.rglob("*.reason.json")) if archive.exists() else []
     return wrong + len(quarantined)
 
@@ -435,12 +444,7 @@ def node_under_store(settings, pf: dict, rng: random.Random, work: Path) -> dict
     write failed), and every read be in Cassandra (read at QUORUM) and, mirrored, in the lake."""
     from infra.local import stack
 
-    env = _pipeline_env(settings)
-    landing = work / "landing-ring"
-    _place(pf, landing)
-    code, answer, _ = _cli("ingest", str(landing), env=env)
-    if code != 0:
-        raise RuntimeError(f"meterlake ingest failed: {answer}")
+    env = _ingested(settings, pf, work / "landing-ring")
     log = work / "store.log"
     started = time.monotonic()
     proc = _popen("store", "run", "--until-caught-up", "--deadline", "1800", env=env, log=log)
@@ -543,12 +547,7 @@ def disk_full(settings, pf: dict, work: Path, full_deadline_s: float) -> dict:
     """The portfolio ingested; ``meterlake mirror run`` on a lake whose filesystem fills up mid-batch: a run
     with a short deadline must stop with an error, nothing half-written visible; a run started on the full disk
     must wait (pausing its partitions) and finish once space returns (the filler deleted)."""
-    env = _pipeline_env(settings)
-    landing = work / "landing-disk"
-    _place(pf, landing)
-    code, answer, _ = _cli("ingest", str(landing), env=env)
-    if code != 0:
-        raise RuntimeError(f"meterlake ingest failed: {answer}")
+    env = _ingested(settings, pf, work / "landing-disk")
     lake = work / "small-disk"
     needs = pf["reads"] * 3  # a little under what the lake's files take (zstd Parquet): about 4-6 bytes a read
     with SmallDisk(lake, size=needs + (8 << 20)) as disk:
@@ -574,7 +573,7 @@ def disk_full(settings, pf: dict, work: Path, full_deadline_s: float) -> dict:
         if code != 0:
             raise RuntimeError(f"meterlake store run failed: {answer}")
         out = compare(settings, pf["reads"], lake_root=str(disk.outside() / "lake"))
-    return {**out, "faults": enospc, "first_run_exit": first_code, "first_run_error": error[:200],
+    return {**out, "faults": enospc, "first_run_exit": first_code, "first_run_error": error[:500],
             "half_written_visible": visible_bad, "recover_s": round(recover_s, 1)}
 
 

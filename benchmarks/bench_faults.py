@@ -330,6 +330,9 @@ def cassandra_reads(settings) -> int:
 
     session = clients.cassandra_session(settings, consistency=settings.cassandra.read_consistency)
     try:
+        # a node killed -9 may come back without a schema change still in its commit log: it answers "keyspace
+        # does not exist" until it has the ring's schema again
+        session.cluster.control_connection.wait_for_schema_agreement(wait_time=120)
         rows = session.execute(f"SELECT values FROM {settings.cassandra.keyspace}.hh_sets", timeout=120)
         return sum(len(r.values or {}) for r in rows)
     finally:
@@ -438,6 +441,21 @@ def broker_mid_ingest(settings, pf: dict, kills: int, rng: random.Random, work: 
 # --------------------------------------------------------------------- a Cassandra node killed under the store
 
 
+def _sees_the_ring(settings, node: int, timeout_s: float = 300) -> None:
+    """Wait until cassandra-``node`` sees every node of the ring up (UN in ``nodetool status``)."""
+    from infra.local import cassandra, stack
+
+    ctx = stack.context(stack.remembered(settings))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = cassandra.nodetool(ctx, node, "status")
+        if sum(line.startswith("UN ") for line in out.splitlines()) == settings.stack.cassandra_nodes:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"cassandra-{node} does not see the ring up:\n{out}")
+        time.sleep(2)
+
+
 def node_under_store(settings, pf: dict, rng: random.Random, work: Path) -> dict:
     """``meterlake ingest`` the portfolio, then ``meterlake store run --until-caught-up`` on a 3-node ring at RF 3
     / QUORUM with cassandra-2 killed -9 under it and started again while it runs: the store must finish (no
@@ -461,6 +479,7 @@ def node_under_store(settings, pf: dict, rng: random.Random, work: Path) -> dict
             pass
         down_s = time.monotonic() - killed
         stack.start(settings, "cassandra-2")
+        _sees_the_ring(settings, 2)
         ready_s = time.monotonic() - killed - down_s
     code = proc.wait(timeout=1800)
     store_s = time.monotonic() - started
@@ -579,7 +598,13 @@ def disk_full(settings, pf: dict, work: Path, full_deadline_s: float) -> dict:
 
 # --------------------------------------------------------------------- the 1.67M-read catch-up, run after run
 
-LCL = ROOT.parent / "shared" / "realdata" / "lcl" / "halfhourly_2013_100_households"
+def lcl_households() -> Path | None:
+    """../shared/realdata's 100 LCL households (METERLAKE_REALDATA, else beside the checkout or, from a git
+    worktree, one level up: the rule of the tests' ``realdata`` fixture), or None."""
+    candidates = [Path(os.environ["METERLAKE_REALDATA"])] if os.environ.get("METERLAKE_REALDATA") else []
+    candidates += [ROOT.parent / "shared" / "realdata", ROOT.parent.parent / "shared" / "realdata"]
+    found = [c / "lcl" / "halfhourly_2013_100_households" for c in candidates]
+    return next((c for c in found if c.is_dir()), None)
 
 
 def catch_up_runs(settings, source: Path, runs: int, work: Path) -> dict:
@@ -684,8 +709,8 @@ def pipeline(report: Report, scale: str, stack_settings, work: Path) -> None:
                half_written_visible=out["half_written_visible"], first_run_error=repr(out["first_run_error"]))
     runs = int(os.environ.get("METERLAKE_SWEEP_CATCH_UP_RUNS", "5" if scale == "full" else "0"))
     if runs:
-        if LCL.is_dir():
-            source, what = LCL, "100 LCL households"
+        if lcl := lcl_households():
+            source, what = lcl, "100 LCL households"
         else:  # the same size generated: 7,000 meters x 5 days x 48
             source, what = portfolio(work / "portfolio-1.67m", 7_000, 1_000)["root"] / "hh", "generated"
         out = catch_up_runs(settings, source, runs, work)

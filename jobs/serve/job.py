@@ -184,12 +184,8 @@ def run(settings, first: date, last: date, *, spark: SparkSession | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="last", required=True, type=date.fromisoformat)
-
-    return lakeio.job_main(argv, "jobs/serve/job.py", __doc__, lambda settings, a, **kw: run(
-        settings, a.first, a.last, **kw), options)
+    return lakeio.job_main(argv, "serve", __doc__, lambda settings, a, **kw: run(
+        settings, a.first, a.last, **kw))
 
 
 if __name__ == "__main__":

@@ -8,10 +8,26 @@
   duplicated (rows of live files sharing a read's key and version).
 - ``broker killed -9 mid-mirror``: the same, with the broker killed under the mirror and started again.
 
-Starts its own single-broker Kafka for the second, as bench_mirror does (METERLAKE_BENCH_STATE_DIR,
-METERLAKE_BENCH_PORT_OFFSET), and stops it at the end. Scale: small 100 files and 3 kills
-and 1 broker restart over 50k reads, full 1,000 files, 20 kills and 3 broker restarts over 240k reads (the
-issue's sizes).
+The pipeline scenarios take a portfolio from ``meterlake generate`` (no defects; 48-period days) through the CLI
+(``ingest``, ``store run``, ``mirror run``) on topics, a keyspace and a lake of their own, and compare Cassandra
+(the reads its sets hold) and the lake's live files with the reads of the generated files:
+
+- ``broker killed -9 mid-ingest``: under ``ingest watch --once``, each time a file further on, then passes until
+  the landing directory is empty; also files left, archived other than once, or quarantined;
+- ``cassandra node killed -9 under store run``: a ring of 3 at RF 3 / QUORUM of its own (state dir ``<sweep
+  state>-ring``, ports +500), the node started again while the store runs; the store must exit 0;
+- ``disk full under the mirror``: the lake on a tmpfs mounted in a user and mount namespace (``unshare -rm``, no
+  root), a filler leaving room for about half the files: a run with a deadline must stop with an error naming the
+  failure and leave nothing half written; a run started on the full disk must finish once the filler is deleted.
+  Skipped, saying why, where user namespaces are not allowed;
+- ``1.67M-read catch-up``: issue 17's hang reproduction, ``ingest`` of the 100 LCL households of
+  ../shared/realdata (a generated portfolio of the same size without it) then ``mirror run --until-caught-up``,
+  METERLAKE_SWEEP_CATCH_UP_RUNS times (full scale 5, small 0), each on fresh topics: how many finished.
+
+Starts its own single-broker Kafka (and Cassandra) for all but the first, as bench_mirror does
+(METERLAKE_BENCH_STATE_DIR, METERLAKE_BENCH_PORT_OFFSET), and stops it at the end. Scale: small 100 files and 3
+kills and 1 broker restart over 50k reads, 24,000 reads through the pipeline; full 1,000 files, 20 kills and 3
+broker restarts over 240k reads (the issue's sizes), 240,000 reads through the pipeline.
 """
 from __future__ import annotations
 

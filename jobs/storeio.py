@@ -55,8 +55,26 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
     return lakeio.session(settings, app, spark, master, connector_conf=connector_conf(settings))
 
 
-def table(spark: SparkSession, keyspace: str, name: str) -> DataFrame:
-    return spark.read.format(FORMAT).options(keyspace=keyspace, table=name).load()
+#: how long :func:`table` waits for the connector's session to learn of a table made a moment ago
+SCHEMA_WAIT_S = 30.0
+
+
+def table(spark: SparkSession, keyspace: str, name: str, *, within_s: float = SCHEMA_WAIT_S) -> DataFrame:
+    """The table through the connector. A connector session opened before the table was made (one cached in a
+    caller's long-lived Spark session; a job's own session opens after) learns of it from a debounced schema event
+    about a second later, and until then answers "Couldn't find": wait for it, bounded by ``within_s``."""
+    import time
+
+    from pyspark.errors import AnalysisException
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return spark.read.format(FORMAT).options(keyspace=keyspace, table=name).load()
+        except AnalysisException as exc:
+            if "Couldn't find" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def months(first: date, last: date) -> list[str]:

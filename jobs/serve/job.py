@@ -130,6 +130,7 @@ def load(rows: DataFrame, keyspace: str, table: str, writetime: str | None = "so
     first: the connector batches rows of the same partition (``[cassandra] connector_batch_grouping_key``) only
     among those it holds at once, so rows in the aggregate's order go one a batch."""
     keys = PARTITION_KEYS[table]
+    storeio.table(rows.sparkSession, keyspace, table)  # the connector's session knows the table (made a moment ago?)
     rows = rows.repartition(*keys).sortWithinPartitions(*keys)
     writer = rows.write.format(storeio.FORMAT).options(keyspace=keyspace, table=table)
     if writetime is not None:

@@ -189,6 +189,7 @@ class Mirror:
         self._paused: set[TopicPartition] = set()
         self._retry_at: float | None = None
         self._backoff = 0.5
+        self._last_failure: str | None = None  # the lake's last write error, for a deadline's message
         self._closing = False
         self._pool: ThreadPoolExecutor | None = None
         self._writer: ThreadPoolExecutor | None = None
@@ -339,7 +340,16 @@ class Mirror:
 
     def _caught_up(self, catch_up: offsets.CatchUp) -> bool:
         if self._forced or self._paused or self._uncommitted:
-            catch_up.check_deadline()
+            try:
+                catch_up.check_deadline()
+            except offsets.Stalled as exc:
+                if self._last_failure is None:
+                    raise
+                # the positions are at the end: what holds the run back is the lake, so say so
+                held = ", ".join(f"{tp.topic}/{tp.partition}" for tp in sorted(self._forced or self._paused))
+                raise offsets.Stalled(f"not caught up within the deadline of {catch_up.deadline_s:g}s: batches of "
+                                      f"{held} not written, the lake's last write failed ({self._last_failure})",
+                                      catch_up.last_lag) from exc
             return False
         try:
             positions = offsets.positions(self._consumer, self._owned, offsets.wait_ms(self.settings))
@@ -522,6 +532,7 @@ class Mirror:
         """A batch whose intent is committed could not be written: keep exactly its boundaries, drop what came
         after it, pause the partition and retry later with back-off."""
         self.stats.sink_failures += 1
+        self._last_failure = str(exc)
         log.warning("writing to the lake failed (%s); pausing %s/%d, retry in %.1fs", exc, tp.topic, tp.partition,
                     self._backoff)
         self._buffers[tp] = w.batch
@@ -541,7 +552,7 @@ class Mirror:
             return  # paused again, with a longer back-off
         self._consumer.resume(*self._paused)
         self._paused.clear()
-        self._retry_at, self._backoff = None, 0.5
+        self._retry_at, self._backoff, self._last_failure = None, 0.5, None
 
     def _commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> bool:
         try:

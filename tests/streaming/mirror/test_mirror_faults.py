@@ -108,3 +108,21 @@ def test_a_namenode_in_safe_mode_pauses_the_mirror_which_resumes_when_it_leaves(
     stats = Mirror(settings).run(until_caught_up=True, deadline_s=120)
     assert stats.sink_failures == 3
     assert lake_counts(open_lake(settings))[:2] == [READS, READS]
+
+
+def test_a_deadline_met_while_the_lake_refuses_writes_names_the_failure(kafka_stack, tmp_path, monkeypatch):
+    # GIVEN a lake whose every write fails as a full disk's does (the sweep's real full disk:
+    # benchmarks/bench_faults.py, tests/benchmarks/test_faults_sweep.py, where user namespaces are allowed)
+    settings = _settings(kafka_stack, tmp_path)
+    publish(settings, meter_days(12, 2, date(2024, 1, 10)))
+
+    def full(self, relative, table):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Lake, "write_parquet", full)
+    # WHEN the mirror runs until caught up with a deadline
+    with pytest.raises(Stalled) as failed:
+        Mirror(settings).run(until_caught_up=True, deadline_s=8)
+    # THEN the error says the batches were not written and why, not only the (fetched, so empty) lag
+    assert "not written" in failed.value.message
+    assert "No space left on device" in failed.value.message

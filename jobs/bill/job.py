@@ -12,8 +12,9 @@ them into small tables — the bills, the band of each (SSC, half-hour), the uni
 band) — Spark joins the half-hours to them and sums exact Wh and Wh × p per bill and band, and the driver prices
 those sums (:func:`meterlake.billing.price_bill`). Cassandra is never read.
 
-Grain of the output: ``billing/bills/from=F/to=T/[account=A/]bills.parquet``, one row per bill (account,
-meter_point, bill_from); ``billing/bill_lines/…/bill_lines.parquet``, one row per (bill, band). Columns:
+Grain of the output: ``billing/bills/from=F/to=T/[account=A/]bills.parquet`` (A: the account's pseudonym, as
+in every column naming an account: the lake holds no clear account id, :mod:`jobs.bill.inputs`), one row per
+bill (account, meter_point, bill_from); ``billing/bill_lines/…/bill_lines.parquet``, one row per (bill, band). Columns:
 docs/jobs.md, "Billing".
 
 Incremental: the ``clean_reads`` files of the dates billed, the accounts, tariffs, prices, MDD and registry tables
@@ -38,7 +39,7 @@ from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
 from jobs.registry import job as registry_job
-from meterlake import billing, jobruns, tariffs
+from meterlake import billing, jobruns, pseudonym, tariffs
 from meterlake import calendar as cal
 from meterlake.errors import UsageError
 
@@ -288,8 +289,9 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
-def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
-    """The bills of the ``--json`` answer (README) from the written tables."""
+def bills_json(heads: pa.Table, lines: pa.Table, clear: dict[str, str]) -> list[dict]:
+    """The bills of the ``--json`` answer (README) from the written tables, accounts by their clear ids
+    (``clear``: {pseudonym: id})."""
     by_bill: dict[tuple, list[dict]] = defaultdict(list)
     for ln in lines.to_pylist():
         by_bill[(ln["account"], ln["meter_point"], ln["bill_from"])].append(
@@ -297,13 +299,15 @@ def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
              "amount_p": _num(ln["amount_p"]), "estimated_kwh": round(ln["estimated_kwh"], 3)})
     out = []
     for h in heads.to_pylist():
-        out.append({"account": h["account"], "meter_point": h["meter_point"], "tariff": h["tariff"],
-                    "kind": h["kind"], "bill_from": h["bill_from"], "bill_to": h["bill_to"], "days": h["days"],
+        out.append({"account": clear.get(h["account"], h["account"]), "meter_point": h["meter_point"],
+                    "tariff": h["tariff"], "kind": h["kind"], "bill_from": h["bill_from"], "bill_to": h["bill_to"],
+                    "days": h["days"],
                     "status": h["status"], "lines": by_bill[(h["account"], h["meter_point"], h["bill_from"])],
                     "energy_kwh": round(h["energy_kwh"], 3), "energy_p": _num(h["energy_p"]),
                     "standing_p": _num(h["standing_p"]), "net_p": _num(h["net_p"]), "vat_rate": _num(h["vat_rate"]),
                     "vat_p": _num(h["vat_p"]), "total_p": _num(h["total_p"]), "unpriced": h["unpriced"]})
-    return out
+    # in the order of the accounts' clear ids, as an operator reads them (the lake's rows: their pseudonyms')
+    return sorted(out, key=lambda b: (b["account"], b["meter_point"], b["bill_from"]))
 
 
 def _message(status: str, heads: pa.Table, start: date, end: date, uncleaned: list[date], since: str = "") -> str:
@@ -337,7 +341,9 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError(f"--account {account!r}: letters, digits, '_', '.', '-' only (1-64)")
     vat_rate = tariffs.money(settings.jobs.bill_vat_rate)
     jl = lakeio.open_job_lake(settings)
-    accounts = [a for a in inputs.read_accounts(jl.lake) if account is None or a.account == account]
+    # the lake names accounts by pseudonym (the output path, its rows, the checkpoint); the answer by clear id
+    wanted = None if account is None else pseudonym.for_settings(settings).one(account)
+    accounts = [a for a in inputs.read_accounts(jl.lake) if wanted is None or a.account == wanted]
     if not accounts:
         raise UsageError("no accounts to bill: load them with `meterlake accounts load FILE`"
                          + (f" (none is {account!r})" if account else ""))
@@ -352,11 +358,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     bills = billing.with_ssc(bills, registrations(registry, {b.meter_point for b in bills if b.tariff in tou}), tou)
     used = {b.tariff for b in bills}
     defects = inputs.read_defects(jl.lake, used, start, end)
-    paths = output_paths(start, end, account)
-    key = f"{start}/{end}/{account or '*'}"
+    clear = inputs.account_ids(settings, {a.account for a in accounts})
+    paths = output_paths(start, end, wanted)
+    key = f"{start}/{end}/{wanted or '*'}"
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     previous = checkpoint.get(key)
-    fp = _fingerprint(jl, start, end, account, vat_rate)
+    fp = _fingerprint(jl, start, end, wanted, vat_rate)
     answer = {"path": paths[0]}
     uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
     if not force and previous and previous["fingerprint"] == fp \
@@ -364,7 +371,7 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         heads, lines = (lakeio.read_output(jl.lake, p) for p in paths)
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
             return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
-                    "bills": bills_json(heads, lines),
+                    "bills": bills_json(heads, lines, clear),
                     "defects": defects, "message": _message("unchanged", heads, start, end, uncleaned, previous["at"])}
     rules = inputs.read_mdd(jl.lake)
     if rules is None and any(tariffs_[t].kind == "tou" for t in used):
@@ -379,12 +386,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         rates_df = lakeio.small_frame(s, rate_rows, RATES_DDL)
         result = transform(clean, bills_df, rates_df, start=start, end=end)
         energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()], bands)
-    heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
-    digest = load(heads, lines, jl, start, end, account)
+    heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, wanted))
+    digest = load(heads, lines, jl, start, end, wanted)
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {"status": "billed", **answer, "digest": digest, "from": start, "to": end,
-            "bills": bills_json(heads, lines), "defects": defects,
+            "bills": bills_json(heads, lines, clear), "defects": defects,
             "message": _message("billed", heads, start, end, uncleaned)}
 
 

@@ -131,7 +131,7 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
     from meterlake.lake import outputs
     from meterlake.lake.files import open_lake
 
-    bill_rows, rate_rows = refs
+    bill_rows, rate_rows, bands = refs
     lake = open_lake(settings)
     files = ", ".join(f"'{f}'" for f in outputs.view_files(lake, ["clean_reads"])["clean_reads"])
     con = duckdb.connect()
@@ -139,13 +139,13 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
         con.register("bills", pa.table(list(zip(*bill_rows, strict=True)),
                                        names=["bill", "meter_point", "bill_from", "bill_to", "rate_base"]))
         con.register("rates", pa.Table.from_arrays(
-            [pa.array([r[k] for r in rate_rows], t) for k, t in enumerate([pa.int64(), pa.string(), pa.int64()])],
+            [pa.array([r[k] for r in rate_rows], t) for k, t in enumerate([pa.int64(), pa.int32(), pa.int64()])],
             names=["rate_key", "band", "unit_up"]))
         sql = f"""
             WITH hh AS (
               SELECT meter_point, settlement_date, epoch(interval_start_utc)::BIGINT // 1800 AS slot,
                      CAST(round(CASE unit WHEN 'Wh' THEN value ELSE value * 1000 END) AS BIGINT) AS wh,
-                     quality = 'estimated' AS est
+                     is_estimated AS est
               FROM read_parquet([{files}], hive_partitioning = false)
               WHERE read_kind = 'interval' AND unit IN ('kWh', 'Wh') AND NOT is_quarantined
                 AND quality <> 'withdrawn' AND settlement_date >= DATE '{start}' AND settlement_date < DATE '{end}'),
@@ -157,7 +157,7 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
                    sum(wh * r.unit_up) AS p_wh
             FROM billed JOIN rates r USING (rate_key) WHERE r.unit_up IS NOT NULL
             GROUP BY ALL ORDER BY ALL"""
-        return _in_order(con.execute(sql).fetchall())
+        return _in_order((bill, bands[band], *sums) for bill, band, *sums in con.execute(sql).fetchall())
     finally:
         con.close()
 
@@ -167,12 +167,12 @@ def spark_aggregate(spark, settings: config.Settings, start: date, end: date, re
     from jobs import lakeio
     from jobs.bill import job as bill
 
-    bill_rows, rate_rows = refs
+    bill_rows, rate_rows, bands = refs
     jl = lakeio.open_job_lake(settings)
     result = bill.transform(
         bill.extract(spark, jl, start, end), lakeio.small_frame(spark, bill_rows, bill.BILLS_DDL),
         lakeio.small_frame(spark, rate_rows, bill.RATES_DDL), start=start, end=end)
-    energy, _ = bill.split([r.asDict() for r in result.collect()])
+    energy, _ = bill.split([r.asDict() for r in result.collect()], bands)
     return _in_order((r["bill"], r["band"], r["wh"], r["estimated_wh"], r["p_wh"]) for r in energy)
 
 

@@ -154,7 +154,9 @@ def read_files(spark: SparkSession, urls: list[str], schema, base: str | None = 
         reader = reader.option("basePath", base)
     df = reader.parquet(*urls)
     jobruns.note_spark_files(df.inputFiles())
-    return df.select(*schema.fieldNames())
+    names = schema.fieldNames()
+    # a select of every column is four py4j round trips per column: only when the order differs
+    return df if df.columns == names else df.select(*names)
 
 
 def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, frozenset[str] | None]) -> DataFrame:

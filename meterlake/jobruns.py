@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from meterlake import pseudonym
+
 if TYPE_CHECKING:
     from meterlake.config import Settings
     from meterlake.lake.files import Lake
@@ -329,6 +331,10 @@ def recorded(job: str) -> Callable:
             bound = signature.bind(settings, *args, **kwargs)
             bound.apply_defaults()
             arguments = {k: v for k, v in bound.arguments.items() if k not in ("settings", "spark")}
+            named = {k for k, v in arguments.items() if k in pseudonym.IDENTIFIERS and isinstance(v, str)}
+            if named:  # the record is in the lake: an identifier argument (`--account A`) as its pseudonym
+                names = pseudonym.for_settings(settings)
+                arguments.update({k: names.one(arguments[k]) for k in named})
             with recording(settings, job, arguments) as current:
                 out = fn(settings, *args, **kwargs)
                 current.outcome = out.get("status") if isinstance(out, dict) else None

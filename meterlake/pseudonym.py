@@ -26,8 +26,10 @@ import pyarrow.compute as pc
 
 from meterlake.errors import UsageError
 
-#: The lake columns holding personal identifiers (each pseudonymised where present).
-IDENTIFIERS = ("meter_point", "meter_serial", "device_id")
+#: The lake columns holding personal identifiers (each pseudonymised where present). A supplier's account id
+#: names a customer as a meter point names a household: billing's tables hold its pseudonym (jobs/bill/inputs.py
+#: keeps the clear ids the operator loaded outside the lake, to print them back).
+IDENTIFIERS = ("meter_point", "meter_serial", "device_id", "account")
 PREFIX = "P"
 DIGITS = 24  # hex digits kept: 96 bits, no collision to expect among billions of identifiers
 MIN_KEY_BYTES = 32

@@ -12,12 +12,22 @@ Tables (docs/jobs.md, "Billing"):
 * ``tariffs/rates.parquet``: one row per (tariff, effective_from, band) (a dynamic tariff's band is null);
   ``tariffs/prices.parquet``: one row per (tariff, interval_start_utc) of a dynamic tariff;
   ``tariffs/defects.parquet``: one row per price file defect. Loading a file replaces the tariffs it names.
-* ``accounts/accounts.parquet``: one row per (account, meter_point, effective_from), the meter point as its
-  pseudonym; loading merges on that key (``--replace`` starts afresh).
+* ``accounts/accounts.parquet``: one row per (account, meter_point, effective_from), the account and the meter
+  point as their pseudonyms (:mod:`meterlake.pseudonym`); loading merges on that key (``--replace`` starts
+  afresh).
+
+Clear account ids never enter the lake. They live where the operator keeps them: the accounts files loaded, and
+``<state_dir>/accounts/identifiers.parquet`` (0600, beside the local stack's secrets, outside the lake), which a
+load merges its accounts' (pseudonym, account) pairs into, so that ``job bill --account A`` finds A's pseudonym
+and ``--json`` prints A back (:func:`account_ids`). The lake's readers (dbt, notebooks, ``lake sql``) see
+pseudonyms, and ``lake sql "… WHERE account = pseudonym('A')"`` finds an account's bills.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import tempfile
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -195,8 +205,9 @@ def load_accounts(settings, path: str | Path, *, replace: bool = False) -> dict:
 
 
 def store_accounts(settings, accounts: list[billing.Account], source: str, *, replace: bool = False) -> dict:
-    """Merge ``accounts`` (meter points as identifiers) into the lake's accounts on (account, meter_point,
-    effective_from), or replace them all; ``source`` is recorded as each new row's ``source_file``."""
+    """Merge ``accounts`` (accounts and meter points as identifiers) into the lake's accounts on (account,
+    meter_point, effective_from), or replace them all; ``source`` is recorded as each new row's ``source_file``.
+    The accounts' clear ids go to :func:`identifiers_path`, outside the lake."""
     keys = [(a.account, a.meter_point, a.effective_from) for a in accounts]
     if len(set(keys)) != len(keys):
         raise UsageError(f"{source}: an account and meter point appear twice with the same effective_from",
@@ -205,7 +216,9 @@ def store_accounts(settings, accounts: list[billing.Account], source: str, *, re
                                  "effective_from": a.effective_from, "effective_to": a.effective_to,
                                  "bill_day": a.bill_day, "source_file": source} for a in accounts],
                                schema=ACCOUNTS_SCHEMA)
-    new = pseudonym.for_settings(settings).table(new)  # the lake holds pseudonyms, never meter points
+    names = pseudonym.for_settings(settings)
+    remember_accounts(settings, {a.account for a in accounts}, names)
+    new = names.table(new)  # the lake holds pseudonyms, never meter points or account ids
     jl = _lake(settings)
     old = ACCOUNTS_SCHEMA.empty_table() if replace else _read(jl.lake, ACCOUNTS, ACCOUNTS_SCHEMA)
     new_keys = set(zip(*(new.column(c).to_pylist() for c in ("account", "meter_point", "effective_from")),
@@ -224,11 +237,70 @@ def store_accounts(settings, accounts: list[billing.Account], source: str, *, re
 
 def accounts_of(settings, meter_points: Iterable[str]) -> list[billing.Account]:
     """The stored account rows of ``meter_points`` (identifiers: the lake holds their pseudonyms), with the
-    identifiers put back, as :func:`store_accounts` takes them."""
+    identifiers (meter points and accounts) put back, as :func:`store_accounts` takes them."""
     names = pseudonym.for_settings(settings)
     identifier = {names.one(mp): mp for mp in meter_points}
-    return [dataclasses.replace(a, meter_point=identifier[a.meter_point])
-            for a in read_accounts(_lake(settings).lake) if a.meter_point in identifier]
+    rows = [a for a in read_accounts(_lake(settings).lake) if a.meter_point in identifier]
+    clear = account_ids(settings, {a.account for a in rows})
+    unknown = sorted(p for p, a in clear.items() if p == a)
+    if unknown:
+        raise UsageError(f"the clear ids of accounts {unknown[:3]} are not in {identifiers_path(settings)}: load "
+                         "their accounts file here first (`meterlake accounts load FILE`)")
+    return [dataclasses.replace(a, account=clear[a.account], meter_point=identifier[a.meter_point]) for a in rows]
+
+
+# ------------------------------------------------------------------------------------- clear account ids
+
+
+IDS_SCHEMA = pa.schema([("pseudonym", pa.string()), ("account", pa.string())])
+
+
+def identifiers_path(settings) -> Path:
+    """Where the clear account ids of the loaded accounts are kept: the operator's state directory, not the lake."""
+    return settings.state_dir / "accounts" / "identifiers.parquet"
+
+
+def _read_ids(settings) -> dict[str, str]:
+    import pyarrow.parquet as pq
+
+    path = identifiers_path(settings)
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, schema=IDS_SCHEMA)
+    return dict(zip(table.column("pseudonym").to_pylist(), table.column("account").to_pylist(), strict=True))
+
+
+def remember_accounts(settings, accounts: Iterable[str], names: pseudonym.Pseudonymiser) -> None:
+    """Merge ``accounts``' (pseudonym, clear id) pairs into :func:`identifiers_path` (written whole, 0600)."""
+    import pyarrow.parquet as pq
+
+    known = _read_ids(settings)
+    new = {names.one(a): a for a in accounts}
+    if all(known.get(p) == a for p, a in new.items()):
+        return
+    known.update(new)
+    path = identifiers_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pairs = sorted(known.items())
+    table = pa.table([pa.array([p for p, _ in pairs], pa.string()), pa.array([a for _, a in pairs], pa.string())],
+                     schema=IDS_SCHEMA)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".identifiers-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def account_ids(settings, pseudonyms: Iterable[str] | None) -> dict[str, str]:
+    """{pseudonym: clear account id} for ``pseudonyms`` (None: every one kept), from :func:`identifiers_path`; a
+    pseudonym whose clear id is not kept there (its accounts were loaded on another machine) maps to itself."""
+    known = _read_ids(settings)
+    return known if pseudonyms is None else {p: known.get(p, p) for p in pseudonyms}
 
 
 def read_accounts(lake) -> list[billing.Account]:

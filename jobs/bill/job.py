@@ -12,8 +12,9 @@ them into small tables — the bills, the band of each (SSC, half-hour), the uni
 band) — Spark joins the half-hours to them and sums exact Wh and Wh × p per bill and band, and the driver prices
 those sums (:func:`meterlake.billing.price_bill`). Cassandra is never read.
 
-Grain of the output: ``billing/bills/from=F/to=T/[account=A/]bills.parquet``, one row per bill (account,
-meter_point, bill_from); ``billing/bill_lines/…/bill_lines.parquet``, one row per (bill, band). Columns:
+Grain of the output: ``billing/bills/from=F/to=T/[account=A/]bills.parquet`` (A: the account's pseudonym, as
+in every column naming an account: the lake holds no clear account id, :mod:`jobs.bill.inputs`), one row per
+bill (account, meter_point, bill_from); ``billing/bill_lines/…/bill_lines.parquet``, one row per (bill, band). Columns:
 docs/jobs.md, "Billing".
 
 Incremental: the ``clean_reads`` files of the dates billed, the accounts, tariffs, prices, MDD and registry tables
@@ -38,7 +39,7 @@ from jobs.clean.job import output_dir as clean_dir
 from jobs.clean.job import output_schema as clean_schema
 from jobs.clean.job import output_state as clean_state
 from jobs.registry import job as registry_job
-from meterlake import billing, jobruns, tariffs
+from meterlake import billing, jobruns, pseudonym, tariffs
 from meterlake import calendar as cal
 from meterlake.errors import UsageError
 
@@ -50,7 +51,7 @@ JOB_VERSION = 1
 BILLS_DIR, LINES_DIR = "billing/bills", "billing/bill_lines"
 MONEY = pa.decimal128(18, 2)
 TS = pa.timestamp("us", tz="UTC")
-RATES_DDL = "rate_key long, band string, unit_up long"
+RATES_DDL = "rate_key long, band int, unit_up long"
 #: prices reach Spark in micro-pence/kWh (tariff prices have at most 6 decimals): a bill's sum of Wh x price is
 #: then a long, exact up to 9.2e18 (9.2e9 p x kWh in one bill and band, e.g. 30 GWh at 30 p)
 MICRO = 1_000_000
@@ -127,11 +128,12 @@ def registrations(registry: pa.Table, meter_points: set[str]) -> dict[str, list[
 
 
 def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.Tariff], register_of,
-                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple]]:
-    """The two small tables the transform joins, from the core package's rules: bills ``(bill, meter_point,
-    bill_from, bill_to, rate_base)`` and rates ``(rate_key, band, unit_up)``: per tariff billed (and, for a tou
-    tariff, per SSC of its bills: the *rate set* of a bill) each half-hour of [start, end) with its band (the
-    SSC's register then; a half-hour in none has no row) and unit price in micro-p/kWh (null: no price).
+                   prices: dict[str, dict], start: date, end: date) -> tuple[list[tuple], list[tuple], list[str]]:
+    """The two small tables the transform joins, from the core package's rules, and the bands: bills ``(bill,
+    meter_point, bill_from, bill_to, rate_base)`` and rates ``(rate_key, band, unit_up)``: per tariff billed (and,
+    for a tou tariff, per SSC of its bills: the *rate set* of a bill) each half-hour of [start, end) with its band
+    (the SSC's register then, as its index in the sorted bands; a half-hour in none has no row) and unit price in
+    micro-p/kWh (null: no price). Spark groups by a number faster than by a string; :func:`split` names them.
 
     A half-hour's rate is found by one number, ``rate_key = rate_base + slot``: the rate sets are numbered and
     each takes the next ``len(half-hours)`` keys, so a bill's ``rate_base`` is its set's first key minus the
@@ -162,7 +164,9 @@ def reference_rows(bills: list[billing.BillPeriod], tariffs_: dict[str, tariffs.
                     else register_of(ssc, at) if ssc and register_of is not None else None)
             if band is not None:
                 rate_rows.append((n * len(halfhours) + k, band, unit_up(name, band, at)))
-    return bill_rows, rate_rows
+    bands = sorted({r[1] for r in rate_rows})
+    index = {band: i for i, band in enumerate(bands)}
+    return bill_rows, [(key, index[band], up) for key, band, up in rate_rows], bands
 
 
 # ----------------------------------------------------------------------------------------------- transform
@@ -175,47 +179,50 @@ def slot_of(ts):
     return F.floor(F.unix_seconds(ts) / 1800).cast("long")
 
 
+#: :func:`slot_of` a read's ``interval_start_utc``, in SQL
+SLOT_SQL = "floor(unix_seconds(interval_start_utc) / 1800)"
+
+
 def transform(clean: DataFrame, bills: DataFrame, rates: DataFrame, *, start: date, end: date) -> DataFrame:
-    """Per (bill, band): the priced Wh (``wh``; null when none is priced), of which estimated
-    (``estimated_wh``), the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
-    a long; :data:`MICRO`), and the half-hours with energy but no price
-    (``unpriced_slots``, UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
-    then). One pass over the reads, two broadcast joins. ``bills``, ``rates``: :func:`reference_rows`'s tables."""
+    """Per (bill, band, unpriced_slot): the priced Wh (``wh``; null when none is priced), of which estimated
+    (``estimated_wh``), and the exact sum of Wh × micro-pence/kWh (``p_wh``: whole numbers, so exact and fast in
+    a long; :data:`MICRO`); ``unpriced_slot`` is null on the priced rows, and on the others a half-hour with
+    energy but no price (UTC half-hours since the epoch; ``band`` null where the meter's SSC has no register
+    then). One pass over the reads, two broadcast joins, one hash aggregate on numbers. ``bills``, ``rates``:
+    :func:`reference_rows`'s tables; :func:`split` folds the collected rows."""
     from pyspark.sql import functions as F
 
-    in_range = (F.col("settlement_date") >= F.lit(start)) & (F.col("settlement_date") < F.lit(end))
+    # SQL text rather than Column calls, whose py4j round trips cost more than the aggregate on a small portfolio
+    hh = (vee.usable_intervals(clean.filter(f"settlement_date >= DATE'{start}' AND settlement_date < DATE'{end}'"))
+          .selectExpr("meter_point", "settlement_date", f"{SLOT_SQL} AS slot", "value_wh", "is_estimated"))
     # each usable read as it is (a bill's sum needs no per-period total first): its half-hour and whether it is
-    # an estimate, the source's or the clean job's
-    hh = (vee.usable_intervals(clean.filter(in_range))
-          .select("meter_point", "settlement_date", slot_of(F.col("interval_start_utc")).alias("slot"), "value_wh",
-                  (F.col("quality") == "estimated").alias("is_estimated")))
-    b = F.broadcast(bills)
-    billed = (hh.join(b, (hh.meter_point == b.bill_meter_point) & (hh.settlement_date >= b.bill_from)
-                      & (hh.settlement_date < b.bill_to))
-              .select("bill", "slot", "value_wh", "is_estimated",
-                      (F.col("rate_base") + F.col("slot")).alias("rate_key")))
-    priced = billed.join(F.broadcast(rates), "rate_key", "left")
-    ok, wh = F.col("unit_up").isNotNull(), F.col("value_wh")
-    # the sums first, with the unpriced half-hour as a key (null for a priced one): a plain hash aggregate; the
-    # few rows left are then folded per (bill, band) with the half-hours' list (collecting a set over every read
-    # would make Spark sort them all once a task holds more than a few groups)
-    sums = (priced.groupBy("bill", "band", F.when(~ok & (wh != 0), F.col("slot")).alias("unpriced_slot"))
-            .agg(F.sum(F.when(ok, wh)).alias("wh"),
-                 F.sum(F.when(ok & F.col("is_estimated"), wh).otherwise(0)).alias("estimated_wh"),
-                 F.sum(F.when(ok, wh * F.col("unit_up"))).alias("p_wh")))
-    return (sums.groupBy("bill", "band")
-            .agg(F.sum("wh").alias("wh"), F.sum("estimated_wh").alias("estimated_wh"), F.sum("p_wh").alias("p_wh"),
-                 F.sort_array(F.collect_list("unpriced_slot")).alias("unpriced_slots")))
+    # an estimate, the source's or the clean job's (the clean job's ``is_estimated`` is its quality 'estimated')
+    billed = (hh.join(bills.hint("broadcast"), F.expr("meter_point = bill_meter_point AND settlement_date >= bill_from"
+                                                      " AND settlement_date < bill_to"))
+              .selectExpr("bill", "slot", "value_wh", "is_estimated", "rate_base + slot AS rate_key"))
+    # the unpriced half-hour as a key (null for a priced one) keeps this one plain hash aggregate: a list of
+    # them per bill would need an object aggregate, which sorts every read once a task holds more than a few
+    # groups, or a second shuffle; the driver folds the few rows left (:func:`split`)
+    return (billed.join(rates.hint("broadcast"), "rate_key", "left")
+            .selectExpr("bill", "band", "CASE WHEN unit_up IS NULL AND value_wh <> 0 THEN slot END AS unpriced_slot",
+                        "CASE WHEN unit_up IS NOT NULL THEN value_wh END AS wh",
+                        "CASE WHEN unit_up IS NOT NULL AND is_estimated THEN value_wh ELSE 0 END AS estimated_wh",
+                        "value_wh * unit_up AS p_wh")
+            .groupBy("bill", "band", "unpriced_slot")
+            .agg(F.expr("sum(wh) AS wh"), F.expr("sum(estimated_wh) AS estimated_wh"), F.expr("sum(p_wh) AS p_wh")))
 
 
-def split(rows: list[dict]) -> tuple[list[dict], dict[int, list[int]]]:
-    """:func:`transform`'s collected rows as (the priced sums per bill and band, the unpriced half-hours per
-    bill)."""
-    energy = [r for r in rows if r["wh"] is not None]
+def split(rows: list[dict], bands: list[str]) -> tuple[list[dict], dict[int, list[int]]]:
+    """:func:`transform`'s collected rows as (the priced sums per bill and band, named, the unpriced half-hours
+    per bill)."""
+    energy = []
     unpriced: dict[int, set[int]] = defaultdict(set)
     for r in rows:
-        unpriced[r["bill"]].update(r["unpriced_slots"])
-    return energy, {b: sorted(s) for b, s in unpriced.items() if s}
+        if r["unpriced_slot"] is not None:
+            unpriced[r["bill"]].add(r["unpriced_slot"])
+        elif r["wh"] is not None:
+            energy.append({**r, "band": None if r["band"] is None else bands[r["band"]]})
+    return energy, {b: sorted(s) for b, s in unpriced.items()}
 
 
 # ---------------------------------------------------------------------------------------------- pricing
@@ -282,8 +289,9 @@ def _num(value) -> float | None:
     return None if value is None else float(value)
 
 
-def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
-    """The bills of the ``--json`` answer (README) from the written tables."""
+def bills_json(heads: pa.Table, lines: pa.Table, clear: dict[str, str]) -> list[dict]:
+    """The bills of the ``--json`` answer (README) from the written tables, accounts by their clear ids
+    (``clear``: {pseudonym: id})."""
     by_bill: dict[tuple, list[dict]] = defaultdict(list)
     for ln in lines.to_pylist():
         by_bill[(ln["account"], ln["meter_point"], ln["bill_from"])].append(
@@ -291,13 +299,15 @@ def bills_json(heads: pa.Table, lines: pa.Table) -> list[dict]:
              "amount_p": _num(ln["amount_p"]), "estimated_kwh": round(ln["estimated_kwh"], 3)})
     out = []
     for h in heads.to_pylist():
-        out.append({"account": h["account"], "meter_point": h["meter_point"], "tariff": h["tariff"],
-                    "kind": h["kind"], "bill_from": h["bill_from"], "bill_to": h["bill_to"], "days": h["days"],
+        out.append({"account": clear.get(h["account"], h["account"]), "meter_point": h["meter_point"],
+                    "tariff": h["tariff"], "kind": h["kind"], "bill_from": h["bill_from"], "bill_to": h["bill_to"],
+                    "days": h["days"],
                     "status": h["status"], "lines": by_bill[(h["account"], h["meter_point"], h["bill_from"])],
                     "energy_kwh": round(h["energy_kwh"], 3), "energy_p": _num(h["energy_p"]),
                     "standing_p": _num(h["standing_p"]), "net_p": _num(h["net_p"]), "vat_rate": _num(h["vat_rate"]),
                     "vat_p": _num(h["vat_p"]), "total_p": _num(h["total_p"]), "unpriced": h["unpriced"]})
-    return out
+    # in the order of the accounts' clear ids, as an operator reads them (the lake's rows: their pseudonyms')
+    return sorted(out, key=lambda b: (b["account"], b["meter_point"], b["bill_from"]))
 
 
 def _message(status: str, heads: pa.Table, start: date, end: date, uncleaned: list[date], since: str = "") -> str:
@@ -331,7 +341,9 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         raise UsageError(f"--account {account!r}: letters, digits, '_', '.', '-' only (1-64)")
     vat_rate = tariffs.money(settings.jobs.bill_vat_rate)
     jl = lakeio.open_job_lake(settings)
-    accounts = [a for a in inputs.read_accounts(jl.lake) if account is None or a.account == account]
+    # the lake names accounts by pseudonym (the output path, its rows, the checkpoint); the answer by clear id
+    wanted = None if account is None else pseudonym.for_settings(settings).one(account)
+    accounts = [a for a in inputs.read_accounts(jl.lake) if wanted is None or a.account == wanted]
     if not accounts:
         raise UsageError("no accounts to bill: load them with `meterlake accounts load FILE`"
                          + (f" (none is {account!r})" if account else ""))
@@ -346,11 +358,12 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
     bills = billing.with_ssc(bills, registrations(registry, {b.meter_point for b in bills if b.tariff in tou}), tou)
     used = {b.tariff for b in bills}
     defects = inputs.read_defects(jl.lake, used, start, end)
-    paths = output_paths(start, end, account)
-    key = f"{start}/{end}/{account or '*'}"
+    clear = inputs.account_ids(settings, {a.account for a in accounts})
+    paths = output_paths(start, end, wanted)
+    key = f"{start}/{end}/{wanted or '*'}"
     checkpoint = lakeio.read_checkpoint(jl.lake, JOB)
     previous = checkpoint.get(key)
-    fp = _fingerprint(jl, start, end, account, vat_rate)
+    fp = _fingerprint(jl, start, end, wanted, vat_rate)
     answer = {"path": paths[0]}
     uncleaned = [d for d in days_of(start, end) if not clean_state(jl, d)]
     if not force and previous and previous["fingerprint"] == fp \
@@ -358,26 +371,27 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
         heads, lines = (lakeio.read_output(jl.lake, p) for p in paths)
         if lakeio.fingerprint([lakeio.file_digest(jl.lake, p) for p in paths]) == previous["digest"]:
             return {"status": "unchanged", **answer, "digest": previous["digest"], "from": start, "to": end,
-                    "bills": bills_json(heads, lines),
+                    "bills": bills_json(heads, lines, clear),
                     "defects": defects, "message": _message("unchanged", heads, start, end, uncleaned, previous["at"])}
     rules = inputs.read_mdd(jl.lake)
     if rules is None and any(tariffs_[t].kind == "tou" for t in used):
         raise UsageError("a tou tariff needs the market domain data: `meterlake mdd load DIR` first")
     dynamic = {t for t in used if tariffs_[t].kind == "dynamic"}
     prices = inputs.read_prices(jl.lake, dynamic, *utc_span(start, end))
-    bill_rows, rate_rows = reference_rows(bills, tariffs_, rules.register_of if rules else None, prices, start, end)
+    bill_rows, rate_rows, bands = reference_rows(bills, tariffs_, rules.register_of if rules else None, prices,
+                                                 start, end)
     with lakeio.session(settings, f"meterlake-bill-{start}-{end}", spark, master) as s:
         clean = extract(s, jl, start, end)
         bills_df = lakeio.small_frame(s, bill_rows, BILLS_DDL)
         rates_df = lakeio.small_frame(s, rate_rows, RATES_DDL)
         result = transform(clean, bills_df, rates_df, start=start, end=end)
-        energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()])
-    heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, account))
-    digest = load(heads, lines, jl, start, end, account)
+        energy_rows, unpriced_rows = split([r.asDict() for r in result.collect()], bands)
+    heads, lines = price(bills, tariffs_, energy_rows, unpriced_rows, vat_rate=vat_rate, run=(start, end, wanted))
+    digest = load(heads, lines, jl, start, end, wanted)
     checkpoint[key] = {"fingerprint": fp, "digest": digest, "bills": heads.num_rows, "at": lakeio.stamp()}
     lakeio.write_checkpoint(jl.lake, JOB, checkpoint)
     return {"status": "billed", **answer, "digest": digest, "from": start, "to": end,
-            "bills": bills_json(heads, lines), "defects": defects,
+            "bills": bills_json(heads, lines, clear), "defects": defects,
             "message": _message("billed", heads, start, end, uncleaned)}
 
 

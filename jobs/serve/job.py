@@ -105,17 +105,23 @@ def daily_consumption(reads: DataFrame, calendar: DataFrame, meters: DataFrame) 
                     "expected_periods", "source_version"))
 
 
-def bill_summaries(bills: DataFrame, meters: DataFrame) -> DataFrame:
+def bill_summaries(bills: DataFrame, meters: DataFrame, accounts: DataFrame | None = None) -> DataFrame:
     """The ``bill_summaries`` rows: per account and meter point its latest bill (the module docstring), meter
-    points as the store knows them (``meters``: ``pseudonym, identifier``; a meter without one is dropped)."""
+    points as the store knows them (``meters``: ``pseudonym, identifier``; a meter without one is dropped), and
+    accounts by their clear ids where ``accounts`` (``pseudonym, account``: jobs/bill/inputs.py) has them."""
     from pyspark.sql import functions as F
 
     order = [F.col(c).alias(f"order_{c}") for c in ("bill_to", "bill_from", "run_to", "run_from")]
     latest = (bills.groupBy("account", "meter_point")
               .agg(F.max(F.struct(*order, *SUMMARY_COLUMNS)).alias("b"))
               .select("account", "meter_point", *(F.col(f"b.{c}").alias(c) for c in SUMMARY_COLUMNS)))
-    return (latest.join(F.broadcast(meters).withColumnRenamed("pseudonym", "meter_point"), "meter_point")
-            .select("account", F.col("identifier").alias("meter_point"), *SUMMARY_COLUMNS))
+    out = (latest.join(F.broadcast(meters).withColumnRenamed("pseudonym", "meter_point"), "meter_point")
+           .select("account", F.col("identifier").alias("meter_point"), *SUMMARY_COLUMNS))
+    if accounts is None:
+        return out
+    clear = accounts.select(F.col("pseudonym").alias("account"), F.col("account").alias("_clear"))
+    return (out.join(F.broadcast(clear), "account", "left")
+            .select(F.coalesce("_clear", "account").alias("account"), "meter_point", *SUMMARY_COLUMNS))
 
 
 # ---------------------------------------------------------------------------------------------------- load
@@ -159,6 +165,7 @@ def run(settings, first: date, last: date, *, spark: SparkSession | None = None,
         force: bool = False) -> dict:
     """Write the serving tables for the dates ``first`` to ``last``; the answer (``force`` is accepted for the
     jobs' common options: upserts of the same rows change nothing)."""
+    from jobs.bill import inputs
     from meterlake import pseudonym
     from meterlake.errors import UsageError
 
@@ -176,7 +183,9 @@ def run(settings, first: date, last: date, *, spark: SparkSession | None = None,
         rows = vee.materialize(daily_consumption(extract(s, jl, days), lakeio.calendar_frame(s, days), meters))
         written = rows.count()
         load(rows, keyspace, "daily_consumption")
-        summaries = vee.materialize(bill_summaries(bills(s, jl), meters))
+        ids = inputs.account_ids(settings, None)  # the lake's account pseudonyms, served by clear id
+        accounts = lakeio.small_frame(s, sorted(ids.items()), "pseudonym string, account string")
+        summaries = vee.materialize(bill_summaries(bills(s, jl), meters, accounts))
         summarised = summaries.count()
         load(summaries, keyspace, "bill_summaries", writetime=None)
     return {"status": "served", "tables": {"daily_consumption": written, "bill_summaries": summarised},

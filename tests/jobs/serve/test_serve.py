@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jobs import lakeio
+from jobs.bill import inputs
 from jobs.bill import job as bill
 from jobs.serve import job as serve
 from meterlake import calendar, clients, pseudonym
@@ -99,11 +100,14 @@ def test_the_latest_bill_of_each_account_is_served_by_account(stored, spark):  #
     finally:
         session.cluster.shutdown()
     names, jl = pseudonym.for_settings(stored), lakeio.open_job_lake(stored)
+    # the lake names accounts by pseudonym; `accounts load` kept their clear ids outside it
+    inputs.remember_accounts(stored, ["ACC-1", "ACC-2", "ACC-3"], names)
+    a1, a2, a3 = (names.one(a) for a in ("ACC-1", "ACC-2", "ACC-3"))
     before, mid, after = START - timedelta(days=20), START, START + timedelta(days=2)
-    runs = [(before, mid, [_bill("ACC-1", names.one(m1), before, mid, "315.00", (before, mid))]),
-            (mid, after, [_bill("ACC-1", names.one(m1), mid, after, "42.00", (mid, after)),
-                          _bill("ACC-2", names.one(m2), mid, after, "21.00", (mid, after)),
-                          _bill("ACC-3", names.one("1999999999999"), mid, after, "1.00", (mid, after))])]
+    runs = [(before, mid, [_bill(a1, names.one(m1), before, mid, "315.00", (before, mid))]),
+            (mid, after, [_bill(a1, names.one(m1), mid, after, "42.00", (mid, after)),
+                          _bill(a2, names.one(m2), mid, after, "21.00", (mid, after)),
+                          _bill(a3, names.one("1999999999999"), mid, after, "1.00", (mid, after))])]
     for start, end, heads in runs:
         bill.load(pa.Table.from_pylist(heads, schema=bill.BILLS_SCHEMA), bill.LINES_SCHEMA.empty_table(), jl,
                   start, end, None)
@@ -111,7 +115,7 @@ def test_the_latest_bill_of_each_account_is_served_by_account(stored, spark):  #
     # WHEN the dates are served
     out = serve.run(stored, START, LAST, spark=spark)
 
-    # THEN each account's latest bill is in its partition, meter points as the store knows them
+    # THEN each account's latest bill is in its partition, meter points and accounts as the store knows them
     expected = {("ACC-1", m1): (mid, after, Decimal("42.00"), "complete"),
                 ("ACC-2", m2): (mid, after, Decimal("21.00"), "complete")}
     assert out["tables"]["bill_summaries"] == 2 and _summaries(stored) == expected

@@ -119,7 +119,7 @@ def _start(args: list[str], env: dict, logs: Path) -> tuple[subprocess.Popen, _T
     """The command started, its output to files under ``logs`` (a pipe nobody reads yet could stall it)."""
     cli = str(Path(sys.executable).with_name("meterlake"))
     logs.mkdir(exist_ok=True)
-    name = "-".join(args[:2])
+    name = "-".join(a for a in args[:2] if os.sep not in a)  # "ingest", not the first file's path
     with open(logs / f"{name}.json", "w") as out, open(logs / f"{name}.log", "w") as err:
         child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=out, stderr=err)
     _RUNNING.add(child)

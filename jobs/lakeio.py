@@ -470,13 +470,17 @@ JOB_CONF = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.au
 
 
 @contextmanager
-def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
+def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None, *,
+            connector_conf: dict[str, str] | None = None):
     """The Spark session a job runs in, with :data:`JOB_CONF`: ``spark`` when given (a test's, a notebook's; its
-    settings are restored after), else one built by :func:`meterlake.spark.build_spark` (without the Cassandra
-    connector: jobs read the lake only) and stopped at the end."""
+    settings are restored after), else one built by :func:`meterlake.spark.build_spark` and stopped at the end.
+    Without ``connector_conf`` the session has no Cassandra connector (most jobs read the lake only); with it (the
+    connection settings, :func:`jobs.storeio.session`) a built session carries the connector's jars and those
+    settings are set as well."""
+    conf = {**JOB_CONF, **(connector_conf or {})}
     if spark is not None:
-        before = {k: spark.conf.get(k, None) for k in JOB_CONF}
-        for k, v in JOB_CONF.items():
+        before = {k: spark.conf.get(k, None) for k in conf}
+        for k, v in conf.items():
             spark.conf.set(k, v)
         try:
             with jobruns.spark_metrics(spark):
@@ -487,8 +491,8 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
         return
     from meterlake.spark import build_spark
 
-    lean = settings.model_copy(update={"spark": settings.spark.model_copy(update={"with_cassandra_connector": False})})
-    built = build_spark(app, lean, master=master, conf=JOB_CONF)
+    spark_settings = settings.spark.model_copy(update={"with_cassandra_connector": connector_conf is not None})
+    built = build_spark(app, settings.model_copy(update={"spark": spark_settings}), master=master, conf=conf)
     built.sparkContext.setLogLevel("WARN")
     try:
         with jobruns.spark_metrics(built):
@@ -500,42 +504,36 @@ def session(settings: Settings, app: str, spark: SparkSession | None = None, mas
 # ------------------------------------------------------------------------------------------- spark-submit
 
 
-def job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict],
-             options: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
-    """A job's ``main`` (``spark-submit jobs/NAME/job.py …``): the options ``options`` adds, then ``--master``,
-    ``--force``, ``--config`` and ``--dry-run`` (print the parsed options, run nothing); calls
-    ``run(settings, args, master=…, force=…)`` and prints its answer as the CLI's ``--json`` does (one object, times
-    in UTC with a ``Z``)."""
+def job_main(argv: list[str] | None, name: str, doc: str, run: Callable[..., dict]) -> int:
+    """A job's ``main`` (``spark-submit jobs/NAME/job.py …``): the options of ``name`` in :data:`jobs.options.JOBS`
+    (those ``meterlake job NAME`` takes), then ``--master``, ``--force``, ``--config`` and ``--dry-run`` (print the
+    parsed options, run nothing); calls ``run(settings, args, master=…, force=…)`` and prints its answer as the
+    CLI's ``--json`` does (one object, times in UTC with a ``Z``)."""
+    from jobs import options
     from meterlake import config
     from meterlake.jsontext import dumps
 
-    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
-    if options is not None:
-        options(parser)
-    parser.add_argument("--master", help="spark://host:port or local[*] (default: the configured master)")
-    parser.add_argument("--force", action="store_true", help="run even if the inputs are unchanged")
+    job = options.JOBS[name]
+    parser = argparse.ArgumentParser(prog=job.script, description=doc.splitlines()[0])
+    options.add_arguments(parser, (*job.options, options.MASTER, options.FORCE))
     parser.add_argument("--config", help="the config file (default: $METERLAKE_CONFIG or ./meterlake.toml)")
     parser.add_argument("--dry-run", action="store_true", help="check the options and the configuration, print "
                                                                "what would run as JSON, run nothing")
     args = parser.parse_args(argv)
     settings = config.load(args.config)
     if args.dry_run:  # no discovery of a local stack, no Spark: a deployment's command line checked where it runs
-        options = {k: v for k, v in vars(args).items() if k not in ("dry_run", "config")}
-        print(dumps({"job": prog, "options": options, "master": args.master or settings.spark.master,
+        given = {k: v for k, v in vars(args).items() if k not in ("dry_run", "config")}
+        print(dumps({"job": job.script, "options": given, "master": args.master or settings.spark.master,
                      "lake": settings.lake_url, "dry_run": True}))
         return 0
     print(dumps(run(config.discovered(settings), args, master=args.master, force=args.force)))
     return 0
 
 
-def dates_job_main(argv: list[str] | None, prog: str, doc: str, run: Callable[..., dict]) -> int:
+def dates_job_main(argv: list[str] | None, name: str, doc: str, run: Callable[..., dict]) -> int:
     """:func:`job_main` for a job over settlement dates (clean, quality): ``run(settings, dates or None, …)``
     with repeatable ``--date`` (default: every date)."""
-    def dates(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--date", action="append", type=date.fromisoformat, default=[],
-                            help="a settlement date (repeatable); default every date")
-
-    return job_main(argv, prog, doc, lambda settings, args, **kw: run(settings, args.date or None, **kw), dates)
+    return job_main(argv, name, doc, lambda settings, args, **kw: run(settings, args.date or None, **kw))
 
 
 def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:

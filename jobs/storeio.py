@@ -12,12 +12,10 @@ the per-period source versions.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs import lakeio
-from meterlake import jobruns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -50,38 +48,33 @@ def connector_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
-@contextmanager
 def session(settings: Settings, app: str, spark: SparkSession | None = None, master: str | None = None):
     """A job's session with the connector: ``spark`` when given (it must carry the connector's jars and
     extensions, as :func:`meterlake.spark.build_spark` makes them), else one built with them and stopped at the
     end. The connection settings are set on it (:func:`connector_conf`), with :data:`jobs.lakeio.JOB_CONF`."""
-    conf = connector_conf(settings)
-    if spark is None:
-        from meterlake.spark import build_spark
+    return lakeio.session(settings, app, spark, master, connector_conf=connector_conf(settings))
 
-        with_connector = settings.model_copy(update={"spark": settings.spark.model_copy(
-            update={"with_cassandra_connector": True})})
-        built = build_spark(app, with_connector, master=master, conf={**lakeio.JOB_CONF, **conf})
-        built.sparkContext.setLogLevel("WARN")
+
+#: how long :func:`table` waits for the connector's session to learn of a table made a moment ago
+SCHEMA_WAIT_S = 30.0
+
+
+def table(spark: SparkSession, keyspace: str, name: str, *, within_s: float = SCHEMA_WAIT_S) -> DataFrame:
+    """The table through the connector. A connector session opened before the table was made (one cached in a
+    caller's long-lived Spark session; a job's own session opens after) learns of it from a debounced schema event
+    about a second later, and until then answers "Couldn't find": wait for it, bounded by ``within_s``."""
+    import time
+
+    from pyspark.errors import AnalysisException
+
+    deadline = time.monotonic() + within_s
+    while True:
         try:
-            with jobruns.spark_metrics(built):
-                yield built
-        finally:
-            built.stop()
-        return
-    before = {k: spark.conf.get(k, None) for k in conf}
-    for k, v in conf.items():
-        spark.conf.set(k, v)
-    try:
-        with lakeio.session(settings, app, spark) as s:
-            yield s
-    finally:
-        for k, v in before.items():
-            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
-
-
-def table(spark: SparkSession, keyspace: str, name: str) -> DataFrame:
-    return spark.read.format(FORMAT).options(keyspace=keyspace, table=name).load()
+            return spark.read.format(FORMAT).options(keyspace=keyspace, table=name).load()
+        except AnalysisException as exc:
+            if "Couldn't find" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def months(first: date, last: date) -> list[str]:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -42,7 +41,6 @@ DEFAULT_VAT_RATE = Decimal("0.05")  # domestic electricity
 
 ACCOUNT_REQUIRED = ("account", "meter_point", "tariff", "effective_from")
 ACCOUNT_OPTIONAL = ("effective_to", "bill_day")
-_LCL = re.compile(r"MAC\d{6}")
 
 
 def round_p(value: Decimal, places: Decimal = CENT) -> Decimal:
@@ -85,7 +83,7 @@ def parse_accounts(text: str, source: str) -> tuple[list[Account], list[dict]]:
         if not row["account"]:
             bad.append(("account", "empty"))
         mp = row["meter_point"]
-        if not (_LCL.fullmatch(mp) or ids.fuel_of(mp) == "electricity"):
+        if not (ids.lcl_problem(mp) is None or ids.fuel_of(mp) == "electricity"):
             bad.append(("meter_point", f"{mp!r} is not an electricity MPAN core or LCL household id"))
         if not row["tariff"]:
             bad.append(("tariff", "empty"))

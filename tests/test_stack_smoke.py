@@ -2,13 +2,13 @@
 Parquet on HDFS read back by pyarrow over WebHDFS. Each step asserts what the previous one wrote."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import pyarrow.parquet as pq
 import pytest
 
 from infra.local import hdfs, kafka, stack
+from jobs import storeio
 from meterlake import clients, lakefs
 from meterlake.spark import cassandra_conf
 
@@ -62,7 +62,7 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
         for key, value in conf.items():
             spark.conf.set(key, value)
         try:
-            reads = _connector_table(spark, "stack_smoke", "reads")
+            reads = storeio.table(spark, "stack_smoke", "reads")  # bounded wait: a table made a moment ago
             totals = reads.groupBy("meter_point").agg({"kwh": "sum", "ts": "count"}).withColumnRenamed(
                 "sum(kwh)", "kwh").withColumnRenamed("count(ts)", "n")
             totals.write.format("org.apache.spark.sql.cassandra").options(keyspace="stack_smoke", table="totals") \
@@ -75,21 +75,6 @@ def test_reads_go_through_kafka_into_cassandra_and_back_out_through_spark(everyt
         assert row.kwh == pytest.approx(0.25 * 6 + (0 + 0 + 1 + 1 + 2 + 2) / 100)
     finally:
         session.cluster.shutdown()
-
-
-def _connector_table(spark, keyspace, table, *, within_s=30.0):
-    """The connector's cached session learns of a keyspace made by another client through a debounced schema
-    event, so a table created a moment ago may be unknown to it for about a second: wait for it, bounded."""
-    from pyspark.errors import AnalysisException
-
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            return spark.read.format("org.apache.spark.sql.cassandra").options(keyspace=keyspace, table=table).load()
-        except AnalysisException as exc:
-            if "Couldn't find" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def test_spark_writes_parquet_to_hdfs_and_pyarrow_reads_it_over_webhdfs(everything, spark):

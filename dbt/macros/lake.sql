@@ -103,8 +103,10 @@
 
 {#- The read model's columns (meterlake/schema.py: the contract shared by the lake, dbt and notebooks), typed:
     the columns every model of reads starts with (stg_lake__reads, stg_lake__clean_reads,
-    int_reads_deduplicated). -#}
-{% macro read_model_columns() -%}
+    int_reads_deduplicated). `provenance=true` adds where each copy of a read came from (its source file and
+    line, device, source version and Kafka position): the columns of every version and copy, which the live
+    version's order reads (stg_lake__reads, int_reads_deduplicated). -#}
+{% macro read_model_columns(provenance=false) -%}
         meter_point,
         meter_serial,
         fuel,
@@ -116,4 +118,13 @@
         value,
         unit,
         quality
+{%- if provenance %},
+        source_file,
+        source_line,
+        device_id,
+        source_version,
+        kafka_topic,
+        kafka_partition,
+        kafka_offset
+{%- endif %}
 {%- endmacro %}

@@ -322,13 +322,8 @@ def run(settings, first: date, last: date, *, meter_point: str | None = None, sp
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="last", required=True, type=date.fromisoformat)
-        parser.add_argument("--meter-point", help="rebuild only this meter point's reads (as in the store)")
-
-    return lakeio.job_main(argv, "jobs/backfill/job.py", __doc__, lambda settings, a, **kw: run(
-        settings, a.first, a.last, meter_point=a.meter_point, **kw), options)
+    return lakeio.job_main(argv, "backfill", __doc__, lambda settings, a, **kw: run(
+        settings, a.first, a.last, meter_point=a.meter_point, **kw))
 
 
 if __name__ == "__main__":

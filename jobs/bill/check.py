@@ -160,12 +160,8 @@ def run(settings, start: date, end: date, *, spark=None, master: str | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="start", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="end", required=True, type=date.fromisoformat)
-
-    return lakeio.job_main(argv, "jobs/bill/check.py", __doc__,
-                           lambda settings, a, **kw: run(settings, a.start, a.end, **kw), options)
+    return lakeio.job_main(argv, "bill-check", __doc__,
+                           lambda settings, a, **kw: run(settings, a.start, a.end, **kw))
 
 
 if __name__ == "__main__":

@@ -382,13 +382,8 @@ def run(settings, start: date, end: date, *, account: str | None = None, spark: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="start", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="end", required=True, type=date.fromisoformat)
-        parser.add_argument("--account")
-
-    return lakeio.job_main(argv, "jobs/bill/job.py", __doc__,
-                           lambda settings, a, **kw: run(settings, a.start, a.end, account=a.account, **kw), options)
+    return lakeio.job_main(argv, "bill", __doc__,
+                           lambda settings, a, **kw: run(settings, a.start, a.end, account=a.account, **kw))
 
 
 if __name__ == "__main__":

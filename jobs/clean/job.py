@@ -176,7 +176,7 @@ def run(settings, days: list[date] | None = None, *, spark: SparkSession | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    return lakeio.dates_job_main(argv, "jobs/clean/job.py", __doc__, run)
+    return lakeio.dates_job_main(argv, "clean", __doc__, run)
 
 
 if __name__ == "__main__":

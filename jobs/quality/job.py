@@ -198,7 +198,7 @@ def _ingest_line(state: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return lakeio.dates_job_main(argv, "jobs/quality/job.py", __doc__, run)
+    return lakeio.dates_job_main(argv, "quality", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from jobs import lakeio, storeio
 from jobs.backfill import job as backfill
 from jobs.clean import vee
+from jobs.options import STORE_GROUP  # streaming.store.consumer's consumer group
 from meterlake import jobruns
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 JOB = "reconcile"
 OUTPUT = "reconciliation/settlement_date={day}"
 KEY = ("meter_point", "meter_serial", "register_id", "read_kind", "interval_start_utc", "device_id", "unit")
-STORE_GROUP = "meterlake-store"  # streaming.store.consumer's consumer group
 
 
 def output_dir(day: date) -> str:
@@ -245,13 +245,8 @@ def _message(out: list[dict], differences: int, pending: int, positions: dict | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="last", required=True, type=date.fromisoformat)
-        parser.add_argument("--store-group", default=STORE_GROUP, help="the store's Kafka consumer group")
-
-    return lakeio.job_main(argv, "jobs/reconcile/job.py", __doc__, lambda settings, a, **kw: run(
-        settings, a.first, a.last, store_group=a.store_group, **kw), options)
+    return lakeio.job_main(argv, "reconcile", __doc__, lambda settings, a, **kw: run(
+        settings, a.first, a.last, store_group=a.store_group, **kw))
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ def load(rows: DataFrame, keyspace: str, table: str, writetime: str | None = "so
     first: the connector batches rows of the same partition (``[cassandra] connector_batch_grouping_key``) only
     among those it holds at once, so rows in the aggregate's order go one a batch."""
     keys = PARTITION_KEYS[table]
+    storeio.table(rows.sparkSession, keyspace, table)  # the connector's session knows the table (made a moment ago?)
     rows = rows.repartition(*keys).sortWithinPartitions(*keys)
     writer = rows.write.format(storeio.FORMAT).options(keyspace=keyspace, table=table)
     if writetime is not None:
@@ -184,12 +185,8 @@ def run(settings, first: date, last: date, *, spark: SparkSession | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--from", dest="first", required=True, type=date.fromisoformat)
-        parser.add_argument("--to", dest="last", required=True, type=date.fromisoformat)
-
-    return lakeio.job_main(argv, "jobs/serve/job.py", __doc__, lambda settings, a, **kw: run(
-        settings, a.first, a.last, **kw), options)
+    return lakeio.job_main(argv, "serve", __doc__, lambda settings, a, **kw: run(
+        settings, a.first, a.last, **kw))
 
 
 if __name__ == "__main__":

@@ -301,13 +301,8 @@ def run(settings, day: date, run_name: str, *, llf_paths: list[str] = (), spark:
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--date", required=True, type=date.fromisoformat)
-        parser.add_argument("--run", required=True, choices=runs.RUNS)
-        parser.add_argument("--llf", action="append", default=[], help="a D0265 file (.ptf or .zip); repeatable")
-
-    return lakeio.job_main(argv, "jobs/settle/job.py", __doc__,
-                           lambda settings, a, **kw: run(settings, a.date, a.run, llf_paths=a.llf, **kw), options)
+    return lakeio.job_main(argv, "settle", __doc__,
+                           lambda settings, a, **kw: run(settings, a.date, a.run, llf_paths=a.llf, **kw))
 
 
 if __name__ == "__main__":

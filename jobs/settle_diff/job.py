@@ -150,15 +150,8 @@ def run(settings, day: date, from_run: str, to_run: str, *, limit: int = 100, sp
 
 
 def main(argv: list[str] | None = None) -> int:
-    def options(parser):
-        parser.add_argument("--date", required=True, type=date.fromisoformat)
-        parser.add_argument("--from", dest="from_run", required=True, choices=runs.RUNS)
-        parser.add_argument("--to", dest="to_run", required=True, choices=runs.RUNS)
-        parser.add_argument("--limit", type=int, default=100)
-
-    return lakeio.job_main(argv, "jobs/settle_diff/job.py", __doc__,
-                           lambda settings, a, **kw: run(settings, a.date, a.from_run, a.to_run, limit=a.limit, **kw),
-                           options)
+    return lakeio.job_main(argv, "settle-diff", __doc__,
+                           lambda settings, a, **kw: run(settings, a.date, a.from_run, a.to_run, limit=a.limit, **kw))
 
 
 if __name__ == "__main__":

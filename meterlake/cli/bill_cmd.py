@@ -11,9 +11,6 @@ import click
 from meterlake.cli.job_cmd import job, spark_job
 from meterlake.cli.output import json_command, parse_date, progress
 
-_FROM = click.option("--from", "start", required=True, help="First local date (YYYY-MM-DD).")
-_TO = click.option("--to", "end", required=True, help="The local date it ends before (exclusive).")
-
 
 @click.group("mdd")
 def mdd() -> None:
@@ -73,7 +70,7 @@ def accounts_load(ctx, file: str, replace: bool):
                  "stored")
 
 
-@spark_job(job, "bill", _FROM, _TO, click.option("--account", help="Bill only this account."))
+@spark_job(job, "bill")
 def job_bill(ctx, start: str, end: str, account: str | None, master: str | None, force: bool):
     """Bills per account and bill period: energy per band, standing charge, VAT -> billing/."""
     from jobs.bill import job as bill
@@ -88,7 +85,7 @@ def job_bill(ctx, start: str, end: str, account: str | None, master: str | None,
     return out, "\n".join(lines)
 
 
-@spark_job(job, "bill-check", _FROM, _TO, force=False)
+@spark_job(job, "bill-check")
 def job_bill_check(ctx, start: str, end: str, master: str | None):
     """Register reconciliation: each register's advance vs the half-hourly energy in its windows."""
     from jobs.bill import check

@@ -9,31 +9,36 @@ from __future__ import annotations
 
 import click
 
+from jobs import options
 from meterlake.cli.output import json_command, parse_date, progress
 from meterlake.settlement_runs import RUNS
 
-_MASTER = click.option("--master", help="Spark master: local[*] or spark://host:port (default: the configured one, "
-                                        "or the local stack's standalone master when it runs).")
-_RUN = click.Choice(RUNS, case_sensitive=True)
-_DATE = click.option("--date", "day", required=True, help="The settlement date (YYYY-MM-DD).")
-_FORCE = click.option("--force", is_flag=True, help="Run even if the inputs are unchanged since the last run.")
+
+def click_option(o: options.Option):
+    """A job's option (:mod:`jobs.options`, the declaration its spark-submit main takes too) as a click option.
+    Dates stay text: the body parses them (:func:`parse_date`), so a bad one is the CLI's usage error."""
+    typed = {"flag": {"is_flag": True}, "dates": {"multiple": True},
+             "run": {"type": click.Choice(RUNS, case_sensitive=True)}, "count": {"type": click.IntRange(0)},
+             "files": {"multiple": True, "type": click.Path(exists=True, dir_okay=False)},
+             "text": {}, "date": {}}[o.kind]
+    if o.kind not in ("flag", "dates", "files"):
+        typed |= {"required": o.required, "default": o.default, "show_default": o.default is not None}
+    return click.option(o.flag, o.dest, help=o.help or None, **typed)
 
 
-def spark_job(group: click.Group, name: str, *options, force: bool = True):
-    """Declare a Spark job command ``name`` of ``group``: its own ``options``, then ``--master``, ``--force``
-    (unless ``force=False``) and ``--json``; the body gets the CLI context and returns ``(result, summary)``."""
+def spark_job(group: click.Group, name: str):
+    """Declare the Spark job command ``name`` of ``group`` from its options in :data:`jobs.options.JOBS`, then
+    ``--master``, ``--force`` (where the job takes it) and ``--json``; the body gets the CLI context and each
+    option's value by its ``dest``, and returns ``(result, summary)``."""
+    job_options = options.JOBS[name]
 
     def declare(body):
         command = json_command(click.pass_obj(body))
-        for option in reversed([*options, _MASTER, *([_FORCE] if force else [])]):
-            command = option(command)
+        for option in reversed([*job_options.options, options.MASTER, *([options.FORCE] if job_options.force else [])]):
+            command = click_option(option)(command)
         return group.command(name)(command)
 
     return declare
-
-
-def _dates_option(default: str):
-    return click.option("--date", "days", multiple=True, help=f"A settlement date (repeatable); default {default}.")
 
 
 def _dates(days: tuple[str, ...]) -> list | None:
@@ -64,64 +69,49 @@ def job() -> None:
     """Spark jobs off the lake: clean reads, settlement runs and their diffs, data quality, billing."""
 
 
-@spark_job(job, "clean", _dates_option("every date in the lake"))
-def job_clean(ctx, days: tuple[str, ...], master: str | None, force: bool):
+@spark_job(job, "clean")
+def job_clean(ctx, date: tuple[str, ...], master: str | None, force: bool):
     """Live version of every read, validation flags, gap detection and estimation -> clean_reads."""
     from jobs.clean import job as clean
 
     progress("cleaning reads (Spark)…")
-    out = clean.run(ctx.settings, _dates(days), master=master, force=force)
+    out = clean.run(ctx.settings, _dates(date), master=master, force=force)
     return out, out["message"]
 
 
-@spark_job(job, "settle", _DATE, click.option("--run", "run_name", required=True, type=_RUN),
-           click.option("--llf", "llf_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
-                        help="Line loss factors: a D0265 file (.ptf, or the distributor's .zip); repeatable."))
-def job_settle(ctx, day: str, run_name: str, llf_paths: tuple[str, ...], master: str | None, force: bool):
+@spark_job(job, "settle")
+def job_settle(ctx, date: str, run: str, llf: tuple[str, ...], master: str | None, force: bool):
     """Settle a date for a run: consumption per period by GSP group, supplier, profile/measurement class."""
     from jobs.settle import job as settle
 
-    progress(f"settling {day} {run_name.upper()} (Spark)…")
-    out = settle.run(ctx.settings, parse_date(day), run_name, llf_paths=list(llf_paths), master=master, force=force)
+    progress(f"settling {date} {run.upper()} (Spark)…")
+    out = settle.run(ctx.settings, parse_date(date), run, llf_paths=list(llf), master=master, force=force)
     return out, out["message"]
 
 
-@spark_job(job, "settle-diff", _DATE, click.option("--from", "from_run", required=True, type=_RUN),
-           click.option("--to", "to_run", required=True, type=_RUN),
-           click.option("--limit", type=click.IntRange(0), default=100, show_default=True,
-                        help="Changes listed in the answer."))
-def job_settle_diff(ctx, day: str, from_run: str, to_run: str, limit: int, master: str | None, force: bool):
+@spark_job(job, "settle-diff")
+def job_settle_diff(ctx, date: str, from_run: str, to_run: str, limit: int, master: str | None, force: bool):
     """Per meter and period, what changed between two runs of a date and why."""
     from jobs.settle_diff import job as settle_diff
 
-    progress(f"comparing {day} {from_run.upper()} -> {to_run.upper()} (Spark)…")
-    out = settle_diff.run(ctx.settings, parse_date(day), from_run, to_run, limit=limit, master=master, force=force)
+    progress(f"comparing {date} {from_run.upper()} -> {to_run.upper()} (Spark)…")
+    out = settle_diff.run(ctx.settings, parse_date(date), from_run, to_run, limit=limit, master=master, force=force)
     lines = [out["message"]] + [f"  {r['settlement_period']:>2} {r['meter_point']} {r['reason']:<17} "
                                 f"{r['from_kwh']} -> {r['to_kwh']}" for r in out["rows"]]
     return out, "\n".join(lines)
 
 
-@spark_job(job, "quality", _dates_option("every cleaned date"))
-def job_quality(ctx, days: tuple[str, ...], master: str | None, force: bool):
+@spark_job(job, "quality")
+def job_quality(ctx, date: tuple[str, ...], master: str | None, force: bool):
     """Completeness, lateness, estimated share and quarantined reads per meter-day (from clean_reads)."""
     from jobs.quality import job as quality
 
     progress("measuring data quality (Spark)…")
-    out = quality.run(ctx.settings, _dates(days), master=master, force=force)
+    out = quality.run(ctx.settings, _dates(date), master=master, force=force)
     return out, out["message"]
 
 
-_FROM = click.option("--from", "first", required=True, help="The first settlement date (YYYY-MM-DD).")
-_TO = click.option("--to", "last", required=True, help="The last settlement date (YYYY-MM-DD).")
-
-
-@job.command("backfill")
-@_FROM
-@_TO
-@click.option("--meter-point", help="Rebuild only this meter point's reads (its identifier, as in the store).")
-@_MASTER
-@json_command
-@click.pass_obj
+@spark_job(job, "backfill")
 def job_backfill(ctx, first: str, last: str, meter_point: str | None, master: str | None):
     """Rebuild lake partitions from the Cassandra event store (Spark Cassandra Connector), swapped atomically."""
     from jobs.backfill import job as backfill
@@ -136,14 +126,7 @@ def job_backfill(ctx, first: str, last: str, meter_point: str | None, master: st
     return out, "\n".join(lines)
 
 
-@job.command("reconcile")
-@_FROM
-@_TO
-@click.option("--store-group", default="meterlake-store", show_default=True,
-              help="The store's Kafka consumer group (its lag is not a difference).")
-@_MASTER
-@json_command
-@click.pass_obj
+@spark_job(job, "reconcile")
 def job_reconcile(ctx, first: str, last: str, store_group: str, master: str | None):
     """Per meter-day, the Cassandra store and the lake compared: reads, kWh, versions, reads on one side only."""
     from jobs.reconcile import job as reconcile
@@ -156,12 +139,7 @@ def job_reconcile(ctx, first: str, last: str, store_group: str, master: str | No
     return out, "\n".join(lines)
 
 
-@job.command("serve")
-@_FROM
-@_TO
-@_MASTER
-@json_command
-@click.pass_obj
+@spark_job(job, "serve")
 def job_serve(ctx, first: str, last: str, master: str | None):
     """Serving aggregates off the lake into Cassandra (daily consumption per meter), as idempotent upserts."""
     from jobs.serve import job as serve

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.stack, pytest.mark.slow]
 LAST = START + timedelta(days=2)
 
 
-def _served(settings) -> dict:
-    session = clients.cassandra_session(settings, consistency="ONE")
+def _served(settings, consistency: str = "ONE") -> dict:
+    session = clients.cassandra_session(settings, consistency=consistency)
     try:
         rows = session.execute(f"SELECT meter_point, settlement_date, register_id, unit, consumption, periods, "
                                f"estimated_periods, estimated_share, expected_periods, writetime(consumption) AS wt "

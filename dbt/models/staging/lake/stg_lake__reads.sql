@@ -5,14 +5,7 @@ with source as (
 
 renamed as (
     select
-        {{ read_model_columns() }},
-        source_file,
-        source_line,
-        device_id,
-        source_version,
-        kafka_topic,
-        kafka_partition,
-        kafka_offset
+        {{ read_model_columns(provenance=true) }}
     from source
 )
 

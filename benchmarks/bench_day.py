@@ -32,10 +32,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -108,19 +111,25 @@ class _Tree:
         return self.peak / 1e6, sum(self.cpu.values())
 
 
+#: the stages' processes still running: a signal that ends the day ends them too (:func:`stopped_on_signals`)
+_RUNNING: set[subprocess.Popen] = set()
+
+
 def _start(args: list[str], env: dict, logs: Path) -> tuple[subprocess.Popen, _Tree, float]:
     """The command started, its output to files under ``logs`` (a pipe nobody reads yet could stall it)."""
     cli = str(Path(sys.executable).with_name("meterlake"))
     logs.mkdir(exist_ok=True)
-    name = "-".join(args[:2])
+    name = "-".join(a for a in args[:2] if os.sep not in a)  # "ingest", not the first file's path
     with open(logs / f"{name}.json", "w") as out, open(logs / f"{name}.log", "w") as err:
         child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=out, stderr=err)
+    _RUNNING.add(child)
     child.out, child.err = logs / f"{name}.json", logs / f"{name}.log"
     return child, _Tree(child), time.perf_counter()
 
 
 def _finish(name: str, child: subprocess.Popen, tree: _Tree, started: float, reads) -> Stage:
     child.wait()
+    _RUNNING.discard(child)
     rss, cpu = tree.join()
     seconds = tree.ended - started
     if child.returncode != 0:
@@ -171,14 +180,18 @@ def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
     files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
     stages.append(_run("ingest", ["ingest", *files], lambda a: sum(f["reads"] for f in a["files"])))
     stages[0].reads = stages[1].reads
-    store = _start(["store", "run", "--until-caught-up"], logs)
-    mirror = _start(["mirror", "run", "--until-caught-up"], logs)
+    store = _start(["store", "run", "--until-caught-up"], env, logs)
+    mirror = _start(["mirror", "run", "--until-caught-up"], env, logs)
     stages.append(_finish("store", *store, stages[1].reads))
     stages.append(_finish("mirror", *mirror, stages[1].reads))
-    for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
-                 ["tariffs", "load", str(landing / "tariffs.toml")],
-                 ["accounts", "load", str(landing / "accounts.csv")]):
-        _run("reference", args, 0)  # the day's reference data: not a stage
+    # the day's reference data (registry, market domain data, tariffs, accounts): one row, four commands
+    loads = [_run(f"reference ({args[0]})", args, 0)
+             for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
+                          ["tariffs", "load", str(landing / "tariffs.toml")],
+                          ["accounts", "load", str(landing / "accounts.csv")])]
+    stages.append(Stage("reference", sum(s.seconds for s in loads), 0, max(s.peak_rss_mb for s in loads),
+                        sum(s.cpu_s for s in loads), started=loads[0].started,
+                        answer={s.name: s.answer for s in loads}))
     n = stages[1].reads
     stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
     stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
@@ -301,6 +314,35 @@ def table(result: dict) -> str:
     return "\n".join(rows)
 
 
+@contextmanager
+def stopped_on_signals(teardown: Callable[[], None]):
+    """Run the block, then ``teardown``, also when SIGTERM or SIGINT ends the block (the signal raises
+    SystemExit in it); the stages' processes still running are terminated first. Signals arriving during the
+    teardown are ignored: a second Ctrl-C must not leave a half-stopped stack."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            for child in list(_RUNNING):
+                child.terminate()
+            for child in list(_RUNNING):
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                _RUNNING.discard(child)
+            teardown()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def run(report: Report, scale: str, meters: int | None = None) -> dict:
     from infra.local import stack
     from infra.local.discover import discover
@@ -315,8 +357,8 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("METERLAKE_")},
            "METERLAKE_CONFIG": str(path), "DO_NOT_TRACK": "1"}
     settings = config.load(path)
-    up = _timed(lambda: stack.up(settings))
-    try:
+    with stopped_on_signals(lambda: stack.down(settings)):  # a killed benchmark leaves no stack behind
+        up = _timed(lambda: stack.up(settings))
         settings = discover(stack.remembered(settings))
         print(f"  stack up in {up:.0f} s; the day of {meters:,} meters ...", flush=True)
         started = time.perf_counter()
@@ -325,8 +367,6 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
         by_name = {s.name: s for s in stages}
         print("  floors ...", flush=True)
         floors(by_name, settings, work)
-    finally:
-        stack.down(settings)
     result = {
         "run_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "meters": meters, "reads": by_name["ingest"].reads,
         "settlement_date": DAY.isoformat(),

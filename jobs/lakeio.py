@@ -148,7 +148,7 @@ def read_files(spark: SparkSession, urls: list[str], schema, base: str | None = 
     opening each to read its statistics. The columns keep ``schema``'s order.
     """
     if not urls:
-        return spark.createDataFrame([], schema)
+        return empty_frame(spark, schema)
     reader = spark.read.schema(schema)
     if base is not None:
         reader = reader.option("basePath", base)
@@ -183,7 +183,7 @@ def read_lake_days(spark: SparkSession, jl: JobLake, kinds_by_day: dict[date, fr
             df = df.filter(F.col("read_kind").isin(sorted(kinds)))
         frames.append(df)
     if not frames:
-        return spark.createDataFrame([], schema)
+        return empty_frame(spark, schema)
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
@@ -215,7 +215,7 @@ def calendar_frame(spark: SparkSession, days: Iterable[date]) -> DataFrame:
 
     schema = ("settlement_date date, settlement_period int, slot long, local_slot int, weekday int, "
               "periods int")
-    df = spark.createDataFrame(calendar_rows(days), schema)
+    df = small_frame(spark, calendar_rows(days), schema)
     return df.withColumn("start_utc", F.timestamp_seconds(F.col("slot") * 1800))
 
 
@@ -545,10 +545,19 @@ def small_frame(spark: SparkSession, rows: list[tuple], ddl: str) -> DataFrame:
     made of Python rows is a Python RDD, and every job that reads it (each broadcast of it) starts Python workers
     to unpickle them, seconds per frame on a busy machine (the bill job's three reference tables cost more than
     its scan of the reads)."""
-    if not rows:
-        return spark.createDataFrame(rows, ddl)
-    import pandas as pd
     from pyspark.sql.types import _parse_datatype_string
 
     schema = _parse_datatype_string(ddl)
+    if not rows:
+        return empty_frame(spark, schema)
+    import pandas as pd
+
     return spark.createDataFrame(pd.DataFrame.from_records(rows, columns=schema.names), schema)
+
+
+def empty_frame(spark: SparkSession, schema) -> DataFrame:
+    """No rows, ``schema``'s columns (a StructType), made in the JVM: an empty frame of Python rows is a Python
+    RDD too, and each job that reads it starts Python workers for its empty partitions (:func:`small_frame`)."""
+    from pyspark.sql import functions as F
+
+    return spark.range(0).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields])

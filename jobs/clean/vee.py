@@ -511,8 +511,9 @@ def registry_as_of(registry: DataFrame, days: Iterable[date]) -> DataFrame:
     """The registration in force on each day: one row per (meter_point, settlement_date) with the registry's
     attributes (the latest ``effective_from`` at or before the day whose ``effective_to`` is after it)."""
     F, W = _F(), _W()
-    spark = registry.sparkSession
-    targets = spark.createDataFrame([(d,) for d in sorted(set(days))], "settlement_date date")
+    # the days as literals: a frame of Python rows would be a Python RDD, whose every read starts Python workers
+    targets = registry.sparkSession.range(1).select(
+        F.explode(F.array(*[F.lit(d) for d in sorted(set(days))])).alias("settlement_date"))
     joined = registry.crossJoin(targets).filter(
         (F.col("effective_from") <= F.col("settlement_date"))
         & (F.col("effective_to").isNull() | (F.col("settlement_date") < F.col("effective_to"))))

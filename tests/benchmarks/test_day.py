@@ -1,9 +1,18 @@
 """The day benchmark's report (benchmarks/bench_day.py): its table is what the README keeps, so it must say what
 the figures are. The day itself runs in ``make bench-day`` (minutes of Spark jobs: too long for ``make test``)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
 from benchmarks import __main__ as bench_main
 from benchmarks.bench_day import table
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stage(name, seconds, reads, floor_s=None, floor=""):
@@ -31,3 +40,33 @@ def test_table_gives_each_stage_its_rate_and_ratio_and_the_day_both_ways():
 def test_meters_is_refused_for_other_stages():
     with pytest.raises(SystemExit):
         bench_main.main(["settle", "--meters", "10"])
+
+
+_STOPPED = """
+import subprocess, sys, time
+from pathlib import Path
+from benchmarks import bench_day
+out = Path(sys.argv[1])
+with bench_day.stopped_on_signals(lambda: out.joinpath("torn-down").write_text("yes")):
+    child = subprocess.Popen(["sleep", "60"])
+    bench_day._RUNNING.add(child)
+    out.joinpath("child").write_text(str(child.pid))
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_stages_and_tears_the_stack_down(tmp_path, sig):
+    # GIVEN a day running a stage's process
+    day = subprocess.Popen([sys.executable, "-c", _STOPPED, str(tmp_path)], cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "child").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stage = int((tmp_path / "child").read_text())
+    # WHEN the benchmark is sent the signal
+    day.send_signal(sig)
+    # THEN it exits after the teardown ran and the stage's process is gone
+    assert day.wait(timeout=30) == 128 + sig
+    assert (tmp_path / "torn-down").read_text() == "yes"
+    with pytest.raises(ProcessLookupError):
+        os.kill(stage, 0)

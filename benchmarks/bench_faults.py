@@ -328,6 +328,8 @@ def _fresh(settings, lake: Path):
     again = _pipeline_settings(settings.state_dir, settings.stack.port_offset, lake,
                                replication_factor=c.replication_factor, write_consistency=c.write_consistency,
                                read_consistency=c.read_consistency)
+    # the same stack, so a node the scenario restarts comes back as it was started (its JMX agent included)
+    again = again.model_copy(update={"stack": settings.stack})
     return discover(stack.remembered(again))
 
 

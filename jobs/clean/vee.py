@@ -115,17 +115,18 @@ def _slot(ts: Column) -> Column:
     return F.floor(F.unix_micros(ts) / F.lit(PERIOD_US)).cast("long")
 
 
+def _kwh_per_unit_sql() -> str:
+    """SQL of kWh per unit of the read's ``unit`` (:data:`ENERGY_UNITS`); null for a unit that is not energy."""
+    cases = " ".join(f"WHEN unit = '{unit}' THEN {kwh!r}D" for unit, kwh in ENERGY_UNITS.items())
+    return f"CASE {cases} END"
+
+
 def _kwh_per_unit() -> Column:
-    """kWh per unit of the read's ``unit`` (:data:`ENERGY_UNITS`); null for a unit that is not energy."""
-    F = _F()
-    factor = F
-    for unit, kwh in ENERGY_UNITS.items():
-        factor = factor.when(F.col("unit") == unit, F.lit(kwh))
-    return factor
+    return _F().expr(_kwh_per_unit_sql())
 
 
 def _energy_kwh() -> Column:
-    return _F().col("value") * _kwh_per_unit()
+    return _F().expr(_energy_kwh_sql())
 
 
 _SEP = "\x00"
@@ -163,8 +164,7 @@ def half_up_sql(x: str) -> str:
 
 def _energy_kwh_sql() -> str:
     """SQL of :func:`_energy_kwh`."""
-    cases = " ".join(f"WHEN unit = '{unit}' THEN {kwh!r}D" for unit, kwh in ENERGY_UNITS.items())
-    return f"value * CASE {cases} END"
+    return f"value * {_kwh_per_unit_sql()}"
 
 
 #: SQL of the usable interval reads (:func:`usable_intervals`)

@@ -110,8 +110,16 @@ def render_cassandra_yaml(*, node: int, native_port: int, storage_port: int, dat
         "concurrent_validations": 1,
         "concurrent_materialized_view_builders": 1,
         "memtable_flush_writers": 1,
-        "memtable_allocation_type": "heap_buffers",
+        # Trie memtables (5.0) with their cells off heap: a bulk day's writes cost far less CPU and GC than the
+        # skip-list default on heap, and flush less often (fewer sstables to compact).
+        "memtable": {"configurations": {"skiplist": {"class_name": "SkipListMemtable"},
+                                        "trie": {"class_name": "TrieMemtable"},
+                                        "default": {"inherits": "trie"}}},
+        "memtable_allocation_type": "offheap_objects",
+        # The store sends set rows as unlogged batches of a few rows (~1-2 KB each): no warning per batch.
+        "batch_size_warn_threshold": "32KiB",
         "memtable_heap_space": "128MiB",
+        "memtable_offheap_space": "256MiB",
         "native_transport_max_threads": 32,
         "compaction_throughput": "32MiB/s",
         "key_cache_size": "16MiB",

@@ -196,7 +196,7 @@ def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
     stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
     stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
     end = (DAY + timedelta(days=1)).isoformat()
-    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end], n))
+    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end, "--summary"], n))
     stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], n))
     return stages
 

@@ -24,7 +24,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from hashlib import blake2b
+from itertools import repeat, starmap
+from operator import methodcaller
 from pathlib import Path
 
 import pyarrow as pa
@@ -307,17 +310,20 @@ class DuplicateWindow:
         """Remember a block of keys at once, as :meth:`check` one by one would, and return True, when every key
         is new (none remembered, none twice in the block); else remember nothing and return False (the caller
         then checks them one by one)."""
-        digests = [blake2b(key, digest_size=16).digest() for key in keys]
+        digests = list(map(_DIGEST, map(_BLAKE2B_16, keys)))
         seen = self._seen
         if len(set(digests)) != len(digests) or any(d in seen for d in digests):
             return False
         seen.update(zip(digests, zip(values, qualities, lines, strict=True), strict=True))
         self._order.extend(digests)
-        order, capacity = self._order, self._capacity
-        while len(order) > capacity:
-            del seen[order.popleft()]
+        excess = len(self._order) - self._capacity
+        if excess > 0:  # forget the oldest keys (the loop runs in C: no Python call per key)
+            deque(map(seen.__delitem__, starmap(self._order.popleft, repeat((), excess))), maxlen=0)
         return True
 
+
+_BLAKE2B_16 = partial(blake2b, digest_size=16)
+_DIGEST = methodcaller("digest")
 
 BatchSink = Callable[[pa.RecordBatch], None]
 

@@ -70,7 +70,8 @@ def sniff(first: str) -> bool:
     return set(COLUMNS) <= names
 
 
-#: lines checked together by :func:`_block` (a block with any bad line is checked line by line instead)
+#: lines checked together by :func:`_block` (a block with any bad line is checked line by line instead), at most
+#: the collector's ``batch_rows``: memory stays bounded by the batch size
 BLOCK_LINES = 20_000
 
 
@@ -84,9 +85,10 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
     timestamp = TimestampParser()
     qualities = set(schema.QUALITIES)
     block: list[tuple[int, str, bool]] = []
+    block_lines = max(1, min(BLOCK_LINES, out.batch_rows))
     for item in lines:
         block.append(item)
-        if len(block) < BLOCK_LINES:
+        if len(block) < block_lines:
             continue
         if not _block(block, names, timestamp, now_us, out, info):
             _lines(block, at, width, timestamp, qualities, now_us, out, info)

@@ -36,6 +36,7 @@ Grain: one line per (meter_point, meter_serial, register_id, read_kind, interval
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import numpy as np
 import pyarrow as pa
@@ -84,17 +85,10 @@ def parse(lines: Iterator[tuple[int, str, bool]], out: Collector, info: FileInfo
     width = len(names)
     timestamp = TimestampParser()
     qualities = set(schema.QUALITIES)
-    block: list[tuple[int, str, bool]] = []
     block_lines = max(1, min(BLOCK_LINES, out.batch_rows))
-    for item in lines:
-        block.append(item)
-        if len(block) < block_lines:
-            continue
+    while block := list(islice(lines, block_lines)):
         if not _block(block, names, timestamp, now_us, out, info):
             _lines(block, at, width, timestamp, qualities, now_us, out, info)
-        block = []
-    if block and not _block(block, names, timestamp, now_us, out, info):
-        _lines(block, at, width, timestamp, qualities, now_us, out, info)
 
 
 def _lines(lines, at, width, timestamp, qualities, now_us: int, out: Collector, info: FileInfo) -> None:

@@ -24,10 +24,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from hashlib import blake2b
+from itertools import repeat, starmap
+from operator import methodcaller
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from meterlake import calendar as cal
 from meterlake import schema
@@ -302,6 +306,24 @@ class DuplicateWindow:
             del self._seen[self._order.popleft()]
         return None
 
+    def add_all_new(self, keys: list[bytes], values: list, qualities: list, lines: list) -> bool:
+        """Remember a block of keys at once, as :meth:`check` one by one would, and return True, when every key
+        is new (none remembered, none twice in the block); else remember nothing and return False (the caller
+        then checks them one by one)."""
+        digests = list(map(_DIGEST, map(_BLAKE2B_16, keys)))
+        seen = self._seen
+        if len(set(digests)) != len(digests) or any(d in seen for d in digests):
+            return False
+        seen.update(zip(digests, zip(values, qualities, lines, strict=True), strict=True))
+        self._order.extend(digests)
+        excess = len(self._order) - self._capacity
+        if excess > 0:  # forget the oldest keys (the loop runs in C: no Python call per key)
+            deque(map(seen.__delitem__, starmap(self._order.popleft, repeat((), excess))), maxlen=0)
+        return True
+
+
+_BLAKE2B_16 = partial(blake2b, digest_size=16)
+_DIGEST = methodcaller("digest")
 
 BatchSink = Callable[[pa.RecordBatch], None]
 
@@ -326,6 +348,8 @@ class Collector:
 
     def __post_init__(self):
         self._cols: dict[str, list] = {name: [] for name in _BUFFER_COLUMNS}
+        self._blocks: list[pa.RecordBatch] = []  # reads taken before those in _cols, already as Arrow
+        self._block_rows = 0
         self._quarantine: list[dict] = []
 
     def read(self, line: int | None, raw: str | None, *, meter_point: str, meter_serial: str | None,
@@ -364,9 +388,48 @@ class Collector:
         c["source_line"].append(line)
         c["device_id"].append(device_id)
         c["source_version"].append(version)
-        if len(c["meter_point"]) >= self.batch_rows:
+        if self._block_rows + len(c["meter_point"]) >= self.batch_rows:
             self._flush_reads(final=False)
         return True
+
+    def read_block(self, **columns: pa.Array) -> bool:
+        """Take a block of checked reads at once (an Arrow array for each of :meth:`read`'s fields, plus
+        ``line``), exactly as :meth:`read` would take them one by one when none is a duplicate; returns False
+        and takes nothing when some need :meth:`read`'s decision (a duplicate, or an erasure list to consult)."""
+        if self.erased is not None:
+            return False
+        n = len(columns["meter_point"])
+        none = pa.scalar("None", pa.string())
+        keys = pc.binary_join_element_wise(
+            columns["meter_point"], pc.fill_null(columns["meter_serial"], none),
+            pc.fill_null(columns["register_id"], none), columns["read_kind"],
+            pc.cast(columns["start_us"], pa.string()), pc.fill_null(columns["device_id"], none), columns["unit"],
+            "\x1f")
+        if not self.window.add_all_new(keys.cast(pa.binary()).to_pylist(), columns["value"].to_pylist(),
+                                       columns["quality"].to_pylist(), columns["line"].to_pylist()):
+            return False
+        self.reads += n
+        if self.reads_sink is None:
+            return True
+        self._hold_cols()
+        self._blocks.append(schema.build_reads(
+            source_file=self.source_name, meter_point=columns["meter_point"],
+            meter_serial=columns["meter_serial"], fuel=columns["fuel"], register_id=columns["register_id"],
+            read_kind=columns["read_kind"], interval_start_utc=columns["start_us"], value=columns["value"],
+            unit=columns["unit"], quality=columns["quality"], source_line=columns["line"],
+            device_id=columns["device_id"], source_version=columns["version"]))
+        self._block_rows += n
+        if self._block_rows >= self.batch_rows:
+            self._flush_reads(final=False)
+        return True
+
+    def _hold_cols(self) -> None:
+        """Move the reads buffered as Python values into :attr:`_blocks` (keeping their order)."""
+        c = self._cols
+        if c["meter_point"]:
+            self._blocks.append(schema.build_reads(source_file=self.source_name, **c))
+            self._block_rows += len(c["meter_point"])
+            self._cols = {name: [] for name in _BUFFER_COLUMNS}
 
     def quarantine(self, line: int | None, field: str | None, reason: str, detail: str,
                    raw: str | None, meter_point: str | None = None, start_us: int | None = None) -> None:
@@ -405,14 +468,20 @@ class Collector:
             self._quarantine = []
 
     def _flush_reads(self, final: bool) -> None:
-        c = self._cols
-        n = len(c["meter_point"])
-        if n == 0:
+        """Hand out the buffered reads: all of them (``final``), else batches of ``batch_rows`` reads each cut
+        before its last meter-day (see :func:`_meter_day_cut`) while that many are buffered."""
+        self._hold_cols()
+        if not self._block_rows:
             return
-        batch = schema.build_reads(source_file=self.source_name, **c)
-        cut = n if final else _meter_day_cut(batch)
-        self.reads_sink(batch.slice(0, cut))
-        self._cols = {name: values[cut:] for name, values in c.items()}
+        buffered = pa.Table.from_batches(self._blocks).combine_chunks()
+        batch = buffered.to_batches()[0] if buffered.num_rows else None
+        while batch is not None and batch.num_rows and (final or batch.num_rows >= self.batch_rows):
+            head = batch if final else batch.slice(0, self.batch_rows)
+            cut = head.num_rows if final else _meter_day_cut(head)
+            self.reads_sink(head.slice(0, cut))
+            batch = batch.slice(cut)
+        self._blocks = [batch] if batch is not None and batch.num_rows else []
+        self._block_rows = batch.num_rows if self._blocks else 0
 
 
 _BUFFER_COLUMNS = ("meter_point", "meter_serial", "fuel", "register_id", "read_kind", "interval_start_utc",

@@ -73,3 +73,26 @@ def test_a_forced_format_that_does_not_fit_is_a_bad_header(write):
     result = ingest_file(write("x.csv", "LCLid,tstp,energy(kWh/hh)\nMAC000002,2013-01-01 00:30:00,0.1\n"),
                          format="hh-csv", now=NOW)
     assert (result.status, result.reasons) == ("rejected", {"bad_header": 1})
+
+
+def test_blocks_of_good_lines_and_a_block_with_a_bad_line_give_the_same_reads_and_problems(write):
+    # GIVEN 12 lines read in blocks of 4 (batch_rows 4): the second block has a bad value on line 7, a
+    # duplicate of line 2 on line 8 and a value with blanks around it on line 6
+    starts = [f"2024-01-10T{h:02d}:{m:02d}:00Z" for h in range(6) for m in (0, 30)]
+    rows = [f"1200023305967,E1,S,interval,{start},0.{n + 1},kWh,actual,2024-01-11T02:00:00Z"
+            for n, start in enumerate(starts)]
+    rows[4] = rows[4].replace(",0.5,", ", 0.5 ,")
+    rows[5] = rows[5].replace(",0.6,", ",x,")
+    rows[6] = rows[0]
+    with validated_file(write("hh.csv", HH_HEADER + "\n" + "\n".join(rows) + "\n"), now=NOW,
+                        batch_rows=4) as validated:
+        reads = validated.reads_table().select(["source_line", "value"]).to_pylist()
+        problems = validated.quarantine_table().select(["source_line", "field", "reason"]).to_pylist()
+        result = validated.result
+    # THEN every good line is a read with its own line number, the bad one is quarantined by line and field,
+    # the duplicate is dropped and counted
+    assert [(r["source_line"], r["value"]) for r in reads] == [
+        (2, 0.1), (3, 0.2), (4, 0.3), (5, 0.4), (6, 0.5), (9, 0.8), (10, 0.9), (11, 0.1), (12, 0.11),
+        (13, 0.12)]
+    assert problems == [{"source_line": 7, "field": "value", "reason": "non_numeric_value"}]
+    assert (result.reads, result.duplicates) == (10, 1)

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -52,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2024, 11, 20)  # an ordinary Wednesday: 48 periods
 SCALES = {"small": 200, "full": 20_000}
 METERS_PER_FILE = 10_000
+#: between two runs of a consumer that caught up while ingest still publishes
+CONSUMER_PAUSE_S = 5.0
 TINY_MDD = ROOT / "tests" / "meterlake" / "data" / "mdd_tiny"
 #: the issue's goals, printed beside the figures
 GOALS = {"day": "< 600 s at 48M reads", "settle": "<= 3x"}
@@ -68,6 +71,13 @@ class Stage:
     floor: str = ""
     started: float = 0.0
     answer: dict = field(default_factory=dict, repr=False)
+    #: CPU seconds of the stack's services (Kafka, Cassandra JVMs) at the stage's start and end: what the
+    #: stage made them do (overlapping stages share theirs)
+    services: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def services_cpu_s(self) -> float:
+        return self.services[1] - self.services[0]
 
     @property
     def ratio(self) -> float | None:
@@ -81,6 +91,7 @@ class _Tree:
 
     def __init__(self, child: subprocess.Popen):
         self.child, self.peak, self.cpu, self.ended = child, 0, {}, None
+        self.services = (services_cpu(), 0.0)
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
@@ -91,6 +102,7 @@ class _Tree:
             pass
         self.child.wait()
         self.ended = time.perf_counter()
+        self.services = (self.services[0], services_cpu())
 
     def _sample_until_exit(self, root: psutil.Process):
         while self.child.poll() is None:
@@ -111,15 +123,40 @@ class _Tree:
         return self.peak / 1e6, sum(self.cpu.values())
 
 
+#: the stack's service processes (set once the stack is up)
+_SERVICES: list[psutil.Process] = []
+
+
+def services_cpu() -> float:
+    """CPU seconds (user + system) the stack's services have used so far."""
+    total = 0.0
+    for proc in _SERVICES:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _watch_services(state: Path) -> None:
+    _SERVICES.clear()
+    for pid_file in sorted(state.glob("*/*.pid")):
+        try:
+            _SERVICES.append(psutil.Process(int(pid_file.read_text().split()[0])))
+        except (ValueError, psutil.NoSuchProcess):
+            pass
+
+
 #: the stages' processes still running: a signal that ends the day ends them too (:func:`stopped_on_signals`)
 _RUNNING: set[subprocess.Popen] = set()
 
 
-def _start(args: list[str], env: dict, logs: Path) -> tuple[subprocess.Popen, _Tree, float]:
+def _start(args: list[str], env: dict, logs: Path, tag: str = "") -> tuple[subprocess.Popen, _Tree, float]:
     """The command started, its output to files under ``logs`` (a pipe nobody reads yet could stall it)."""
     cli = str(Path(sys.executable).with_name("meterlake"))
     logs.mkdir(exist_ok=True)
-    name = "-".join(a for a in args[:2] if os.sep not in a)  # "ingest", not the first file's path
+    name = "-".join(a for a in args[:2] if os.sep not in a) + tag  # "ingest", not the first file's path
     with open(logs / f"{name}.json", "w") as out, open(logs / f"{name}.log", "w") as err:
         child = subprocess.Popen([cli, *args, "--json"], env=env, stdout=out, stderr=err)
     _RUNNING.add(child)
@@ -138,10 +175,20 @@ def _finish(name: str, child: subprocess.Popen, tree: _Tree, started: float, rea
     answer = json.loads(child.out.read_text())
     n = reads(answer) if callable(reads) else reads
     print(f"  {name:<9} {seconds:8.1f} s  {n:>12,} reads  peak {rss:8.0f} MB", flush=True)
-    return Stage(name, seconds, n, rss, cpu, started=started, answer=answer)
+    return Stage(name, seconds, n, rss, cpu, started=started, answer=answer, services=tree.services)
 
 
-def _settings_file(work: Path, state: Path, offset: int) -> Path:
+def spark_scale(meters: int) -> tuple[str, int]:
+    """(driver memory, shuffle partitions) of the day's Spark jobs (local[2]): the defaults up to 100,000
+    meters; beyond, a bigger heap (the machine has 24 GiB; the stack takes about 1.5) and partitions of about
+    800,000 reads each, so that a task's sort does not spill."""
+    if meters <= 100_000:
+        return "2g", 16
+    return "8g", max(16, meters // 16_000)
+
+
+def _settings_file(work: Path, state: Path, offset: int, meters: int) -> Path:
+    memory, partitions = spark_scale(meters)
     path = work / "meterlake.toml"
     path.write_text(f"""\
 [paths]
@@ -159,8 +206,8 @@ read_consistency = "ONE"
 
 [spark]
 master = "local[2]"
-driver_memory = "2g"
-shuffle_partitions = 16
+driver_memory = "{memory}"
+shuffle_partitions = {partitions}
 with_cassandra_connector = false
 """)
     return path
@@ -174,16 +221,33 @@ def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
     def _run(name: str, args: list[str], reads) -> Stage:
         return _finish(name, *_start(args, env, logs), reads)
 
+    def _consume(name: str, args: list[str], ingest: subprocess.Popen) -> Stage:
+        """``args --until-caught-up`` run after run while ``ingest`` publishes, as production's always-on
+        consumers would drain the topic; the run started after ingest ended drains the rest. One stage: from
+        the first run's start to the last one's end."""
+        runs: list[Stage] = []
+        while True:
+            last = ingest.poll() is not None
+            runs.append(_finish(name, *_start([*args, "--until-caught-up"], env, logs, f"-{len(runs) + 1}"), 0))
+            if last:
+                break
+            time.sleep(CONSUMER_PAUSE_S)
+        end = runs[-1].started + runs[-1].seconds
+        return Stage(name, end - runs[0].started, 0, max(r.peak_rss_mb for r in runs), sum(r.cpu_s for r in runs),
+                     started=runs[0].started, answer={"runs": [r.answer for r in runs]},
+                     services=(runs[0].services[0], runs[-1].services[1]))
+
     stages = [_run("generate", ["generate", "--meters", str(meters), "--days", "1", "--start", DAY.isoformat(),
                                 "--out", str(landing), "--no-defects", "--lcl-meters", "0", "--device-meters", "0",
                                 "--meters-per-file", str(min(meters, METERS_PER_FILE))], 0)]
     files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
-    stages.append(_run("ingest", ["ingest", *files], lambda a: sum(f["reads"] for f in a["files"])))
-    stages[0].reads = stages[1].reads
-    store = _start(["store", "run", "--until-caught-up"], env, logs)
-    mirror = _start(["mirror", "run", "--until-caught-up"], env, logs)
-    stages.append(_finish("store", *store, stages[1].reads))
-    stages.append(_finish("mirror", *mirror, stages[1].reads))
+    # ingest publishes while the store and the mirror consume (production's shape): three stages at once
+    ingest = _start(["ingest", *files], env, logs)
+    with ThreadPoolExecutor(2) as pool:
+        consumers = [pool.submit(_consume, name, [name, "run"], ingest[0]) for name in ("store", "mirror")]
+        stages.append(_finish("ingest", *ingest, lambda a: sum(f["reads"] for f in a["files"])))
+        stages += [c.result() for c in consumers]
+    stages[0].reads = stages[2].reads = stages[3].reads = stages[1].reads
     # the day's reference data (registry, market domain data, tariffs, accounts): one row, four commands
     loads = [_run(f"reference ({args[0]})", args, 0)
              for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
@@ -191,12 +255,13 @@ def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
                           ["accounts", "load", str(landing / "accounts.csv")])]
     stages.append(Stage("reference", sum(s.seconds for s in loads), 0, max(s.peak_rss_mb for s in loads),
                         sum(s.cpu_s for s in loads), started=loads[0].started,
-                        answer={s.name: s.answer for s in loads}))
+                        answer={s.name: s.answer for s in loads},
+                        services=(loads[0].services[0], loads[-1].services[1])))
     n = stages[1].reads
     stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
     stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
     end = (DAY + timedelta(days=1)).isoformat()
-    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end], n))
+    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end, "--summary"], n))
     stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], n))
     return stages
 
@@ -297,17 +362,19 @@ def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> N
 
 def table(result: dict) -> str:
     """The day's figures as a Markdown table (what the README keeps)."""
-    rows = ["| stage | wall s | reads/s | peak RSS MB | CPU s | floor | floor s | ratio |",
-            "|---|---:|---:|---:|---:|---|---:|---:|"]
+    rows = ["| stage | wall s | reads/s | peak RSS MB | CPU s | services CPU s | floor | floor s | ratio |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
     for s in result["stages"]:
         rate = f"{s['reads'] / s['seconds']:,.0f}" if s["reads"] else ""
         floor_s = "" if s["floor_s"] is None else f"{s['floor_s']:.1f}"
         ratio = "" if s["ratio"] is None else f"{s['ratio']:.2f}x"
+        services = "" if s.get("services_cpu_s") is None else f"{s['services_cpu_s']:.1f}"
         rows.append(f"| {s['name']} | {s['seconds']:.1f} | {rate} | {s['peak_rss_mb']:,.0f} | {s['cpu_s']:.1f} | "
+                    f"{services} | "
                     f"{s['floor']} | {floor_s} | {ratio} |")
-    rows.append(f"| **sum of stages** | {result['sum_of_stages_s']:.1f} | | | | | | |")
+    rows.append(f"| **sum of stages** | {result['sum_of_stages_s']:.1f} | | | | | | | |")
     rows.append(f"| **the day (wall)** | {result['day_wall_s']:.1f} | {result['reads'] / result['day_wall_s']:,.0f} "
-                f"| | | goal {GOALS['day']} | | |")
+                f"| | | | goal {GOALS['day']} | | |")
     settle = next(s for s in result["stages"] if s["name"] == "settle")
     if settle["ratio"] is not None:
         rows.append(f"\nsettle job / DuckDB settlement aggregate: {settle['ratio']:.2f}x (goal {GOALS['settle']})")
@@ -353,13 +420,14 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
     shutil.rmtree(state, ignore_errors=True)  # a fresh stack: topics, keyspace and lake of this day only
     work = state / "work"
     work.mkdir(parents=True)
-    path = _settings_file(work, state / "stack", offset)
+    path = _settings_file(work, state / "stack", offset, meters)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("METERLAKE_")},
            "METERLAKE_CONFIG": str(path), "DO_NOT_TRACK": "1"}
     settings = config.load(path)
     with stopped_on_signals(lambda: stack.down(settings)):  # a killed benchmark leaves no stack behind
         up = _timed(lambda: stack.up(settings))
         settings = discover(stack.remembered(settings))
+        _watch_services(state / "stack")
         print(f"  stack up in {up:.0f} s; the day of {meters:,} meters ...", flush=True)
         started = time.perf_counter()
         stages = day_stages(work, env, meters)
@@ -372,8 +440,8 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
         "settlement_date": DAY.isoformat(),
         "machine": {"cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
                     "load_average_1m": round(os.getloadavg()[0], 1), "python": sys.version.split()[0]},
-        "stages": [{**{k: v for k, v in asdict(s).items() if k not in ("answer", "started")}, "ratio": s.ratio}
-                   for s in stages],
+        "stages": [{**{k: v for k, v in asdict(s).items() if k not in ("answer", "started", "services")},
+                    "services_cpu_s": round(s.services_cpu_s, 1), "ratio": s.ratio} for s in stages],
         "sum_of_stages_s": sum(s.seconds for s in stages), "day_wall_s": wall, "goals": GOALS,
     }
     for s in stages:

@@ -68,7 +68,10 @@ JOBS: dict[str, Job] = {
         _DATE, Option("--from", "from_run", "run", required=True), Option("--to", "to_run", "run", required=True),
         Option("--limit", "limit", "count", "Changes listed in the answer.", default=100))),
     "quality": Job("jobs/quality/job.py", (_dates("every cleaned date"),)),
-    "bill": Job("jobs/bill/job.py", (_START, _END, Option("--account", "account", help="Bill only this account."))),
+    "bill": Job("jobs/bill/job.py", (_START, _END, Option("--account", "account", help="Bill only this account."),
+                                     Option("--summary", "summary", "flag", "Answer with the bills' counts and "
+                                            "totals instead of listing every bill (the lake has them all the "
+                                            "same): for a run of many meters."))),
     "bill-check": Job("jobs/bill/check.py", (_START, _END), force=False),
     "backfill": Job("jobs/backfill/job.py", (
         _FIRST, _LAST,

@@ -71,16 +71,16 @@ def accounts_load(ctx, file: str, replace: bool):
 
 
 @spark_job(job, "bill")
-def job_bill(ctx, start: str, end: str, account: str | None, master: str | None, force: bool):
+def job_bill(ctx, start: str, end: str, account: str | None, summary: bool, master: str | None, force: bool):
     """Bills per account and bill period: energy per band, standing charge, VAT -> billing/."""
     from jobs.bill import job as bill
 
     span = parse_date(start), parse_date(end)
     progress("billing (Spark)…")
-    out = bill.run(ctx.settings, *span, account=account, master=master, force=force)
+    out = bill.run(ctx.settings, *span, account=account, master=master, force=force, summary=summary)
     lines = [out["message"]] + [
         f"  {b['account']} {b['bill_from']}..{b['bill_to']} {b['tariff']:<12} {b['energy_kwh']:>10.3f} kWh "
-        f"total {b['total_p']:>10.2f} p {b['status']}" for b in out["bills"][:50]]
+        f"total {b['total_p']:>10.2f} p {b['status']}" for b in out.get("bills", [])[:50]]
     lines += [f"  defect {d['tariff']} {d['local_date']} {d['kind']}: {d['detail']}" for d in out["defects"]]
     return out, "\n".join(lines)
 

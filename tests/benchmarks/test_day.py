@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stage(name, seconds, reads, floor_s=None, floor=""):
-    return {"name": name, "seconds": seconds, "reads": reads, "peak_rss_mb": 100.0, "cpu_s": 1.0,
+    return {"name": name, "seconds": seconds, "reads": reads, "peak_rss_mb": 100.0, "cpu_s": 1.0, "services_cpu_s": 0.5,
             "floor_s": floor_s, "floor": floor, "ratio": None if floor_s is None else seconds / floor_s}
 
 
@@ -29,10 +29,10 @@ def test_table_gives_each_stage_its_rate_and_ratio_and_the_day_both_ways():
     # WHEN it is tabulated
     lines = table(result).splitlines()
     # THEN each stage has its reads/s and its ratio to the floor, and the day has both its sum and its wall
-    assert "| ingest | 4.0 | 2,400 | 100 | 1.0 | pyarrow.csv + bare producer | 2.0 | 2.00x |" in lines
-    assert "| settle | 12.0 | 800 | 100 | 1.0 | DuckDB settlement aggregate | 3.0 | 4.00x |" in lines
-    assert "| generate | 2.0 |  | 100 | 1.0 |  |  |  |" in lines
-    assert "| **sum of stages** | 40.0 | | | | | | |" in lines
+    assert "| ingest | 4.0 | 2,400 | 100 | 1.0 | 0.5 | pyarrow.csv + bare producer | 2.0 | 2.00x |" in lines
+    assert "| settle | 12.0 | 800 | 100 | 1.0 | 0.5 | DuckDB settlement aggregate | 3.0 | 4.00x |" in lines
+    assert "| generate | 2.0 |  | 100 | 1.0 | 0.5 |  |  |  |" in lines
+    assert "| **sum of stages** | 40.0 | | | | | | | |" in lines
     assert lines[-3].startswith("| **the day (wall)** | 32.0 | 300 |")
     assert lines[-1] == "settle job / DuckDB settlement aggregate: 4.00x (goal <= 3x)"
 

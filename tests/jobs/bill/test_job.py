@@ -167,3 +167,16 @@ def test_the_bills_view(first, settings):
     assert [tuple(r) for r in out["rows"]] == [(name("ACC-3"), "incomplete", 902.0), (name("ACC-1"), "complete",
                                                                                         1691.0),
                                                (name("ACC-2"), "complete", 1985.0)]
+
+
+def test_a_summary_run_writes_the_same_bills_and_answers_their_totals(first, settings, spark):
+    _, answer = first
+    again = bill.run(settings, DAYS[0], DAYS[-1] + timedelta(days=1), spark=spark, force=True, summary=True)
+    assert list(again) == ["status", "path", "digest", "from", "to", "summary", "defects", "message"]
+    assert (again["status"], again["digest"]) == ("billed", answer["digest"])  # the same files as the listing run
+    # the three bills above: 73 + 73 + 72 kWh (1 estimated); totals 1691 + 1985 + 902 p; lines 1 + 2 + 1
+    assert again["summary"] == {
+        "bills": 3, "complete": 2, "incomplete": 1, "lines": 4, "meter_points": 3, "accounts": 3,
+        "energy_kwh": 218.0, "estimated_kwh": 1.0, "energy_p": 3950.0, "standing_p": 409.08, "net_p": 4359.08,
+        "vat_p": 217.95, "total_p": 4578.0, "unpriced_periods": 2}
+    assert again["message"] == answer["message"]

@@ -266,7 +266,13 @@ def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us:
     r = r.withColumn("_prev_serial", F.lag("meter_serial").over(by_kind))
     exchange = F.col("_prev_serial").isNotNull() & ~F.col("meter_serial").eqNullSafe(F.col("_prev_serial"))
 
-    # registers: backwards, rollover, and the advance against the half-hourly sum
+    # registers: backwards, rollover, and the advance against the half-hourly sum. Only register reads have
+    # them: they are worked out on those rows alone and the others rejoin them by a union (a join of the spans'
+    # sums back onto every read would shuffle and sort every read by the read key)
+    halfhours = r.filter(usable).select(F.col("meter_point").alias("_mp"), F.col("register_id").alias("_reg"),
+                                        "interval_start_utc", "_slot", "_kwh")
+    others = r.filter(~F.coalesce(register, F.lit(False)))
+    r = r.filter(register)
     by_register = W.partitionBy("meter_point", "meter_serial", "register_id", "read_kind").orderBy(
         "interval_start_utc")
     r = (r.withColumn("_prev_value", F.when(register, F.lag("value").over(by_register)))
@@ -283,15 +289,13 @@ def flag_reads(live: DataFrame, *, params: VeeParams = DEFAULT_PARAMS, as_of_us:
     spans = r.filter(register & F.col("_prev_start").isNotNull() & (F.col("_advance") >= 0)).select(
         "_rid", F.col("meter_point").alias("_mp"), F.col("register_id").alias("_reg"),
         F.col("_prev_start").alias("_t1"), F.col("interval_start_utc").alias("_t2"))
-    halfhours = r.filter(usable).select(F.col("meter_point").alias("_mp"), F.col("register_id").alias("_reg"),
-                                        "interval_start_utc", "_slot", "_kwh")
     sums = (spans.join(halfhours, ["_mp", "_reg"])
             .filter((F.col("interval_start_utc") >= F.col("_t1")) & (F.col("interval_start_utc") < F.col("_t2")))
             .groupBy("_rid", "_t1", "_t2")
             .agg(F.sum("_kwh").alias("_hh_kwh"), F.countDistinct("_slot").alias("_hh_n"))
             .withColumn("_span_n", (F.unix_micros("_t2") - F.unix_micros("_t1")) / F.lit(PERIOD_US))
             .select("_rid", "_hh_kwh", "_hh_n", "_span_n"))
-    r = r.join(sums, "_rid", "left")
+    r = r.join(sums, "_rid", "left").unionByName(others, allowMissingColumns=True)
     mismatch = (F.col("_hh_n") == F.col("_span_n")) & (F.abs(F.col("_advance") - F.col("_hh_kwh")) > F.greatest(
         F.lit(params.register_tolerance_kwh), F.col("_hh_kwh") * params.register_tolerance_share))
 

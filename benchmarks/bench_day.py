@@ -73,11 +73,11 @@ class Stage:
     answer: dict = field(default_factory=dict, repr=False)
     #: CPU seconds of the stack's services (Kafka, Cassandra JVMs) at the stage's start and end: what the
     #: stage made them do (overlapping stages share theirs)
-    services: tuple[float, float] = (0.0, 0.0)
+    services: tuple[float, float] | None = (0.0, 0.0)
 
     @property
-    def services_cpu_s(self) -> float:
-        return self.services[1] - self.services[0]
+    def services_cpu_s(self) -> float | None:
+        return None if self.services is None else self.services[1] - self.services[0]
 
     @property
     def ratio(self) -> float | None:
@@ -178,17 +178,18 @@ def _finish(name: str, child: subprocess.Popen, tree: _Tree, started: float, rea
     return Stage(name, seconds, n, rss, cpu, started=started, answer=answer, services=tree.services)
 
 
-def spark_scale(meters: int) -> tuple[str, int]:
-    """(driver memory, shuffle partitions) of the day's Spark jobs (local[2]): the defaults up to 100,000
-    meters; beyond, a bigger heap (the machine has 24 GiB; the stack takes about 1.5) and partitions of about
-    800,000 reads each, so that a task's sort does not spill."""
+def spark_scale(meters: int) -> tuple[str, int, str]:
+    """(driver memory, shuffle partitions) of the day's Spark jobs (local[2]) and DuckDB's memory for the dbt
+    build: the defaults up to 100,000 meters; beyond, a bigger heap (the machine has 24 GiB; the stack takes
+    about 1.5) and partitions of about 800,000 reads each, and 8 GB for DuckDB (2 GB ran out of memory in a
+    uniqueness test over 41M meter half-hours)."""
     if meters <= 100_000:
-        return "2g", 16
-    return "8g", max(16, meters // 16_000)
+        return "2g", 16, "2GB"
+    return "8g", max(16, meters // 16_000), "8GB"
 
 
 def _settings_file(work: Path, state: Path, offset: int, meters: int) -> Path:
-    memory, partitions = spark_scale(meters)
+    memory, partitions, duckdb_memory = spark_scale(meters)
     path = work / "meterlake.toml"
     path.write_text(f"""\
 [paths]
@@ -209,13 +210,49 @@ master = "local[2]"
 driver_memory = "{memory}"
 shuffle_partitions = {partitions}
 with_cassandra_connector = false
+
+[models]
+duckdb_memory = "{duckdb_memory}"
 """)
     return path
 
 
-def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
-    """Run the day; its stages in order (store and mirror concurrently)."""
+#: the day's finished stages, saved as each one ends: ``--resume`` goes on from the first stage not in it
+STAGES_FILE = "stages.json"
+
+
+def saved_stages(work: Path) -> tuple[list[Stage], float]:
+    """The stages a day under ``work`` finished, and the day's seconds until the last of them ended."""
+    path = work / STAGES_FILE
+    if not path.exists():
+        return [], 0.0
+    data = json.loads(path.read_text())
+    stages = [Stage(**{**d, "services": None if d.get("services") is None else tuple(d["services"])})
+              for d in data["stages"]]
+    return stages, data["elapsed_s"]
+
+
+def _save(work: Path, stages: list[Stage], elapsed: float) -> None:
+    rows = [{k: v for k, v in asdict(s).items() if k not in ("answer", "started")} for s in stages]
+    tmp = work / (STAGES_FILE + ".tmp")
+    tmp.write_text(json.dumps({"stages": rows, "elapsed_s": elapsed}, indent=2))
+    tmp.replace(work / STAGES_FILE)
+
+
+def day_stages(work: Path, env: dict, meters: int, done: list[Stage] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> list[Stage]:
+    """Run the day; its stages in order (store and mirror concurrently). ``done``: stages an earlier run of
+    this day finished (:func:`saved_stages`), not run again; ``clock``: the day's seconds so far (saved with
+    each stage)."""
     landing = work / "landing"
+    stages = list(done or [])
+
+    def keep(*new: Stage) -> None:
+        stages.extend(new)
+        _save(work, stages, clock())
+
+    def have(name: str) -> bool:
+        return any(s.name == name for s in stages)
     logs = work / "logs"  # each command's --json answer and its log
 
     def _run(name: str, args: list[str], reads) -> Stage:
@@ -237,32 +274,38 @@ def day_stages(work: Path, env: dict, meters: int) -> list[Stage]:
                      started=runs[0].started, answer={"runs": [r.answer for r in runs]},
                      services=(runs[0].services[0], runs[-1].services[1]))
 
-    stages = [_run("generate", ["generate", "--meters", str(meters), "--days", "1", "--start", DAY.isoformat(),
-                                "--out", str(landing), "--no-defects", "--lcl-meters", "0", "--device-meters", "0",
-                                "--meters-per-file", str(min(meters, METERS_PER_FILE))], 0)]
-    files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
-    # ingest publishes while the store and the mirror consume (production's shape): three stages at once
-    ingest = _start(["ingest", *files], env, logs)
-    with ThreadPoolExecutor(2) as pool:
-        consumers = [pool.submit(_consume, name, [name, "run"], ingest[0]) for name in ("store", "mirror")]
-        stages.append(_finish("ingest", *ingest, lambda a: sum(f["reads"] for f in a["files"])))
-        stages += [c.result() for c in consumers]
-    stages[0].reads = stages[2].reads = stages[3].reads = stages[1].reads
-    # the day's reference data (registry, market domain data, tariffs, accounts): one row, four commands
-    loads = [_run(f"reference ({args[0]})", args, 0)
-             for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
-                          ["tariffs", "load", str(landing / "tariffs.toml")],
-                          ["accounts", "load", str(landing / "accounts.csv")])]
-    stages.append(Stage("reference", sum(s.seconds for s in loads), 0, max(s.peak_rss_mb for s in loads),
-                        sum(s.cpu_s for s in loads), started=loads[0].started,
-                        answer={s.name: s.answer for s in loads},
-                        services=(loads[0].services[0], loads[-1].services[1])))
-    n = stages[1].reads
-    stages.append(_run("clean", ["job", "clean", "--date", DAY.isoformat()], n))
-    stages.append(_run("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"], n))
+    if not have("generate"):
+        keep(_run("generate", ["generate", "--meters", str(meters), "--days", "1", "--start", DAY.isoformat(),
+                               "--out", str(landing), "--no-defects", "--lcl-meters", "0", "--device-meters", "0",
+                               "--meters-per-file", str(min(meters, METERS_PER_FILE))], 0))
+    if not have("mirror"):
+        files = sorted(str(p) for p in landing.rglob("*") if p.suffix in {".csv", ".uff"} and p.parent != landing)
+        # ingest publishes while the store and the mirror consume (production's shape): three stages at once
+        ingest = _start(["ingest", *files], env, logs)
+        with ThreadPoolExecutor(2) as pool:
+            consumers = [pool.submit(_consume, name, [name, "run"], ingest[0]) for name in ("store", "mirror")]
+            published = _finish("ingest", *ingest, lambda a: sum(f["reads"] for f in a["files"]))
+            streamed = [published, *(c.result() for c in consumers)]
+        for s in [*stages, *streamed]:  # generate's reads are the files' reads: what ingest found in them
+            s.reads = s.reads or published.reads
+        keep(*streamed)
+    if not have("reference"):
+        # the day's reference data (registry, market domain data, tariffs, accounts): one row, four commands
+        loads = [_run(f"reference ({args[0]})", args, 0)
+                 for args in (["registry", "load", str(landing / "registry.csv")], ["mdd", "load", str(TINY_MDD)],
+                              ["tariffs", "load", str(landing / "tariffs.toml")],
+                              ["accounts", "load", str(landing / "accounts.csv")])]
+        keep(Stage("reference", sum(s.seconds for s in loads), 0, max(s.peak_rss_mb for s in loads),
+                   sum(s.cpu_s for s in loads), started=loads[0].started, answer={s.name: s.answer for s in loads},
+                   services=(loads[0].services[0], loads[-1].services[1])))
+    n = next(s.reads for s in stages if s.name == "ingest")
     end = (DAY + timedelta(days=1)).isoformat()
-    stages.append(_run("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end, "--summary"], n))
-    stages.append(_run("dbt", ["models", "build", "--select", "+fct_daily_consumption"], n))
+    for name, args in (("clean", ["job", "clean", "--date", DAY.isoformat()]),
+                       ("settle", ["job", "settle", "--date", DAY.isoformat(), "--run", "SF"]),
+                       ("bill", ["job", "bill", "--from", DAY.isoformat(), "--to", end, "--summary"]),
+                       ("dbt", ["models", "build", "--select", "+fct_daily_consumption"])):
+        if not have(name):
+            keep(_run(name, args, n))
     return stages
 
 
@@ -369,7 +412,8 @@ def table(result: dict) -> str:
         floor_s = "" if s["floor_s"] is None else f"{s['floor_s']:.1f}"
         ratio = "" if s["ratio"] is None else f"{s['ratio']:.2f}x"
         services = "" if s.get("services_cpu_s") is None else f"{s['services_cpu_s']:.1f}"
-        rows.append(f"| {s['name']} | {s['seconds']:.1f} | {rate} | {s['peak_rss_mb']:,.0f} | {s['cpu_s']:.1f} | "
+        cpu = "" if s["cpu_s"] is None else f"{s['cpu_s']:.1f}"
+        rows.append(f"| {s['name']} | {s['seconds']:.1f} | {rate} | {s['peak_rss_mb']:,.0f} | {cpu} | "
                     f"{services} | "
                     f"{s['floor']} | {floor_s} | {ratio} |")
     rows.append(f"| **sum of stages** | {result['sum_of_stages_s']:.1f} | | | | | | | |")
@@ -410,17 +454,24 @@ def stopped_on_signals(teardown: Callable[[], None]):
                 signal.signal(sig, handler)
 
 
-def run(report: Report, scale: str, meters: int | None = None) -> dict:
+def run(report: Report, scale: str, meters: int | None = None, resume: bool = False) -> dict:
+    """The day at ``meters``; ``resume``: go on with the day left in the state directory by a run that stopped
+    (its finished stages are kept; the stack restarts on its data), else a fresh day."""
     from infra.local import stack
     from infra.local.discover import discover
 
     meters = meters or SCALES[scale]
     state = Path(os.environ.get("METERLAKE_BENCH_STATE_DIR", ROOT / "build" / "bench-day"))
     offset = int(os.environ.get("METERLAKE_BENCH_PORT_OFFSET", "2000"))
-    shutil.rmtree(state, ignore_errors=True)  # a fresh stack: topics, keyspace and lake of this day only
     work = state / "work"
-    work.mkdir(parents=True)
-    path = _settings_file(work, state / "stack", offset, meters)
+    done, elapsed = saved_stages(work) if resume else ([], 0.0)
+    if resume and not done:
+        raise SystemExit(f"nothing to resume: no finished stage saved in {work / STAGES_FILE}")
+    if not resume:
+        shutil.rmtree(state, ignore_errors=True)  # a fresh stack: topics, keyspace and lake of this day only
+        work.mkdir(parents=True)
+        _settings_file(work, state / "stack", offset, meters)
+    path = work / "meterlake.toml"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("METERLAKE_")},
            "METERLAKE_CONFIG": str(path), "DO_NOT_TRACK": "1"}
     settings = config.load(path)
@@ -430,8 +481,8 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
         _watch_services(state / "stack")
         print(f"  stack up in {up:.0f} s; the day of {meters:,} meters ...", flush=True)
         started = time.perf_counter()
-        stages = day_stages(work, env, meters)
-        wall = time.perf_counter() - started
+        stages = day_stages(work, env, meters, done, lambda: elapsed + time.perf_counter() - started)
+        wall = elapsed + time.perf_counter() - started
         by_name = {s.name: s for s in stages}
         print("  floors ...", flush=True)
         floors(by_name, settings, work)
@@ -441,7 +492,9 @@ def run(report: Report, scale: str, meters: int | None = None) -> dict:
         "machine": {"cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30),
                     "load_average_1m": round(os.getloadavg()[0], 1), "python": sys.version.split()[0]},
         "stages": [{**{k: v for k, v in asdict(s).items() if k not in ("answer", "started", "services")},
-                    "services_cpu_s": round(s.services_cpu_s, 1), "ratio": s.ratio} for s in stages],
+                    "services_cpu_s": None if s.services_cpu_s is None else round(s.services_cpu_s, 1),
+                    "ratio": s.ratio} for s in stages],
+        "resumed": resume,
         "sum_of_stages_s": sum(s.seconds for s in stages), "day_wall_s": wall, "goals": GOALS,
     }
     for s in stages:

@@ -300,6 +300,13 @@ class Costs(_Section):
     unit: str = Field("core-hours", description="what the prices are in, e.g. GBP (a label; nothing converts)")
 
 
+class Models(_Section):
+    """The dbt project's DuckDB build (``meterlake models build``; dbt/profiles.yml)."""
+
+    duckdb_memory: str = Field("2GB", description="DuckDB's memory_limit for the build (it runs beside Spark jobs "
+                                                  "on small machines); a day of millions of meters needs more")
+
+
 class Metrics(_Section):
     """Prometheus metrics of the long-running services (streaming/metrics.py, docs/deploy.md): each process serves
     ``/metrics`` on its own port; 0 (the default) serves none, so one-shot commands and several shards on one
@@ -335,6 +342,7 @@ class Settings(BaseSettings):
     meters: Meters = Meters()
     schedule: Schedule = Schedule()
     costs: Costs = Costs()
+    models: Models = Models()
     metrics: Metrics = Metrics()
     archive: Archive = Archive()
 

@@ -104,6 +104,7 @@ def dbt_environment(settings, target: str) -> dict[str, str]:
     env.update({
         "METERLAKE_PATHS__LAKE": settings.lake_url,
         "METERLAKE_DBT_TARGET": target,
+        "METERLAKE_DBT_DUCKDB_MEMORY": settings.models.duckdb_memory,
         "METERLAKE_DBT_DUCKDB_PATH": str(build_copy(warehouse)),
         "METERLAKE_DBT_SPARK_DIR": str(spark_dir(settings)),
         "METERLAKE_DBT_TARGET_PATH": str(warehouse.parent / "dbt-target" / target),

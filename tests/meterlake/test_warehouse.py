@@ -79,3 +79,22 @@ def test_the_clock_change_seed_is_the_calendars():
 def test_the_settlement_runs_seed_is_in_run_order():
     assert _seed("settlement_runs") == [["run", "run_order"], ["SF", "1"], ["R1", "2"], ["R2", "3"], ["R3", "4"],
                                         ["RF", "5"], ["DF", "6"]]
+
+
+def test_the_duckdb_builds_memory_comes_from_the_settings(tmp_path):
+    import yaml
+
+    from meterlake import config, warehouse
+
+    # GIVEN settings that give the dbt build 3GB (a large day needs more than the 2GB default)
+    path = tmp_path / "meterlake.toml"
+    path.write_text(f'[paths]\nlake = "{tmp_path / "lake"}"\n\n[models]\nduckdb_memory = "3GB"\n')
+    settings = config.load(path)
+    # WHEN dbt's environment is made from them
+    env = warehouse.dbt_environment(settings, "duckdb")
+    # THEN the profile's DuckDB memory_limit is read from the variable that carries the setting
+    profile = yaml.safe_load((warehouse.PROJECT_DIR / "profiles.yml").read_text())
+    limit = profile["meterlake"]["outputs"]["duckdb"]["settings"]["memory_limit"]
+    assert "env_var('METERLAKE_DBT_DUCKDB_MEMORY'" in limit
+    assert env["METERLAKE_DBT_DUCKDB_MEMORY"] == "3GB"
+    assert config.Settings().models.duckdb_memory == "2GB"

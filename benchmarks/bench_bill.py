@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from benchmarks.bench_settle import _in_order, _mpan, day_table
-from benchmarks.harness import Report
+from benchmarks.harness import Report, duckdb_floor
 from meterlake import config
 
 START = date(2024, 1, 8)
@@ -126,7 +126,6 @@ def references(settings: config.Settings, start: date, end: date):
 def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) -> list[tuple]:
     """Per (bill, band): Wh, estimated Wh, exact Wh x p/kWh, in DuckDB over the same clean_reads files and the
     job's reference tables."""
-    import duckdb
 
     from meterlake.lake import outputs
     from meterlake.lake.files import open_lake
@@ -134,7 +133,7 @@ def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) ->
     bill_rows, rate_rows, bands = refs
     lake = open_lake(settings)
     files = ", ".join(f"'{f}'" for f in outputs.view_files(lake, ["clean_reads"])["clean_reads"])
-    con = duckdb.connect()
+    con = duckdb_floor()
     try:
         con.register("bills", pa.table(list(zip(*bill_rows, strict=True)),
                                        names=["bill", "meter_point", "bill_from", "bill_to", "rate_base"]))

@@ -46,7 +46,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.harness import RESULTS, Report
+from benchmarks.harness import RESULTS, Report, duckdb_floor
 from meterlake import config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -380,7 +380,7 @@ def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> N
                                          interval_start_utc, device_id, unit
                                          ORDER BY source_version DESC, kafka_topic, kafka_partition, kafka_offset) = 1)
         TO '{work / 'floor-clean.parquet'}' (FORMAT parquet, COMPRESSION zstd)"""
-    con = duckdb.connect()
+    con = duckdb_floor()
     try:
         stages["clean"].floor_s = _timed(lambda: con.execute(clean_sql))
     finally:
@@ -392,7 +392,7 @@ def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> N
     refs = bench_bill.references(settings, DAY, end)
     stages["bill"].floor_s = _timed(lambda: bench_bill.duckdb_aggregate(settings, DAY, end, refs))
     stages["bill"].floor = "DuckDB bill aggregate"
-    con = duckdb.connect(str(work / "floor.duckdb"))
+    con = duckdb.connect(str(work / "floor.duckdb"), config={"memory_limit": "6GB"})
     try:
         stages["dbt"].floor_s = _timed(lambda: con.execute(bench_dbt.HAND_WRITTEN.format(lake=lake.path(""))))
     finally:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from benchmarks.harness import Report
+from benchmarks.harness import Report, duckdb_floor
 from meterlake import calendar as cal
 from meterlake import config, schema
 
@@ -123,7 +123,6 @@ def _in_order(rows) -> list[tuple]:
 def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
     """The settlement aggregate without gap-filling, in DuckDB over the date's live files: (period, group...,
     consumption_kwh, actual_kwh, meters) rows in order."""
-    import duckdb
 
     from jobs.lakeio import current
     from jobs.registry.job import PATH
@@ -151,7 +150,7 @@ def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
                count(DISTINCT meter_point) AS meters
         FROM live LEFT JOIN reg USING (meter_point)
         GROUP BY ALL ORDER BY ALL"""
-    con = duckdb.connect()
+    con = duckdb_floor()
     try:
         return _in_order(con.execute(sql).fetchall())
     finally:

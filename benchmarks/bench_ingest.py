@@ -125,13 +125,16 @@ def _one_message_per_read(settings: config.Settings, path: Path, topic: str, n: 
 
 def plain_producer_seconds(settings: config.Settings, topic: str, messages: list[tuple[bytes, bytes, int]]) -> float:
     """Seconds the kafka-python producer alone (idempotent, acks=all) takes to send ``messages`` (key, value,
-    partition) to ``topic``, which it creates."""
+    partition) to ``topic``, which it creates (or finds: a resumed day made it before it stopped)."""
     from kafka import KafkaProducer
     from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
 
     admin = KafkaAdminClient(**clients.kafka_options(settings))
     try:
         admin.create_topics([NewTopic(topic, num_partitions=settings.kafka.partitions, replication_factor=1)])
+    except TopicAlreadyExistsError:
+        pass
     finally:
         admin.close()
     producer = KafkaProducer(**clients.kafka_options(settings), acks="all", enable_idempotence=True,

@@ -351,7 +351,6 @@ def _kafka_floors(settings: config.Settings, sample_bytes: int) -> tuple[float, 
 
 def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> None:
     """Measure each stage's floor on the day's data (see the module docstring); fills ``floor_s``."""
-    import duckdb
     import pyarrow as pa
 
     from benchmarks import bench_bill, bench_dbt, bench_ingest, bench_mirror, bench_settle
@@ -392,7 +391,7 @@ def floors(stages: dict[str, Stage], settings: config.Settings, work: Path) -> N
     refs = bench_bill.references(settings, DAY, end)
     stages["bill"].floor_s = _timed(lambda: bench_bill.duckdb_aggregate(settings, DAY, end, refs))
     stages["bill"].floor = "DuckDB bill aggregate"
-    con = duckdb.connect(str(work / "floor.duckdb"), config={"memory_limit": "6GB"})
+    con = duckdb_floor(str(work / "floor.duckdb"))
     try:
         stages["dbt"].floor_s = _timed(lambda: con.execute(bench_dbt.HAND_WRITTEN.format(lake=lake.path(""))))
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 RESULTS = Path(__file__).with_name("results")
 
 
-def duckdb_floor():
+def duckdb_floor(path: str = ":memory:"):
     """A DuckDB connection for a floor, bounded (memory_limit 6GB, spilling to a temporary directory): by
     default DuckDB may take 80 % of the machine's memory, which beside the benchmark's own process (and the
     stack) got the whole process killed on a day of 41M reads."""
@@ -25,7 +25,8 @@ def duckdb_floor():
 
     import duckdb
 
-    return duckdb.connect(config={"memory_limit": "6GB", "temp_directory": tempfile.gettempdir() + "/duckdb-floor"})
+    return duckdb.connect(path, config={"memory_limit": "6GB",
+                                        "temp_directory": tempfile.gettempdir() + "/duckdb-floor"})
 
 
 @dataclass

@@ -296,7 +296,7 @@ class DuplicateWindow:
 
     def check(self, key: str, value: float, quality: str, line: int | None) -> tuple | None:
         """None for a new key (now remembered), else the earlier ``(value, quality, line)``."""
-        digest = blake2b(key.encode(), digest_size=16).digest()
+        digest = _DIGEST(_BLAKE2B_16(key.encode()))
         earlier = self._seen.get(digest)
         if earlier is not None:
             return earlier
@@ -322,6 +322,10 @@ class DuplicateWindow:
         return True
 
 
+#: a read's duplicate-window key: its read-key fields (meter point, serial, register, kind, start, device, unit)
+#: joined by this separator, a missing one as "None"; :meth:`Collector.read` and :meth:`Collector.read_block`
+#: build the same key, each in its own form, and the window keeps a 16-byte BLAKE2b digest of it
+_KEY_SEP = "\x1f"
 _BLAKE2B_16 = partial(blake2b, digest_size=16)
 _DIGEST = methodcaller("digest")
 
@@ -360,8 +364,9 @@ class Collector:
         if self.erased is not None and self.erased(meter_point):
             self.reasons[ERASED_REASON] += 1
             return False
-        key = (f"{meter_point}\x1f{meter_serial}\x1f{register_id}\x1f{read_kind}\x1f{start_us}\x1f"
-               f"{device_id}\x1f{unit}")
+        sep = _KEY_SEP
+        key = (f"{meter_point}{sep}{meter_serial}{sep}{register_id}{sep}{read_kind}{sep}{start_us}{sep}"
+               f"{device_id}{sep}{unit}")
         earlier = self.window.check(key, value, quality, line)
         if earlier is not None:
             if earlier[:2] == (value, quality):
@@ -399,12 +404,12 @@ class Collector:
         if self.erased is not None:
             return False
         n = len(columns["meter_point"])
-        none = pa.scalar("None", pa.string())
+        none = pa.scalar(str(None), pa.string())  # what :meth:`read`'s str() makes of a missing field
         keys = pc.binary_join_element_wise(
             columns["meter_point"], pc.fill_null(columns["meter_serial"], none),
             pc.fill_null(columns["register_id"], none), columns["read_kind"],
             pc.cast(columns["start_us"], pa.string()), pc.fill_null(columns["device_id"], none), columns["unit"],
-            "\x1f")
+            _KEY_SEP)
         if not self.window.add_all_new(keys.cast(pa.binary()).to_pylist(), columns["value"].to_pylist(),
                                        columns["quality"].to_pylist(), columns["line"].to_pylist()):
             return False

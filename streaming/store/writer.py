@@ -157,18 +157,18 @@ class Writer:
         """Execute ``statement`` for every parameter tuple (``batched``: as unlogged batches of ``batch_rows``),
         ``concurrency`` requests at a time; failed writes (a node going down, a timeout) are retried: writes are
         idempotent. Raises the last error if some still fail."""
-        from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+        from cassandra.concurrent import execute_concurrent
 
-        pending = self._batches(statement, params) if batched and self.batch_rows > 1 else params
+        # (statement, parameters) requests: a row with its parameters, or a batch (bound already)
+        if batched and self.batch_rows > 1:
+            pending = [(batch, None) for batch in self._batches(statement, params)]
+        else:
+            pending = [(statement, p) for p in params]
         for attempt in range(self.attempts):
             if not pending:
                 break
-            if pending and not isinstance(pending[0], tuple):
-                results = execute_concurrent(self.session, [(b, None) for b in pending],
-                                             concurrency=self.concurrency, raise_on_first_error=False)
-            else:
-                results = execute_concurrent_with_args(self.session, statement, pending,
-                                                       concurrency=self.concurrency, raise_on_first_error=False)
+            results = execute_concurrent(self.session, pending, concurrency=self.concurrency,
+                                         raise_on_first_error=False)
             failed = [(p, result) for p, (ok, result) in zip(pending, results, strict=True) if not ok]
             timeouts = sum(1 for _, error in failed if type(error).__name__ in _TIMEOUTS)
             if timeouts:

@@ -178,6 +178,11 @@ class Mirror(_Consuming):
 class Store(_Consuming):
     """The store: Kafka into Cassandra (:mod:`streaming.store.consumer`)."""
 
+    batch_rows: int = Field(8, ge=1, description="half-hourly set rows per unlogged batch (rows with the same "
+                                                 "replicas; 1: a request per row). A set row is 1-2 KB: 8 rows "
+                                                 "pass Cassandra's default batch_size_warn_threshold (5 KiB), so "
+                                                 "raise that threshold or lower this")
+
 
 class IngestLayout(_Section):
     """A supplier's own half-hourly CSV layout (``[ingest.layouts.<name>]``; :mod:`streaming.ingest.layout`)."""

@@ -93,7 +93,7 @@ def run(settings: Settings, *, until_caught_up: bool = False, group: str = GROUP
     try:
         keyspace.ensure(session, settings.cassandra.keyspace, settings.cassandra.replication_factor)
         clients.ensure_topics(settings)  # a store started before any ingest still finds its partitions
-        writer = Writer(session, settings.cassandra.keyspace)
+        writer = Writer(session, settings.cassandra.keyspace, batch_rows=settings.store.batch_rows)
         opts = settings.store
         owned = offsets.owned(offsets.topic_partitions(settings, topics(settings)), opts.shards, opts.shard)
         catch_up = offsets.CatchUp(settings, deadline_s)

@@ -76,6 +76,25 @@ def test_a_generated_portfolio_ingested_twice_gives_identical_tables(settings, t
     assert len(once["hh_sets"]) == len(keys)
 
 
+def test_batched_writes_store_the_same_rows_as_a_request_per_row(settings, tmp_path):
+    # GIVEN a portfolio on the topics, stored once in batches (the default) and once a row per request
+    manifest = generate.generate(generate.Options(meters=12, days=2, start=generate.date(2024, 3, 30), seed=5),
+                                 tmp_path / "gen")
+    meterlake(settings, "ingest", *[str(tmp_path / "gen" / f["path"]) for f in manifest["files"]],
+              "--now", manifest["valid_as_of"])
+    assert settings.store.batch_rows > 1
+    batched = store(settings)
+    single = settings.model_copy(update={
+        "cassandra": settings.cassandra.model_copy(update={"keyspace": settings.cassandra.keyspace + "_rows"}),
+        "store": settings.store.model_copy(update={"batch_rows": 1})})
+    rows = store(single)
+    # THEN both read every message and hold identical tables
+    assert batched["messages"] == rows["messages"] > 0
+    tables = dump(settings)
+    assert len(tables["hh_sets"]) > 12
+    assert dump(single) == tables
+
+
 def test_a_correction_supersedes_in_either_order_of_arrival(settings, tmp_path):
     v1_a = _file(tmp_path, "A_v1.csv", _day(METER_A, "0.250", "2024-06-02T02:00:00Z"))
     v2_a = _file(tmp_path, "A_v2.csv", _day(METER_A, "0.300", "2024-06-03T02:00:00Z"))

@@ -126,7 +126,6 @@ def references(settings: config.Settings, start: date, end: date):
 def duckdb_aggregate(settings: config.Settings, start: date, end: date, refs) -> list[tuple]:
     """Per (bill, band): Wh, estimated Wh, exact Wh x p/kWh, in DuckDB over the same clean_reads files and the
     job's reference tables."""
-
     from meterlake.lake import outputs
     from meterlake.lake.files import open_lake
 

@@ -232,10 +232,16 @@ def saved_stages(work: Path) -> tuple[list[Stage], float]:
     return stages, data["elapsed_s"]
 
 
-def _save(work: Path, stages: list[Stage], elapsed: float) -> None:
+def saved_meters(work: Path) -> int | None:
+    """The meters of the day whose stages are saved under ``work`` (None: none saved, or saved without them)."""
+    path = work / STAGES_FILE
+    return json.loads(path.read_text()).get("meters") if path.exists() else None
+
+
+def _save(work: Path, stages: list[Stage], elapsed: float, meters: int | None = None) -> None:
     rows = [{k: v for k, v in asdict(s).items() if k not in ("answer", "started")} for s in stages]
     tmp = work / (STAGES_FILE + ".tmp")
-    tmp.write_text(json.dumps({"stages": rows, "elapsed_s": elapsed}, indent=2))
+    tmp.write_text(json.dumps({"meters": meters, "stages": rows, "elapsed_s": elapsed}, indent=2))
     tmp.replace(work / STAGES_FILE)
 
 
@@ -249,7 +255,7 @@ def day_stages(work: Path, env: dict, meters: int, done: list[Stage] | None = No
 
     def keep(*new: Stage) -> None:
         stages.extend(new)
-        _save(work, stages, clock())
+        _save(work, stages, clock(), meters)
 
     def have(name: str) -> bool:
         return any(s.name == name for s in stages)
@@ -459,13 +465,17 @@ def run(report: Report, scale: str, meters: int | None = None, resume: bool = Fa
     from infra.local import stack
     from infra.local.discover import discover
 
-    meters = meters or SCALES[scale]
     state = Path(os.environ.get("METERLAKE_BENCH_STATE_DIR", ROOT / "build" / "bench-day"))
     offset = int(os.environ.get("METERLAKE_BENCH_PORT_OFFSET", "2000"))
     work = state / "work"
     done, elapsed = saved_stages(work) if resume else ([], 0.0)
     if resume and not done:
         raise SystemExit(f"nothing to resume: no finished stage saved in {work / STAGES_FILE}")
+    saved = saved_meters(work) if resume else None
+    if saved is not None and meters not in (None, saved):
+        raise SystemExit(f"the day saved in {work / STAGES_FILE} is of {saved:,} meters, not {meters:,}: resume "
+                         "it without --meters, or start a fresh day")
+    meters = saved or meters or SCALES[scale]
     if not resume:
         shutil.rmtree(state, ignore_errors=True)  # a fresh stack: topics, keyspace and lake of this day only
         work.mkdir(parents=True)

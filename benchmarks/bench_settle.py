@@ -123,7 +123,6 @@ def _in_order(rows) -> list[tuple]:
 def duckdb_aggregate(settings: config.Settings, day: date) -> list[tuple]:
     """The settlement aggregate without gap-filling, in DuckDB over the date's live files: (period, group...,
     consumption_kwh, actual_kwh, meters) rows in order."""
-
     from jobs.lakeio import current
     from jobs.registry.job import PATH
     from meterlake import settlement_runs as runs

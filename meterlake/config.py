@@ -180,8 +180,8 @@ class Store(_Consuming):
 
     batch_rows: int = Field(8, ge=1, description="half-hourly set rows per unlogged batch (rows with the same "
                                                  "replicas; 1: a request per row). A set row is 1-2 KB: 8 rows "
-                                                 "pass Cassandra's default batch_size_warn_threshold (5 KiB), so "
-                                                 "raise that threshold or lower this")
+                                                 "exceed Cassandra's default batch_size_warn_threshold (5 KiB), "
+                                                 "so raise that threshold or lower this")
 
 
 class IngestLayout(_Section):

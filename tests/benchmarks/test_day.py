@@ -73,17 +73,19 @@ def test_a_signal_stops_the_stages_and_tears_the_stack_down(tmp_path, sig):
 
 
 def test_a_resumed_day_keeps_the_finished_stages_and_the_time_they_took(tmp_path):
-    from benchmarks.bench_day import Stage, _save, saved_stages
+    from benchmarks.bench_day import Stage, _save, saved_meters, saved_stages
 
     # GIVEN a day that finished two stages, the second with its services' CPU, 95 s into the day
     done = [Stage("generate", 5.0, 100, 90.0, 4.0, services=(10.0, 10.5)),
             Stage("ingest", 20.0, 100, 300.0, 18.0, floor_s=2.0, floor="bare", services=None)]
-    _save(tmp_path, done, 95.0)
+    _save(tmp_path, done, 95.0, meters=100)
     # WHEN a resumed run reads them back
     stages, elapsed = saved_stages(tmp_path)
     # THEN each stage is as it was (its services' CPU included, or unknown), and the day goes on from 95 s
     assert [(s.name, s.seconds, s.reads, s.cpu_s, s.floor_s, s.services_cpu_s) for s in stages] == [
         ("generate", 5.0, 100, 4.0, None, 0.5), ("ingest", 20.0, 100, 18.0, 2.0, None)]
     assert elapsed == 95.0
+    # AND it is the day of the meters it was started with (a resume at another size would mislabel it)
+    assert saved_meters(tmp_path) == 100
     # AND a day with nothing saved resumes nothing
     assert saved_stages(tmp_path / "elsewhere") == ([], 0.0)
